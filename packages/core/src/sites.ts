@@ -1,0 +1,169 @@
+import type * as tf from '@tensorflow/tfjs-core';
+import type { Module } from './nn/module.js';
+
+/**
+ * Injection sites: the only places a PEFT method touches a model. A model exposes them;
+ * a method attaches one hook per site per adapter name. Core never asks which method runs.
+ */
+export type SiteKind = 'linear' | 'inputEmbeddings' | 'attentionKV' | 'sublayerOutput';
+
+/** Sizes a model declares so that methods can shape their parameters. */
+export interface ModelDims {
+  /** `model_type` of the Hugging Face config (`llama`, `gpt2`, `bert`, or a test model's name). */
+  modelType: string;
+  numLayers: number;
+  hiddenSize: number;
+  numHeads: number;
+  numKvHeads: number;
+  headDim: number;
+  vocabSize: number;
+}
+
+/** What every hook sees at call time. */
+export interface HookContext {
+  /** True while the PeftModel is in training mode (dropout on). */
+  readonly training: boolean;
+}
+
+/** `linear` site: wraps a linear-like layer. `next(x)` runs the base layer (and adapters applied before this one). */
+export interface LinearHook {
+  forward(x: tf.Tensor, next: (x: tf.Tensor) => tf.Tensor, ctx: HookContext): tf.Tensor;
+  /** Additive methods: ΔW in the base layer's own weight layout. Core derives merge/unmerge from it. */
+  deltaWeight?(): tf.Tensor;
+  /** Non-additive methods that can still merge: W → W' and back (e.g. (IA)³ scaling). */
+  mergeWeight?(weight: tf.Tensor): tf.Tensor;
+  unmergeWeight?(weight: tf.Tensor): tf.Tensor;
+}
+
+/** The token embeddings of a batch before the first block. */
+export interface EmbeddingBatch {
+  /** [B, T, D] token embeddings (before position embeddings, where the model has them). */
+  embeds: tf.Tensor;
+  /** [B, T] 1 = attend, 0 = padding. */
+  attentionMask: tf.Tensor;
+  /** [B, T] label ids, -100 = ignored; absent at inference. */
+  labels?: tf.Tensor;
+}
+
+/** `inputEmbeddings` site: may prepend virtual tokens; must then extend the mask with ones and labels with -100. */
+export interface InputEmbeddingsHook {
+  readonly numVirtualTokens: number;
+  extend(batch: EmbeddingBatch, ctx: HookContext): EmbeddingBatch;
+}
+
+/** `attentionKV` site (one per layer): extra keys and values joined before the layer's own. */
+export interface AttentionKVHook {
+  readonly numVirtualTokens: number;
+  /** key, value: [B, kvHeads, n, headDim]. */
+  keyValue(batchSize: number, ctx: HookContext): { key: tf.Tensor; value: tf.Tensor };
+}
+
+/** `sublayerOutput` site (per layer, after attention and after the feed-forward block, before the residual add). */
+export interface SublayerOutputHook {
+  /** output: [B, T, D] the sublayer's output; input: [B, T, D] the sublayer's input (the residual stream). */
+  forward(output: tf.Tensor, input: tf.Tensor, ctx: HookContext): tf.Tensor;
+}
+
+export interface SiteHooks {
+  linear: LinearHook;
+  inputEmbeddings: InputEmbeddingsHook;
+  attentionKV: AttentionKVHook;
+  sublayerOutput: SublayerOutputHook;
+}
+
+/** Shared by every site of one PeftModel: which adapters run. */
+export interface AdapterControl {
+  active: readonly string[];
+  disabled: boolean;
+  training: boolean;
+}
+
+export interface SiteInfo {
+  /** Dotted module path of the site (`model.layers.0.self_attn.q_proj`) or a synthetic one for non-module sites. */
+  path: string;
+  /** Layer index for per-layer sites. */
+  layer?: number;
+  /** For `sublayerOutput`: after attention or after the feed-forward block. */
+  position?: 'attention' | 'ffn';
+}
+
+const INERT: AdapterControl = { active: [], disabled: true, training: false };
+
+/**
+ * One injection site: the hooks attached to it, keyed by adapter name. A model creates the
+ * slots; a PeftModel connects them to its `AdapterControl`.
+ */
+export class SiteSlot<K extends SiteKind = SiteKind> {
+  readonly hooks = new Map<string, SiteHooks[K]>();
+  control: AdapterControl = INERT;
+
+  constructor(
+    readonly kind: K,
+    readonly info: SiteInfo,
+  ) {}
+
+  /** Hooks of the active adapters, in activation order; empty when disabled. */
+  activeHooks(): Array<SiteHooks[K]> {
+    const c = this.control;
+    if (c.disabled || this.hooks.size === 0) return [];
+    const out: Array<SiteHooks[K]> = [];
+    for (const name of c.active) {
+      const h = this.hooks.get(name);
+      if (h) out.push(h);
+    }
+    return out;
+  }
+
+  get context(): HookContext {
+    return { training: this.control.training };
+  }
+}
+
+/** The non-linear sites a model declares (linear sites are found by walking the module tree). */
+export interface SiteTable {
+  inputEmbeddings?: SiteSlot<'inputEmbeddings'>;
+  /** One per layer. */
+  attentionKV?: Array<SiteSlot<'attentionKV'>>;
+  /** Two per layer: position 'attention' and 'ffn'. */
+  sublayerOutput?: Array<SiteSlot<'sublayerOutput'>>;
+}
+
+/**
+ * A model PEFT methods can adapt: a module tree with declared sizes and sites.
+ * `forward` takes a record of batch-first tensors and returns batch-first output(s).
+ */
+export interface PeftBaseModel<I = never, O = unknown> extends Module {
+  readonly dims: ModelDims;
+  readonly sites: SiteTable;
+  forward(inputs: I): O;
+  /** The output head's module path (`lm_head`, `classifier`), skipped by `all-linear`. */
+  readonly outputHeadPaths?: readonly string[];
+}
+
+// ---- helpers a model calls from its forward --------------------------------------------
+
+/** Runs the `inputEmbeddings` site over a batch (identity when no adapter is active). */
+export function applyInputEmbeddings(slot: SiteSlot<'inputEmbeddings'> | undefined, batch: EmbeddingBatch): EmbeddingBatch {
+  if (!slot) return batch;
+  let b = batch;
+  for (const h of slot.activeHooks()) b = h.extend(b, slot.context);
+  return b;
+}
+
+/** Number of virtual tokens the active `inputEmbeddings` hooks will prepend. */
+export function virtualTokenCount(slot: SiteSlot<'inputEmbeddings'> | undefined): number {
+  return slot ? slot.activeHooks().reduce((n, h) => n + h.numVirtualTokens, 0) : 0;
+}
+
+/** Number of prefix positions the active `attentionKV` hooks add at a layer. */
+export function prefixLength(slot: SiteSlot<'attentionKV'> | undefined): number {
+  return slot ? slot.activeHooks().reduce((n, h) => n + h.numVirtualTokens, 0) : 0;
+}
+
+/** Runs a `sublayerOutput` site (identity when no adapter is active). */
+export function applySublayerOutput(slot: SiteSlot<'sublayerOutput'> | undefined, output: tf.Tensor, input: tf.Tensor): tf.Tensor {
+  if (!slot) return output;
+  let out = output;
+  for (const h of slot.activeHooks()) out = h.forward(out, input, slot.context);
+  return out;
+}
