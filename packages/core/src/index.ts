@@ -2,7 +2,7 @@ export { Module, joinPath, numel } from './nn/module.js';
 export { LinearLike, Linear, Conv1D, Embedding, LayerNorm, RMSNorm, Dropout, linear, embeddingLookup, dropout } from './nn/layers.js';
 export type { LinearLayout, LinearOptions } from './nn/layers.js';
 export { Rng, getGlobalRng, setGlobalSeed, kaimingUniform } from './random.js';
-export { SiteSlot, applyInputEmbeddings, applySublayerOutput, virtualTokenCount, prefixLength } from './sites.js';
+export { SiteSlot, attentionPrefix, applyInputEmbeddings, applySublayerOutput, virtualTokenCount, prefixLength } from './sites.js';
 export type {
   SiteKind,
   ModelDims,
@@ -17,4 +17,6 @@ export type {
   SiteInfo,
   SiteTable,
   PeftBaseModel,
+  TokenBatch,
+  ModelOutput,
 } from './sites.js';

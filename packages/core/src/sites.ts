@@ -1,4 +1,4 @@
-import type * as tf from '@tensorflow/tfjs-core';
+import * as tf from '@tensorflow/tfjs-core';
 import type { Module } from './nn/module.js';
 
 /**
@@ -128,6 +128,24 @@ export interface SiteTable {
   sublayerOutput?: Array<SiteSlot<'sublayerOutput'>>;
 }
 
+/** The standard batch of a token model (all batch-first). */
+export interface TokenBatch {
+  /** [B, T] int32 token ids. */
+  inputIds: tf.Tensor;
+  /** [B, T] 1 = attend, 0 = padding; all ones when absent. */
+  attentionMask?: tf.Tensor;
+  /** Causal LM and token classification: [B, T] ids, -100 ignored. Sequence classification: [B]. */
+  labels?: tf.Tensor;
+  /** BERT segment ids [B, T]; zeros when absent. */
+  tokenTypeIds?: tf.Tensor;
+}
+
+/** What a model returns: logits, and the loss when labels were given. */
+export interface ModelOutput {
+  logits: tf.Tensor;
+  loss?: tf.Tensor;
+}
+
 /**
  * A model PEFT methods can adapt: a module tree with declared sizes and sites.
  * `forward` takes a record of batch-first tensors and returns batch-first output(s).
@@ -158,6 +176,25 @@ export function virtualTokenCount(slot: SiteSlot<'inputEmbeddings'> | undefined)
 /** Number of prefix positions the active `attentionKV` hooks add at a layer. */
 export function prefixLength(slot: SiteSlot<'attentionKV'> | undefined): number {
   return slot ? slot.activeHooks().reduce((n, h) => n + h.numVirtualTokens, 0) : 0;
+}
+
+/**
+ * The extra keys and values of the active `attentionKV` hooks at one layer, joined along the
+ * sequence axis: key, value [B, kvHeads, n, headDim]; null when there are none.
+ */
+export function attentionPrefix(
+  slot: SiteSlot<'attentionKV'> | undefined,
+  batchSize: number,
+): { key: tf.Tensor; value: tf.Tensor } | null {
+  if (!slot) return null;
+  const hooks = slot.activeHooks();
+  if (hooks.length === 0) return null;
+  const parts = hooks.map((h) => h.keyValue(batchSize, slot.context));
+  if (parts.length === 1) return parts[0];
+  return {
+    key: tf.concat(parts.map((p) => p.key), 2),
+    value: tf.concat(parts.map((p) => p.value), 2),
+  };
 }
 
 /** Runs a `sublayerOutput` site (identity when no adapter is active). */

@@ -50,10 +50,10 @@ export abstract class LinearLike extends Module {
 export function linear(x: tf.Tensor, weight: tf.Tensor, bias?: tf.Tensor): tf.Tensor {
   return tf.tidy(() => {
     const inF = x.shape[x.rank - 1];
-    const x2 = x.reshape([-1, inF]);
+    const x2 = tf.reshape(x, [-1, inF]);
     let y = tf.matMul(x2, weight, false, true);
     if (bias) y = tf.add(y, bias);
-    return y.reshape([...x.shape.slice(0, -1), weight.shape[0]]);
+    return tf.reshape(y, [...x.shape.slice(0, -1), weight.shape[0]]);
   });
 }
 
@@ -102,9 +102,9 @@ export class Conv1D extends LinearLike {
 
   baseForward(x: tf.Tensor): tf.Tensor {
     return tf.tidy(() => {
-      const x2 = x.reshape([-1, this.inFeatures]);
+      const x2 = tf.reshape(x, [-1, this.inFeatures]);
       const y = tf.add(tf.matMul(x2, this.weight), this.bias!);
-      return y.reshape([...x.shape.slice(0, -1), this.outFeatures]);
+      return tf.reshape(y, [...x.shape.slice(0, -1), this.outFeatures]);
     });
   }
 }
@@ -139,8 +139,8 @@ export class Embedding extends LinearLike {
 /** Rows of `table` [num, dim] for integer `ids` [...]: [..., dim]. */
 export function embeddingLookup(table: tf.Tensor, ids: tf.Tensor): tf.Tensor {
   return tf.tidy(() => {
-    const flat = ids.reshape([-1]).toInt();
-    return tf.gather(table, flat).reshape([...ids.shape, table.shape[1]]);
+    const flat = tf.cast(tf.reshape(ids, [-1]), 'int32');
+    return tf.reshape(tf.gather(table, flat), [...ids.shape, table.shape[1] as number]);
   });
 }
 
