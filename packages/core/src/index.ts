@@ -20,3 +20,72 @@ export type {
   TokenBatch,
   ModelOutput,
 } from './sites.js';
+export { definePeftMethod } from './method.js';
+export type {
+  PeftConfigBase,
+  PeftConfigRegistry,
+  PeftConfigFor,
+  PeftMethodMeta,
+  PeftMethod,
+  PeftMethodDefinition,
+  MethodConfigSpec,
+  MethodStateSpec,
+  InjectionContext,
+  AttachOptions,
+  AttachedHook,
+  AdapterRecord,
+  LinearTarget,
+} from './method.js';
+export { PeftRegistry, registry } from './registry.js';
+export {
+  DEFAULT_LORA_TARGET_MODULES,
+  matchesTarget,
+  selectLinearTargets,
+  linearModules,
+  allLinearNames,
+  closestNames,
+  editDistance,
+} from './targets.js';
+export type { TargetSelector, TargetRules } from './targets.js';
+export { PeftModel, getPeftModel, BASE_ADAPTER } from './peft-model.js';
+export type { PeftModelOptions, AddAdapterOptions, ParameterCount } from './peft-model.js';
+export {
+  ADAPTER_CONFIG_NAME,
+  ADAPTER_WEIGHTS_NAME,
+  adapterStateDict,
+  loadAdapterStateDict,
+  adapterConfigJSON,
+  saveAdapter,
+  loadAdapter,
+  readAdapterConfig,
+  fromPretrained,
+} from './adapter-io.js';
+export { definePeftOp, registerPeftKernel } from './ops/custom-op.js';
+export type { PeftOp, PeftOpSpec, PeftKernelArgs } from './ops/custom-op.js';
+export { loraMatMul } from './ops/lora-matmul.js';
+export type { LoraMatMulAttrs } from './ops/lora-matmul.js';
+export { requireGradients } from './gradients.js';
+export {
+  parseSafetensors,
+  decodeEntry,
+  entryToTensor,
+  serializeSafetensors,
+  serializeEntries,
+  dtypeItemSize,
+  f32ToF16,
+  f16ToF32,
+  f32ToBf16,
+  bf16ToF32,
+  SAFETENSORS_DTYPES,
+} from './io/safetensors.js';
+export type { SafetensorsDtype, SafetensorsEntry, SafetensorsFile, TensorSource, SerializeOptions } from './io/safetensors.js';
+export {
+  writeFileAtomic,
+  readFileBytes,
+  readJsonFile,
+  writeJsonAtomic,
+  formatPythonJson,
+  readSafetensorsFile,
+  writeSafetensorsFile,
+  pathExists,
+} from './io/fs.js';

@@ -28,8 +28,15 @@ export interface HookContext {
 /** `linear` site: wraps a linear-like layer. `next(x)` runs the base layer (and adapters applied before this one). */
 export interface LinearHook {
   forward(x: tf.Tensor, next: (x: tf.Tensor) => tf.Tensor, ctx: HookContext): tf.Tensor;
+  /**
+   * Optional fused path, used when this is the only active hook: the whole layer (base and
+   * adapter, bias included) in one op such as `PeftLoraMatMul`. Return null to decline.
+   */
+  fused?(x: tf.Tensor, layer: Module, ctx: HookContext): tf.Tensor | null;
   /** Additive methods: ΔW in the base layer's own weight layout. Core derives merge/unmerge from it. */
   deltaWeight?(): tf.Tensor;
+  /** Additive methods with a bias of their own (LoRA's `lora_bias`): Δb [out]. */
+  deltaBias?(): tf.Tensor | undefined;
   /** Non-additive methods that can still merge: W → W' and back (e.g. (IA)³ scaling). */
   mergeWeight?(weight: tf.Tensor): tf.Tensor;
   unmergeWeight?(weight: tf.Tensor): tf.Tensor;
@@ -100,6 +107,8 @@ export class SiteSlot<K extends SiteKind = SiteKind> {
   constructor(
     readonly kind: K,
     readonly info: SiteInfo,
+    /** The layer a `linear` site belongs to. */
+    readonly owner?: Module,
   ) {}
 
   /** Hooks of the active adapters, in activation order; empty when disabled. */

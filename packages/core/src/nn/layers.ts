@@ -17,7 +17,7 @@ export type LinearLayout =
  * and runs the active adapters' hooks around it in `forward`.
  */
 export abstract class LinearLike extends Module {
-  readonly peft = new SiteSlot('linear', { path: '' });
+  readonly peft: SiteSlot<'linear'> = new SiteSlot('linear', { path: '' }, this);
   abstract readonly layout: LinearLayout;
   abstract readonly inFeatures: number;
   abstract readonly outFeatures: number;
@@ -37,6 +37,10 @@ export abstract class LinearLike extends Module {
     const hooks = this.peft.activeHooks();
     if (hooks.length === 0) return this.baseForward(x);
     const ctx = this.peft.context;
+    if (hooks.length === 1 && hooks[0].fused) {
+      const y = hooks[0].fused(x, this, ctx);
+      if (y) return y;
+    }
     let f = (t: tf.Tensor) => this.baseForward(t);
     for (const h of hooks) {
       const next = f;

@@ -1,0 +1,75 @@
+import * as tf from '@tensorflow/tfjs-core';
+
+/**
+ * A `Peft*` custom op: a kernel name, typed inputs and attributes, and a fallback made of tfjs
+ * ops that runs (and differentiates) on every backend. A backend package registers a faster
+ * kernel for the name into tfjs's own registry with `registerPeftKernel`; a missing kernel is
+ * slower, never an error.
+ */
+export interface PeftOpSpec<I extends string, A extends object> {
+  kernelName: `Peft${string}`;
+  inputNames: readonly I[];
+  /** Composite of tfjs ops, differentiable by autograd. */
+  fallback(inputs: Record<I, tf.Tensor>, attrs: A): tf.Tensor;
+  /** Gradients used when a registered kernel runs (the fallback needs none): one thunk per input. */
+  gradient(dy: tf.Tensor, inputs: Record<I, tf.Tensor>, attrs: A): Record<I, () => tf.Tensor>;
+}
+
+export interface PeftOp<I extends string, A extends object> {
+  readonly spec: PeftOpSpec<I, A>;
+  (inputs: Record<I, tf.Tensor>, attrs: A): tf.Tensor;
+}
+
+/** What a backend kernel receives, typed. */
+export interface PeftKernelArgs<I extends string, A extends object> {
+  inputs: Record<I, tf.TensorInfo>;
+  attrs: A;
+  backend: tf.KernelBackend;
+}
+
+export function definePeftOp<I extends string, A extends object>(spec: PeftOpSpec<I, A>): PeftOp<I, A> {
+  const op = ((inputs: Record<I, tf.Tensor>, attrs: A): tf.Tensor => {
+    for (const name of spec.inputNames) {
+      if (!(inputs[name] instanceof tf.Tensor)) throw new Error(`${spec.kernelName}: input "${name}" must be a tensor`);
+    }
+    if (tf.getKernel(spec.kernelName, tf.getBackend())) {
+      return tf.engine().runKernel(spec.kernelName, inputs as unknown as tf.NamedTensorMap, attrs as unknown as tf.NamedAttrMap) as tf.Tensor;
+    }
+    return spec.fallback(inputs, attrs);
+  }) as PeftOp<I, A>;
+  Object.defineProperty(op, 'spec', { value: spec });
+  return op;
+}
+
+const gradientsRegistered = new Set<string>();
+
+/**
+ * Registers a backend kernel for a Peft op (and, once, the op's gradient). Returns a function
+ * that unregisters the kernel.
+ */
+export function registerPeftKernel<I extends string, A extends object>(
+  op: PeftOp<I, A>,
+  backendName: string,
+  kernel: (args: PeftKernelArgs<I, A>) => tf.TensorInfo,
+): () => void {
+  const { spec } = op;
+  tf.registerKernel({
+    kernelName: spec.kernelName,
+    backendName,
+    kernelFunc: ((args: { inputs: tf.NamedTensorInfoMap; attrs?: tf.NamedAttrMap; backend: tf.KernelBackend }) =>
+      kernel({ inputs: args.inputs as Record<I, tf.TensorInfo>, attrs: (args.attrs ?? {}) as A, backend: args.backend })) as tf.KernelFunc,
+  });
+  if (!gradientsRegistered.has(spec.kernelName) && !tf.getGradient(spec.kernelName)) {
+    tf.registerGradient({
+      kernelName: spec.kernelName,
+      inputsToSave: [...spec.inputNames],
+      gradFunc: (dy, saved, attrs) => {
+        const inputs = {} as Record<I, tf.Tensor>;
+        spec.inputNames.forEach((n, i) => (inputs[n] = saved[i]));
+        return spec.gradient(dy as tf.Tensor, inputs, attrs as unknown as A);
+      },
+    });
+    gradientsRegistered.add(spec.kernelName);
+  }
+  return () => tf.unregisterKernel(spec.kernelName, backendName);
+}

@@ -1,0 +1,494 @@
+import * as tf from '@tensorflow/tfjs-core';
+import { LinearLike } from './nn/layers.js';
+import { getGlobalRng, type Rng } from './random.js';
+import { registry as defaultRegistry, type PeftRegistry } from './registry.js';
+import { selectLinearTargets, type TargetRules } from './targets.js';
+import type { AdapterControl, LinearHook, PeftBaseModel, SiteKind, SiteSlot } from './sites.js';
+import type { AdapterRecord, AttachedHook, InjectionContext, PeftConfigBase, PeftMethod } from './method.js';
+import { ModulesToSave } from './modules-to-save.js';
+import { mixedBatchForward } from './mixed-batch.js';
+
+export interface PeftModelOptions {
+  registry?: PeftRegistry;
+  rng?: Rng;
+}
+
+export interface AddAdapterOptions {
+  /** False loads an adapter frozen, for inference (PEFT's `is_trainable=False`). Default true. */
+  trainable?: boolean;
+}
+
+export interface ParameterCount {
+  trainable: number;
+  all: number;
+}
+
+/** The name that runs the base model for a row in a mixed batch. */
+export const BASE_ADAPTER = '__base__';
+
+/**
+ * A base model with named adapters: add, switch, combine, disable, merge, save and load them.
+ * Methods reach the model only through its sites; this class never asks which method runs.
+ */
+export class PeftModel<I = never, O = unknown> {
+  readonly control: AdapterControl = { active: [], disabled: false, training: false };
+  private readonly records = new Map<string, AdapterRecord>();
+  private readonly trainableAdapters = new Set<string>();
+  private requested: string[] = [];
+  private readonly merged: string[] = [];
+  private readonly registry: PeftRegistry;
+  private readonly rng: Rng;
+  private readonly modulesToSave: ModulesToSave;
+
+  constructor(
+    readonly base: PeftBaseModel<I, O>,
+    opts: PeftModelOptions = {},
+  ) {
+    this.registry = opts.registry ?? defaultRegistry;
+    this.rng = opts.rng ?? getGlobalRng();
+    this.modulesToSave = new ModulesToSave(base);
+    for (const slot of this.allSlots()) slot.control = this.control;
+    base.requiresGrad(false);
+  }
+
+  // ---- adapters ------------------------------------------------------------------------
+
+  /** Names of all adapters, in the order they were added. */
+  get adapterNames(): string[] {
+    return [...this.records.keys()];
+  }
+
+  get activeAdapters(): string[] {
+    return [...this.requested];
+  }
+
+  get mergedAdapters(): string[] {
+    return [...this.merged];
+  }
+
+  adapter(name: string): AdapterRecord {
+    const r = this.records.get(name);
+    if (!r) throw new Error(`Adapter "${name}" not found; adapters: ${this.adapterNames.join(', ') || 'none'}`);
+    return r;
+  }
+
+  /** The parsed config of an adapter (PEFT's fields). */
+  config(name = this.requested[0] ?? 'default'): PeftConfigBase {
+    return this.adapter(name).config;
+  }
+
+  /**
+   * Adds an adapter from a config (`peft_type` picks the method from the registry). The first
+   * adapter becomes active. Nothing changes if the config or the injection is invalid.
+   */
+  addAdapter(name: string, rawConfig: PeftConfigBase | Record<string, unknown>, opts: AddAdapterOptions = {}): AdapterRecord {
+    if (!name || name === BASE_ADAPTER || name.includes('.')) throw new Error(`Invalid adapter name "${name}"`);
+    if (this.records.has(name)) throw new Error(`Adapter "${name}" already exists`);
+    const type = (rawConfig as { peft_type?: unknown }).peft_type;
+    if (typeof type !== 'string') throw new Error('adapter config: peft_type must be a string');
+    const method = this.registry.get(type);
+    const config = method.config.parse({ ...rawConfig });
+    const record: AdapterRecord = { name, method, config, hooks: [], baseParameters: new Map(), savedModules: new Map() };
+    try {
+      this.checkSites(method);
+      method.hooks.inject(this.injectionContext(record), config);
+      const mts = config.modules_to_save ?? [];
+      const implicit = implicitModulesToSave(config.task_type);
+      if (mts.length > 0 || implicit.length > 0) this.modulesToSave.add(record, mts, implicit);
+    } catch (e) {
+      this.detach(record);
+      throw e;
+    }
+    this.records.set(name, record);
+    if (opts.trainable ?? true) this.trainableAdapters.add(name);
+    if (this.requested.length === 0) this.setAdapter(name);
+    else this.refresh();
+    return record;
+  }
+
+  /** Makes one adapter, or several at once (their hooks run in this order), the active ones. */
+  setAdapter(names: string | readonly string[]): void {
+    const list = typeof names === 'string' ? [names] : [...names];
+    for (const n of list) this.adapter(n);
+    this.requested = list;
+    this.refresh();
+  }
+
+  /** Deletes an adapter and its parameters. */
+  deleteAdapter(name: string): void {
+    const record = this.adapter(name);
+    if (this.merged.includes(name)) throw new Error(`Adapter "${name}" is merged; unmerge it before deleting`);
+    this.detach(record);
+    this.records.delete(name);
+    this.trainableAdapters.delete(name);
+    this.requested = this.requested.filter((n) => n !== name);
+    if (this.requested.length === 0 && this.records.size > 0) this.requested = [this.adapterNames[0]];
+    this.refresh();
+  }
+
+  /**
+   * Runs `fn` with every adapter disabled (the base model), restoring the previous state
+   * afterwards even when `fn` throws or its promise rejects. Merged adapters are unmerged for the
+   * duration and merged back after.
+   */
+  disableAdapter<T>(fn: () => T): T {
+    const wasDisabled = this.control.disabled;
+    const remerge = [...this.merged];
+    if (remerge.length) this.unmerge();
+    this.control.disabled = true;
+    this.modulesToSave.activate(null);
+    const restore = () => {
+      this.control.disabled = wasDisabled;
+      if (remerge.length) this.merge(remerge);
+      this.refresh();
+    };
+    let out: T;
+    try {
+      out = fn();
+    } catch (e) {
+      restore();
+      throw e;
+    }
+    if (out instanceof Promise) {
+      return out.finally(restore) as T;
+    }
+    restore();
+    return out;
+  }
+
+  // ---- forward ---------------------------------------------------------------------------
+
+  /**
+   * Runs the model with the active adapters. With `adapterNames` (one per batch row, `__base__`
+   * for none) each row runs with its own adapter: a mixed batch.
+   */
+  forward(inputs: I, opts: { adapterNames?: readonly string[] } = {}): O {
+    if (!opts.adapterNames) return this.base.forward(inputs);
+    if (this.merged.length) throw new Error('A mixed-batch forward cannot run while adapters are merged; unmerge first');
+    for (const n of new Set(opts.adapterNames)) if (n !== BASE_ADAPTER) this.adapter(n);
+    return mixedBatchForward(inputs, opts.adapterNames, (sub, name) => {
+      if (name === BASE_ADAPTER) return this.disableAdapter(() => this.base.forward(sub as I));
+      const saved = this.requested;
+      this.setAdapter(name);
+      try {
+        return this.base.forward(sub as I);
+      } finally {
+        this.setAdapter(saved);
+      }
+    }) as O;
+  }
+
+  train(mode = true): this {
+    this.base.train(mode);
+    this.control.training = mode;
+    for (const r of this.records.values()) for (const h of r.hooks) h.params.train(mode);
+    return this;
+  }
+
+  eval(): this {
+    return this.train(false);
+  }
+
+  // ---- parameters ------------------------------------------------------------------------
+
+  /**
+   * Every parameter: the base model's and each adapter's, with PEFT-style names (adapter
+   * parameters carry the adapter name: `…q_proj.lora_A.default.weight`).
+   */
+  namedParameters(): Array<[string, tf.Variable]> {
+    const out = this.base.namedParameters();
+    const seen = new Set(out.map(([, v]) => v));
+    for (const r of this.records.values()) {
+      for (const h of r.hooks) {
+        for (const [p, v] of h.params.namedParameters()) {
+          if (seen.has(v)) continue;
+          seen.add(v);
+          const prefix = h.keyPrefix.startsWith(r.method.statePrefix) ? h.keyPrefix.slice(r.method.statePrefix.length) : h.keyPrefix;
+          out.push([prefix + withAdapterName(p, r.name), v]);
+        }
+      }
+      for (const [path, params] of r.savedModules) {
+        for (const [p, v] of params) {
+          if (seen.has(v)) continue;
+          seen.add(v);
+          out.push([`${path}.modules_to_save.${r.name}.${p}`, v]);
+        }
+      }
+    }
+    return out;
+  }
+
+  /** The variables an optimizer should update. */
+  trainableParameters(): Array<[string, tf.Variable]> {
+    return this.namedParameters().filter(([, v]) => v.trainable);
+  }
+
+  /** Trainable and total parameter counts, as PEFT counts them. */
+  countParameters(): ParameterCount {
+    let trainable = 0;
+    let all = 0;
+    for (const [, v] of this.namedParameters()) {
+      all += v.size;
+      if (v.trainable) trainable += v.size;
+    }
+    return { trainable, all };
+  }
+
+  /** PEFT's line: `trainable params: 8,192 || all params: 1,234,567 || trainable%: 0.6636`. Returns it too. */
+  printTrainableParameters(log: (line: string) => void = console.log): string {
+    const { trainable, all } = this.countParameters();
+    const pct = all === 0 ? 0 : (100 * trainable) / all;
+    const line = `trainable params: ${trainable.toLocaleString('en-US')} || all params: ${all.toLocaleString('en-US')} || trainable%: ${pct.toFixed(4)}`;
+    log(line);
+    return line;
+  }
+
+  // ---- merging ---------------------------------------------------------------------------
+
+  /**
+   * Merges adapters (default: the active ones) into the base weights. With `safe`, the merged
+   * weights are checked for NaN/Inf first and nothing changes if any is found.
+   */
+  merge(names: readonly string[] = this.requested, opts: { safe?: boolean } = {}): void {
+    const todo = names.filter((n) => !this.merged.includes(n));
+    for (const n of todo) {
+      const r = this.adapter(n);
+      if (r.method.notMergeable) throw new Error(`${r.method.meta.name} adapter "${n}" cannot be merged: ${r.method.notMergeable}`);
+    }
+    for (const n of todo) {
+      const r = this.adapter(n);
+      const updates: Array<[tf.Variable, tf.Tensor]> = [];
+      try {
+        for (const h of r.hooks) {
+          if (h.kind !== 'linear') continue;
+          const layer = linearOf(h.slot);
+          const merged = mergedWeight(layer.weight, h.hook as LinearHook, 'merge', r, h.slot.info.path);
+          if (opts.safe && !isAllFinite(merged)) {
+            merged.dispose();
+            throw new Error(`Safe merge of adapter "${n}" refused: non-finite values in ${h.slot.info.path}.weight`);
+          }
+          updates.push([layer.weight, merged]);
+          const db = (h.hook as LinearHook).deltaBias?.();
+          if (db) {
+            if (!layer.bias) throw new Error(`${r.method.meta.name} adapter "${n}" at ${h.slot.info.path}: a bias delta needs a layer with a bias`);
+            updates.push([layer.bias, tf.tidy(() => tf.add(layer.bias!, db))]);
+            db.dispose();
+          }
+        }
+      } catch (e) {
+        for (const [, t] of updates) t.dispose();
+        throw e;
+      }
+      for (const [v, t] of updates) {
+        v.assign(t);
+        t.dispose();
+      }
+      this.merged.push(n);
+    }
+    this.refresh();
+  }
+
+  /** `merge(names, { safe: true })`. */
+  safeMerge(names: readonly string[] = this.requested): void {
+    this.merge(names, { safe: true });
+  }
+
+  /** Reverses every merge, most recent first. */
+  unmerge(): void {
+    while (this.merged.length) {
+      const n = this.merged.pop()!;
+      const r = this.adapter(n);
+      for (const h of [...r.hooks].reverse()) {
+        if (h.kind !== 'linear') continue;
+        const layer = linearOf(h.slot);
+        const w = mergedWeight(layer.weight, h.hook as LinearHook, 'unmerge', r, h.slot.info.path);
+        layer.weight.assign(w);
+        w.dispose();
+        const db = (h.hook as LinearHook).deltaBias?.();
+        if (db && layer.bias) {
+          const b = tf.tidy(() => tf.sub(layer.bias!, db));
+          layer.bias.assign(b);
+          tf.dispose([b, db]);
+        }
+      }
+    }
+    this.refresh();
+  }
+
+  /** Merges the active adapters and removes every adapter: returns the plain base model. */
+  mergeAndUnload(opts: { safe?: boolean } = {}): PeftBaseModel<I, O> {
+    this.merge(this.requested, opts);
+    return this.unloadAll(true);
+  }
+
+  /** Removes every adapter without merging: returns the plain base model. */
+  unload(): PeftBaseModel<I, O> {
+    if (this.merged.length) this.unmerge();
+    return this.unloadAll(false);
+  }
+
+  /** Disposes the adapters (not the base model). */
+  dispose(): void {
+    for (const r of this.records.values()) this.detach(r);
+    this.records.clear();
+    this.modulesToSave.restoreAll();
+  }
+
+  // ---- internals -----------------------------------------------------------------------
+
+  private unloadAll(keepMerged: boolean): PeftBaseModel<I, O> {
+    const active = this.requested[0];
+    this.modulesToSave.unload(active ? this.records.get(active) : undefined);
+    for (const r of this.records.values()) this.detach(r, { keepSavedModules: true });
+    this.records.clear();
+    this.requested = [];
+    if (keepMerged) this.merged.length = 0;
+    this.control.active = [];
+    for (const slot of this.allSlots()) slot.control = { active: [], disabled: true, training: false };
+    this.base.requiresGrad(true);
+    return this.base;
+  }
+
+  /** Recomputes what runs: active minus merged, trainable flags, modules_to_save copies. */
+  private refresh(): void {
+    this.control.active = this.requested.filter((n) => !this.merged.includes(n));
+    for (const r of this.records.values()) {
+      const trainable = this.trainableAdapters.has(r.name) && this.requested.includes(r.name);
+      for (const h of r.hooks) h.params.requiresGrad(trainable);
+      for (const v of r.baseParameters.values()) v.trainable = false;
+      for (const params of r.savedModules.values()) for (const v of params.values()) v.trainable = trainable;
+    }
+    for (const r of this.records.values()) {
+      if (this.trainableAdapters.has(r.name) && this.requested.includes(r.name)) for (const v of r.baseParameters.values()) v.trainable = true;
+    }
+    if (!this.control.disabled) {
+      const first = this.requested.find((n) => this.records.get(n)?.savedModules.size);
+      this.modulesToSave.activate(first ? this.records.get(first)! : null);
+    }
+  }
+
+  private detach(record: AdapterRecord, opts: { keepSavedModules?: boolean } = {}): void {
+    for (const h of record.hooks) {
+      (h.slot.hooks as Map<string, unknown>).delete(record.name);
+      h.params.dispose();
+    }
+    record.hooks.length = 0;
+    for (const v of record.baseParameters.values()) v.trainable = false;
+    record.baseParameters.clear();
+    if (!opts.keepSavedModules) this.modulesToSave.remove(record);
+  }
+
+  private allSlots(): SiteSlot[] {
+    const t = this.base.sites;
+    const out: SiteSlot[] = [];
+    for (const [path, m] of this.base.namedModules()) {
+      if (m instanceof LinearLike) {
+        m.peft.info.path = path;
+        out.push(m.peft);
+      }
+    }
+    if (t.inputEmbeddings) out.push(t.inputEmbeddings);
+    out.push(...(t.attentionKV ?? []), ...(t.sublayerOutput ?? []));
+    return out;
+  }
+
+  private checkSites(method: PeftMethod): void {
+    const t = this.base.sites;
+    const has: Record<SiteKind, boolean> = {
+      linear: true,
+      inputEmbeddings: !!t.inputEmbeddings,
+      attentionKV: !!t.attentionKV?.length,
+      sublayerOutput: !!t.sublayerOutput?.length,
+    };
+    for (const k of method.sites) {
+      if (!has[k]) throw new Error(`${method.meta.name} needs the "${k}" site, which model ${this.base.dims.modelType} does not have`);
+    }
+  }
+
+  private injectionContext(record: AdapterRecord): InjectionContext {
+    const model = this.base;
+    const method = record.method;
+    return {
+      model: model as unknown as PeftBaseModel<never, unknown>,
+      dims: model.dims,
+      adapterName: record.name,
+      rng: this.rng,
+      selectLinear: (rules: TargetRules, field?: string) =>
+        selectLinearTargets(model, { outputHeadPaths: model.outputHeadPaths, ...rules }, { modelType: model.dims.modelType, field }).map(
+          ([path, module]) => ({ path, module }),
+        ),
+      site: ((kind: Exclude<SiteKind, 'linear'>) => {
+        const s = model.sites[kind];
+        if (!s || (Array.isArray(s) && s.length === 0)) {
+          throw new Error(`${method.meta.name} needs the "${kind}" site, which model ${model.dims.modelType} does not have`);
+        }
+        return s;
+      }) as InjectionContext['site'],
+      trainBaseParameter: (path: string, savedPath?: string) => {
+        const v = model.namedParameters().find(([p]) => p === path)?.[1];
+        if (!v) throw new Error(`${method.meta.name}: no parameter "${path}" in model ${model.dims.modelType}`);
+        record.baseParameters.set(savedPath ?? path, v);
+      },
+      attach: (slot, hook, params, opts = {}) => {
+        if ((slot.hooks as Map<string, unknown>).has(record.name)) {
+          throw new Error(`Site ${slot.info.path} already has a hook for adapter "${record.name}"`);
+        }
+        (slot.hooks as Map<string, unknown>).set(record.name, hook);
+        const keyPrefix = opts.keyPrefix ?? `${method.statePrefix}${slot.info.path}.`;
+        record.hooks.push({ kind: slot.kind, slot: slot as SiteSlot, hook, params, keyPrefix } as AttachedHook);
+      },
+    };
+  }
+}
+
+/** `getPeftModel(model, config)`: wraps a base model and adds its first adapter. */
+export function getPeftModel<I, O>(
+  model: PeftBaseModel<I, O>,
+  config: PeftConfigBase | Record<string, unknown>,
+  adapterName = 'default',
+  opts: PeftModelOptions = {},
+): PeftModel<I, O> {
+  const peft = new PeftModel(model, opts);
+  peft.addAdapter(adapterName, config);
+  return peft;
+}
+
+/** PEFT adds the head of a sequence/token classifier to `modules_to_save` implicitly. */
+function implicitModulesToSave(taskType: unknown): string[] {
+  return taskType === 'SEQ_CLS' || taskType === 'TOKEN_CLS' ? ['classifier', 'score'] : [];
+}
+
+/** `lora_A.weight` → `lora_A.default.weight`; a single name `x` → `x.default`. */
+function withAdapterName(path: string, adapter: string): string {
+  const dot = path.lastIndexOf('.');
+  return dot < 0 ? `${path}.${adapter}` : `${path.slice(0, dot)}.${adapter}${path.slice(dot)}`;
+}
+
+function linearOf(slot: SiteSlot): LinearLike {
+  if (slot.owner instanceof LinearLike) return slot.owner;
+  throw new Error(`Linear site ${slot.info.path} has no layer`);
+}
+
+function mergedWeight(w: tf.Variable, hook: LinearHook, dir: 'merge' | 'unmerge', r: AdapterRecord, path: string): tf.Tensor {
+  return tf.tidy(() => {
+    if (hook.deltaWeight) {
+      const delta = hook.deltaWeight();
+      if (!arraysEqual(delta.shape, w.shape)) {
+        throw new Error(`${r.method.meta.name} adapter "${r.name}" at ${path}: deltaWeight shape [${delta.shape}] != weight shape [${w.shape}]`);
+      }
+      return dir === 'merge' ? tf.add(w, delta) : tf.sub(w, delta);
+    }
+    const f = dir === 'merge' ? hook.mergeWeight : hook.unmergeWeight;
+    if (!f) throw new Error(`${r.method.meta.name} adapter "${r.name}" at ${path} cannot be merged: its hook has no deltaWeight or mergeWeight`);
+    return f.call(hook, w);
+  });
+}
+
+function isAllFinite(t: tf.Tensor): boolean {
+  return tf.tidy(() => tf.all(tf.isFinite(t)).dataSync()[0] === 1);
+}
+
+function arraysEqual(a: readonly number[], b: readonly number[]): boolean {
+  return a.length === b.length && a.every((x, i) => x === b[i]);
+}
+

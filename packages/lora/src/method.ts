@@ -1,0 +1,68 @@
+import {
+  DEFAULT_LORA_TARGET_MODULES,
+  allLinearNames,
+  definePeftMethod,
+  type InjectionContext,
+} from '@peftjs/core';
+import { loraConfigToJSON, parseLoraConfig, rankAndAlpha, type LoraConfig } from './config.js';
+import { LoraHook } from './layer.js';
+import { loraScaling } from './math.js';
+
+/** Resolves PEFT's implicit targets (`null` → the architecture's default, `all-linear` → the names) into the config, as PEFT does before saving. */
+function resolveTargets(ctx: InjectionContext, config: LoraConfig): void {
+  if (config.target_modules == null) {
+    const d = DEFAULT_LORA_TARGET_MODULES[ctx.dims.modelType];
+    if (!d) {
+      throw new Error(`LoRA target_modules must be set: no default targets for model type "${ctx.dims.modelType}"`);
+    }
+    config.target_modules = [...d];
+  } else if (config.target_modules === 'all-linear') {
+    config.target_modules = allLinearNames(ctx.model, ctx.model.outputHeadPaths ?? []);
+  }
+}
+
+/** LoRA (Hu et al., 2021): a trainable low-rank update B·A beside each targeted linear layer. */
+export const lora = definePeftMethod<LoraConfig>({
+  meta: { name: 'LoRA', packageName: '@peftjs/lora', reference: 'Hu et al., LoRA: Low-Rank Adaptation of Large Language Models, arXiv:2106.09685' },
+  type: 'LORA',
+  prefix: 'lora_',
+  sites: ['linear'],
+  config: { parse: parseLoraConfig, toJSON: loraConfigToJSON },
+  hooks: {
+    inject(ctx, config) {
+      resolveTargets(ctx, config);
+      const targets = ctx.selectLinear({
+        targetModules: config.target_modules,
+        excludeModules: config.exclude_modules,
+        layersToTransform: config.layers_to_transform,
+        layersPattern: config.layers_pattern,
+      });
+      for (const { path, module } of targets) {
+        if (module.layout === 'conv1d' && !config.fan_in_fan_out) {
+          // PEFT: "fan_in_fan_out is set to False but the target module is `Conv1D`. Setting fan_in_fan_out to True."
+          config.fan_in_fan_out = true;
+        } else if (module.layout === 'linear' && config.fan_in_fan_out) {
+          config.fan_in_fan_out = false;
+        }
+        const { r, alpha } = rankAndAlpha(config, path);
+        const hook = new LoraHook(module, {
+          r,
+          scaling: loraScaling(alpha, r, config.use_rslora),
+          dropout: config.lora_dropout,
+          init: config.init_lora_weights,
+          loraBias: config.lora_bias,
+          rng: ctx.rng,
+        });
+        ctx.attach(module.peft, hook, hook.params);
+        if (config.bias === 'lora_only' && module.bias) ctx.trainBaseParameter(`${path}.bias`, `${path}.base_layer.bias`);
+      }
+      if (config.bias === 'all') {
+        const targeted = new Set(targets.map((t) => `${t.path}.bias`));
+        for (const [p] of ctx.model.namedParameters()) {
+          if (!p.includes('bias')) continue;
+          ctx.trainBaseParameter(p, targeted.has(p) ? p.replace(/\.bias$/, '.base_layer.bias') : p);
+        }
+      }
+    },
+  },
+});

@@ -1,0 +1,28 @@
+export type { HfConfig, LlamaConfig, GPT2Config, BertConfig, RopeScaling } from './config.js';
+export { parseLlamaConfig, parseGPT2Config, parseBertConfig, ACTIVATIONS } from './config.js';
+export {
+  FLOAT32_MIN,
+  geluExact,
+  geluNew,
+  silu,
+  activation,
+  attentionBias,
+  scaledDotProductAttention,
+  crossEntropyIgnore,
+  causalLmLoss,
+} from './ops.js';
+export { inverseFrequencies, rotaryCosSin, rotateHalf, applyRotary } from './rope.js';
+export { KVCache } from './cache.js';
+export type { ModelBatch, AttentionStep } from './step.js';
+export { makeSiteTable, ModuleList, callChild } from './site-table.js';
+export type { SitePaths, TensorModule } from './site-table.js';
+export { LlamaForCausalLM, LlamaModel, LlamaDecoderLayer, LlamaAttention, LlamaMLP } from './llama.js';
+export type { InitOptions } from './llama.js';
+export { GPT2LMHeadModel, GPT2Model, GPT2Block, GPT2Attention, GPT2MLP } from './gpt2.js';
+export { BertModel, BertEmbeddings, BertLayer, BertSelfAttention, BertResidualOutput } from './bert.js';
+export type { BertModelOutput } from './bert.js';
+export { BertForSequenceClassification, BertForTokenClassification, sequenceClassificationLoss } from './bert-heads.js';
+export { ARCHITECTURES, MODEL_TYPES, resolveArchitecture, modelFromConfig } from './registry.js';
+export type { PretrainedModel, CausalLMModel } from './registry.js';
+export { loadModel, loadModelWithReport, loadWeights, describeProblems } from './load.js';
+export type { LoadOptions, LoadReport } from './load.js';

@@ -1,0 +1,164 @@
+import * as tf from '@tensorflow/tfjs-core';
+import { attentionPrefix, prefixLength, type SiteSlot, type TokenBatch } from '@peftjs/core';
+import { KVCache } from './cache.js';
+import { attentionBias } from './ops.js';
+
+/** The batch the models here take: core's `TokenBatch` plus decoding state. */
+export interface ModelBatch extends TokenBatch {
+  /**
+   * [B, T] explicit position ids of the tokens after any virtual tokens (optional). By default
+   * positions run from the past length (prefix length + cached tokens), as transformers does.
+   */
+  positionIds?: tf.Tensor;
+  /** Key/value cache for incremental decoding (decoders only); updated in place. */
+  cache?: KVCache;
+}
+
+/** What every layer of one forward pass shares: positions, masks, prefix lengths, cache. */
+export interface AttentionStep {
+  batchSize: number;
+  /** Number of query positions T (after virtual tokens). */
+  queryLen: number;
+  /** Per layer: prefix positions (attentionKV) before the tokens. */
+  prefixLengths: number[];
+  /** [1, T] or [B, T] int32 position ids. */
+  positionIds: tf.Tensor;
+  /** The same position ids as numbers, one row (shared) or B rows. */
+  positionRows: number[][];
+  /** [B, P + T] mask of the cached and current tokens. */
+  tokenMask: tf.Tensor;
+  cache?: KVCache;
+  /** [B, 1, T, n_l + P + T] additive attention bias of a layer. */
+  bias(layer: number): tf.Tensor;
+}
+
+export interface StepArgs {
+  batchSize: number;
+  /** [B, T] mask of the current tokens (after virtual tokens). */
+  mask: tf.Tensor;
+  kvSlots?: ReadonlyArray<SiteSlot<'attentionKV'>>;
+  numLayers: number;
+  causal: boolean;
+  cache?: KVCache;
+  positionIds?: tf.Tensor;
+  /** Learned position tables: positions must stay below this. */
+  maxPositions?: number;
+  /** Model name for messages. */
+  what: string;
+}
+
+/** Prepares a forward pass; call inside the model's `tf.tidy`. */
+export function beginStep(a: StepArgs): AttentionStep {
+  const { batchSize: B, cache } = a;
+  const T = a.mask.shape[1] as number;
+  const started = cache?.started ?? false;
+  if (cache && cache.numLayers !== a.numLayers) {
+    throw new Error(`${a.what}: KVCache has ${cache.numLayers} layers, the model ${a.numLayers}`);
+  }
+  if (started && cache!.tokenMask!.shape[0] !== B) {
+    throw new Error(`${a.what}: KVCache batch size ${cache!.tokenMask!.shape[0]} differs from the input batch size ${B}`);
+  }
+  const prefixLengths = started
+    ? cache!.prefixLengths
+    : Array.from({ length: a.numLayers }, (_, l) => prefixLength(a.kvSlots?.[l]));
+  const past = started ? cache!.pastLength : 0;
+  const offset = (prefixLengths[0] ?? 0) + past;
+  const mask = tf.cast(a.mask, 'float32');
+  const tokenMask = started ? tf.concat([cache!.tokenMask!, mask], 1) : mask;
+
+  let positionIds: tf.Tensor;
+  let positionRows: number[][];
+  if (a.positionIds) {
+    if (a.positionIds.shape[0] !== B || a.positionIds.shape[1] !== T) {
+      throw new Error(`${a.what}: positionIds shape [${a.positionIds.shape}] must be [${B}, ${T}]`);
+    }
+    positionIds = tf.cast(a.positionIds, 'int32');
+    positionRows = positionIds.arraySync() as number[][];
+  } else {
+    const row = Array.from({ length: T }, (_, i) => offset + i);
+    positionRows = [row];
+    positionIds = tf.tensor2d(row, [1, T], 'int32');
+  }
+  if (a.maxPositions !== undefined) {
+    const maxPos = Math.max(-1, ...positionRows.map((r) => Math.max(-1, ...r)));
+    if (maxPos >= a.maxPositions) {
+      throw new Error(
+        `${a.what}: position ${maxPos} exceeds the position table (max_position_embeddings / n_positions = ${a.maxPositions})`,
+      );
+    }
+  }
+
+  const memo = new Map<number, tf.Tensor>();
+  return {
+    batchSize: B,
+    queryLen: T,
+    prefixLengths,
+    positionIds,
+    positionRows,
+    tokenMask,
+    cache,
+    bias(layer: number) {
+      const n = prefixLengths[layer] ?? 0;
+      let b = memo.get(n);
+      if (!b) {
+        b = attentionBias(tokenMask, n, T, a.causal);
+        memo.set(n, b);
+      }
+      return b;
+    },
+  };
+}
+
+/**
+ * A layer's full keys and values: the cached ones (which begin with the prefix) or, at the
+ * first step, the `attentionKV` prefix, followed by the layer's own. Updates the cache.
+ * key, value: [B, kvH, T, hd]  →  [B, kvH, n + P + T, hd].
+ */
+export function joinKeyValues(
+  step: AttentionStep,
+  layer: number,
+  slot: SiteSlot<'attentionKV'> | undefined,
+  key: tf.Tensor,
+  value: tf.Tensor,
+): { key: tf.Tensor; value: tf.Tensor } {
+  const cache = step.cache;
+  let k = key;
+  let v = value;
+  if (cache?.started) {
+    k = tf.concat([cache.keys[layer]!, key], 2);
+    v = tf.concat([cache.values[layer]!, value], 2);
+  } else {
+    const prefix = attentionPrefix(slot, step.batchSize);
+    if (prefix) {
+      const want = [step.batchSize, key.shape[1], step.prefixLengths[layer], key.shape[3]];
+      for (const [name, t] of [['key', prefix.key], ['value', prefix.value]] as const) {
+        if (t.rank !== 4 || t.shape.some((d, i) => d !== want[i])) {
+          throw new Error(`attentionKV site ${slot!.info.path} (layer ${layer}): prefix ${name} shape [${t.shape}] must be [${want}]`);
+        }
+      }
+      k = tf.concat([prefix.key, key], 2);
+      v = tf.concat([prefix.value, value], 2);
+    }
+  }
+  if (cache) cache.setLayer(layer, k, v);
+  return { key: k, value: v };
+}
+
+/** Records the step in the cache (token mask, prefix lengths). */
+export function endStep(step: AttentionStep): void {
+  if (!step.cache) return;
+  step.cache.prefixLengths = step.prefixLengths;
+  step.cache.setTokenMask(step.tokenMask);
+}
+
+/** A batch's attention mask [B, T] as float32 (all ones when absent), checked against the ids. */
+export function maskOf(batch: TokenBatch, what: string): tf.Tensor {
+  const ids = batch.inputIds;
+  if (ids.rank !== 2) throw new Error(`${what}: inputIds must be [B, T], got shape [${ids.shape}]`);
+  if (!batch.attentionMask) return tf.ones(ids.shape, 'float32');
+  const m = batch.attentionMask;
+  if (m.shape[0] !== ids.shape[0] || m.shape[1] !== ids.shape[1]) {
+    throw new Error(`${what}: attentionMask shape [${m.shape}] must match inputIds [${ids.shape}]`);
+  }
+  return tf.cast(m, 'float32');
+}
