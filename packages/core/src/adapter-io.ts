@@ -82,7 +82,7 @@ export async function saveAdapter(peft: PeftModel<never, unknown> | PeftModel<an
     const state = adapterStateDict(record);
     await writeSafetensorsFile(`${out}/${ADAPTER_WEIGHTS_NAME}`, state, { metadata: { format: 'pt' } });
     for (const [file, bytes] of record.method.state?.extraFiles?.(record) ?? []) await writeFileAtomic(`${out}/${file}`, bytes);
-    await writeJsonAtomic(`${out}/${ADAPTER_CONFIG_NAME}`, adapterConfigJSON(record));
+    await writeJsonAtomic(`${out}/${ADAPTER_CONFIG_NAME}`, adapterConfigJSON(record), { floatKeys: record.method.config.floatFields ?? [] });
   }
 }
 

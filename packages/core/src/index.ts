@@ -77,7 +77,12 @@ export {
   f32ToBf16,
   bf16ToF32,
   SAFETENSORS_DTYPES,
+  f32ToF16Bits,
+  f32ToBf16Bits,
+  f16BitsToF32,
+  bf16BitsToF32,
 } from './io/safetensors.js';
+export type { PythonJsonOptions } from './io/fs.js';
 export type { SafetensorsDtype, SafetensorsEntry, SafetensorsFile, TensorSource, SerializeOptions } from './io/safetensors.js';
 export {
   writeFileAtomic,

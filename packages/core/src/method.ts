@@ -78,6 +78,8 @@ export interface MethodConfigSpec<C extends PeftConfigBase> {
   parse(raw: Record<string, unknown>): C;
   /** The config as PEFT writes it (every field); default: the config object itself. */
   toJSON?(config: C): Record<string, unknown>;
+  /** Fields Python writes as floats (`0.0`, not `0`), so that the saved JSON is PEFT's byte for byte. */
+  floatFields?: readonly string[];
 }
 
 /** State a method saves besides its hook parameters (or instead of them), by saved tensor name. */

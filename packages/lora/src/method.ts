@@ -27,7 +27,7 @@ export const lora = definePeftMethod<LoraConfig>({
   type: 'LORA',
   prefix: 'lora_',
   sites: ['linear'],
-  config: { parse: parseLoraConfig, toJSON: loraConfigToJSON },
+  config: { parse: parseLoraConfig, toJSON: loraConfigToJSON, floatFields: ['lora_dropout'] },
   hooks: {
     inject(ctx, config) {
       resolveTargets(ctx, config);

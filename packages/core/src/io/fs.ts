@@ -115,12 +115,11 @@ export function formatPythonJson(value: unknown, opts: PythonJsonOptions = {}): 
       return `[\n${items.join(',\n')}\n${indent}]`;
     }
     if (isPlainRecord(v)) {
-      const record = v;
-      const keys = Object.keys(record)
-        .filter((k) => record[k] !== undefined)
+      const keys = Object.keys(v)
+        .filter((k) => v[k] !== undefined)
         .sort(compareCodePoints);
       if (keys.length === 0) return '{}';
-      const members = keys.map((k) => `${inner}${pythonString(k)}: ${write(record[k], inner, floatKeys.has(k), `${at}.${k}`)}`);
+      const members = keys.map((k) => `${inner}${pythonString(k)}: ${write(v[k], inner, floatKeys.has(k), `${at}.${k}`)}`);
       return `{\n${members.join(',\n')}\n${indent}}`;
     }
     throw new Error(`JSON value at ${at} is a ${typeof v === 'object' ? v.constructor.name : typeof v}, not plain data`);

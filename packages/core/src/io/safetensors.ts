@@ -190,38 +190,57 @@ export function parseSafetensors(bytes: Uint8Array, fileName: string = DEFAULT_F
   const dataStart = 8 + n;
   const dataLength = bytes.length - dataStart;
   let metadata: Record<string, string> | undefined;
-  const infos: { name: string; dtype: SafetensorsDtype; shape: number[]; begin: number; end: number }[] = [];
+  const infos: TensorInfo[] = [];
   for (const [name, info] of Object.entries(header as Record<string, unknown>)) {
-    if (name === METADATA_KEY) {
-      metadata = parseMetadata(info, fail);
-      continue;
-    }
-    const where = `tensor ${JSON.stringify(name)}`;
-    if (!isPlainObject(info)) fail(`${where}: expected {dtype, shape, data_offsets}, got ${describeJson(info)}`);
-    const { dtype, shape, data_offsets: offsets } = info as Record<string, unknown>;
-    if (typeof dtype !== 'string' || !(SAFETENSORS_DTYPES as readonly string[]).includes(dtype)) {
-      fail(`${where}: unknown dtype ${JSON.stringify(dtype)} (peftjs reads ${SAFETENSORS_DTYPES.join(', ')})`);
-    }
-    if (!Array.isArray(shape) || !shape.every(isNonNegativeInteger)) {
-      fail(`${where}: shape must be an array of non-negative integers, got ${JSON.stringify(shape)}`);
-    }
-    if (!Array.isArray(offsets) || offsets.length !== 2 || !offsets.every(isNonNegativeInteger)) {
-      fail(`${where}: data_offsets must be [begin, end] non-negative integers, got ${JSON.stringify(offsets)}`);
-    }
-    const [begin, end] = offsets as number[];
-    if (end < begin) fail(`${where}: data_offsets [${begin},${end}] end before begin`);
-    if (end > dataLength) fail(`${where}: data_offsets [${begin},${end}] end beyond the data section of ${dataLength} bytes`);
-    const nbytes = numel(shape as number[]) * ITEM_SIZE[dtype as SafetensorsDtype];
-    if (nbytes !== end - begin) {
-      fail(`${where}: shape [${shape}] of ${dtype} needs ${nbytes} bytes but data_offsets [${begin},${end}] hold ${end - begin}`);
-    }
-    infos.push({ name, dtype: dtype as SafetensorsDtype, shape: shape as number[], begin, end });
+    if (name === METADATA_KEY) metadata = parseMetadata(info, fail);
+    else infos.push(parseTensorInfo(name, info, dataLength, fail));
   }
+  checkTiling(infos, dataLength, fail);
 
-  // Like the Rust reader: sorted by offsets, the tensors must tile the data section.
+  const tensors = new Map<string, SafetensorsEntry>();
+  for (const { name, dtype, shape, begin, end } of infos) {
+    tensors.set(name, { name, dtype, shape, bytes: bytes.subarray(dataStart + begin, dataStart + end) });
+  }
+  return metadata === undefined ? { tensors } : { metadata, tensors };
+}
+
+interface TensorInfo {
+  name: string;
+  dtype: SafetensorsDtype;
+  shape: number[];
+  /** data_offsets, relative to the data section */
+  begin: number;
+  end: number;
+}
+
+function parseTensorInfo(name: string, info: unknown, dataLength: number, fail: (problem: string) => never): TensorInfo {
+  const where = `tensor ${JSON.stringify(name)}`;
+  if (!isPlainObject(info)) fail(`${where}: expected {dtype, shape, data_offsets}, got ${describeJson(info)}`);
+  const { dtype, shape, data_offsets: offsets } = info as Record<string, unknown>;
+  if (typeof dtype !== 'string' || !(SAFETENSORS_DTYPES as readonly string[]).includes(dtype)) {
+    fail(`${where}: unknown dtype ${JSON.stringify(dtype)} (peftjs reads ${SAFETENSORS_DTYPES.join(', ')})`);
+  }
+  if (!Array.isArray(shape) || !shape.every(isNonNegativeInteger)) {
+    fail(`${where}: shape must be an array of non-negative integers, got ${JSON.stringify(shape)}`);
+  }
+  if (!Array.isArray(offsets) || offsets.length !== 2 || !offsets.every(isNonNegativeInteger)) {
+    fail(`${where}: data_offsets must be [begin, end] non-negative integers, got ${JSON.stringify(offsets)}`);
+  }
+  const [begin, end] = offsets as number[];
+  if (end < begin) fail(`${where}: data_offsets [${begin},${end}] end before begin`);
+  if (end > dataLength) fail(`${where}: data_offsets [${begin},${end}] end beyond the data section of ${dataLength} bytes`);
+  const nbytes = numel(shape as number[]) * ITEM_SIZE[dtype as SafetensorsDtype];
+  if (nbytes !== end - begin) {
+    fail(`${where}: shape [${shape}] of ${dtype} needs ${nbytes} bytes but data_offsets [${begin},${end}] hold ${end - begin}`);
+  }
+  return { name, dtype: dtype as SafetensorsDtype, shape: shape as number[], begin, end };
+}
+
+/** Like the Rust reader: sorted by offsets (in place), the tensors must tile the data section exactly. */
+function checkTiling(infos: TensorInfo[], dataLength: number, fail: (problem: string) => never): void {
   infos.sort((a, b) => a.begin - b.begin || a.end - b.end);
   let covered = 0;
-  let previous: (typeof infos)[number] | undefined;
+  let previous: TensorInfo | undefined;
   for (const t of infos) {
     if (t.begin < covered) {
       fail(`tensor ${JSON.stringify(t.name)}: data_offsets [${t.begin},${t.end}] overlap tensor ${JSON.stringify(previous!.name)} [${previous!.begin},${previous!.end}]`);
@@ -231,12 +250,6 @@ export function parseSafetensors(bytes: Uint8Array, fileName: string = DEFAULT_F
     previous = t;
   }
   if (covered !== dataLength) fail(`data section is ${dataLength} bytes but the tensors cover only ${covered} (trailing bytes)`);
-
-  const tensors = new Map<string, SafetensorsEntry>();
-  for (const { name, dtype, shape, begin, end } of infos) {
-    tensors.set(name, { name, dtype, shape, bytes: bytes.subarray(dataStart + begin, dataStart + end) });
-  }
-  return metadata === undefined ? { tensors } : { metadata, tensors };
 }
 
 function parseMetadata(value: unknown, fail: (problem: string) => never): Record<string, string> | undefined {
