@@ -1,0 +1,31 @@
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import * as tf from '@tensorflow/tfjs-core';
+import { PeftModel, PeftRegistry, loadAdapter, readAdapterConfig } from '@peftjs/core';
+import { lora } from '@peftjs/lora';
+import { loadModel } from '@peftjs/models';
+import { FIXTURES, maxAbsDiff, readTensors } from './fixtures.js';
+
+const dir = join(FIXTURES, 'llama/lora');
+
+describe.skipIf(!existsSync(join(dir, 'train_step.safetensors')))('one LoRA training step against PyTorch', () => {
+  it('gives PEFT\'s loss and the gradient of every LoRA parameter within 1e-5', async () => {
+    const cfg = await readAdapterConfig(dir);
+    const peft = new PeftModel(await loadModel(join(FIXTURES, String(cfg.base_model_name_or_path))), { registry: new PeftRegistry().use(lora) });
+    await loadAdapter(peft, dir, 'default', { trainable: true });
+    peft.train();
+    const io = readTensors(join(dir, 'io.safetensors'));
+    const ref = readTensors(join(dir, 'train_step.safetensors'));
+    const batch = { inputIds: io.get('input_ids')!, attentionMask: io.get('attention_mask')!, labels: io.get('input_ids')! };
+    const params = peft.trainableParameters();
+    expect(params).toHaveLength(8);
+    const { value, grads } = tf.variableGrads(() => peft.forward(batch as never).loss as tf.Scalar, params.map(([, v]) => v));
+    expect(Math.abs(value.dataSync()[0] - ref.get('loss')!.dataSync()[0])).toBeLessThan(1e-5);
+    for (const [name, v] of params) {
+      const want = ref.get(`grad.base_model.model.${name}`);
+      expect(want, name).toBeDefined();
+      expect(maxAbsDiff(grads[v.name], want!), name).toBeLessThan(1e-5);
+    }
+  });
+});
