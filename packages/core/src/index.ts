@@ -35,6 +35,7 @@ export type {
   AttachedHook,
   AdapterRecord,
   LinearTarget,
+  TrainingHooks,
 } from './method.js';
 export { PeftRegistry, registry } from './registry.js';
 export {

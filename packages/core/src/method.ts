@@ -117,6 +117,19 @@ export interface AdapterRecord<C extends PeftConfigBase = PeftConfigBase> {
   readonly savedModules: Map<string, Map<string, tf.Variable>>;
 }
 
+/**
+ * How a method takes part in training, called by the Trainer for every active trainable adapter
+ * of the method. The Trainer knows no method by name.
+ */
+export interface TrainingHooks<C extends PeftConfigBase = PeftConfigBase> {
+  /** An extra loss term, added inside the gradient tape (e.g. AdaLoRA's orthogonal regulariser). */
+  extraLoss?(adapter: AdapterRecord<C>, step: number): tf.Scalar | null;
+  /** The step's gradients by PeftModel parameter name, before the optimizer applies them and before they are disposed. */
+  onGradients?(adapter: AdapterRecord<C>, grads: ReadonlyMap<string, tf.Tensor>, step: number): void;
+  /** After the optimizer step (e.g. AdaLoRA's rank allocation). */
+  onStepEnd?(adapter: AdapterRecord<C>, step: number): void;
+}
+
 export interface PeftMethodDefinition<C extends PeftConfigBase> {
   meta: PeftMethodMeta;
   /** `peft_type` of PEFT's adapter_config.json (e.g. "LORA"). */
@@ -135,6 +148,8 @@ export interface PeftMethodDefinition<C extends PeftConfigBase> {
   state?: MethodStateSpec<C>;
   /** Why the method cannot be merged into the base weights (absent = mergeable through its linear hooks). */
   notMergeable?: string;
+  /** Optional participation in training (extra loss, gradient callback, step end). */
+  training?: TrainingHooks<C>;
 }
 
 export interface PeftMethod<C extends PeftConfigBase = PeftConfigBase> extends Readonly<PeftMethodDefinition<C>> {
