@@ -36,6 +36,8 @@ export type {
   AdapterRecord,
   LinearTarget,
   TrainingHooks,
+  TrainingHookContext,
+  StepEndInfo,
 } from './method.js';
 export { PeftRegistry, registry } from './registry.js';
 export {

@@ -4,6 +4,7 @@ import type { LinearLike } from './nn/layers.js';
 import type { ModelDims, PeftBaseModel, SiteHooks, SiteKind, SiteSlot } from './sites.js';
 import type { Rng } from './random.js';
 import type { TargetRules } from './targets.js';
+import type { PeftModel } from './peft-model.js';
 
 /** The fields every PEFT config has (`adapter_config.json`), in PEFT's snake_case. */
 export interface PeftConfigBase {
@@ -117,17 +118,42 @@ export interface AdapterRecord<C extends PeftConfigBase = PeftConfigBase> {
   readonly savedModules: Map<string, Map<string, tf.Variable>>;
 }
 
+/** What a training hook sees. */
+export interface TrainingHookContext {
+  readonly model: PeftModel<any, any>;
+  /** Optimizer steps taken before this one (0 on the first step). */
+  readonly step: number;
+  /** The run's planned number of optimizer steps (schedules, AdaLoRA's budget). */
+  readonly totalSteps: number;
+  /** For a method's hooks: the adapter they run for; absent for hooks given to the Trainer directly. */
+  readonly adapterName?: string;
+}
+
+export interface StepEndInfo {
+  /** The mean training loss of the step (NaN when skipped). */
+  loss: number;
+  lr: number;
+  /** Global gradient norm before clipping. */
+  gradNorm: number;
+  /** True when the step was skipped for a non-finite loss or gradients (no update). */
+  skipped: boolean;
+}
+
 /**
- * How a method takes part in training, called by the Trainer for every active trainable adapter
- * of the method. The Trainer knows no method by name.
+ * How a method (or a user) takes part in training. The Trainer calls the hooks of each active,
+ * trainable adapter's method, knowing no method by name.
  */
-export interface TrainingHooks<C extends PeftConfigBase = PeftConfigBase> {
-  /** An extra loss term, added inside the gradient tape (e.g. AdaLoRA's orthogonal regulariser). */
-  extraLoss?(adapter: AdapterRecord<C>, step: number): tf.Scalar | null;
-  /** The step's gradients by PeftModel parameter name, before the optimizer applies them and before they are disposed. */
-  onGradients?(adapter: AdapterRecord<C>, grads: ReadonlyMap<string, tf.Tensor>, step: number): void;
-  /** After the optimizer step (e.g. AdaLoRA's rank allocation). */
-  onStepEnd?(adapter: AdapterRecord<C>, step: number): void;
+export interface TrainingHooks {
+  /** An extra term added to each micro-batch's loss inside the gradient computation (AdaLoRA's orthogonal regulariser). */
+  extraLoss?(ctx: TrainingHookContext): tf.Scalar | null | undefined;
+  /**
+   * The step's gradients (accumulated and clipped), by parameter name as in
+   * `PeftModel.trainableParameters()`, before they are disposed. Not called on skipped steps.
+   * Do not dispose them.
+   */
+  onGradients?(grads: ReadonlyMap<string, tf.Tensor>, ctx: TrainingHookContext): void;
+  /** After every step, skipped or not (AdaLoRA's rank allocation). */
+  onStepEnd?(info: StepEndInfo, ctx: TrainingHookContext): void;
 }
 
 export interface PeftMethodDefinition<C extends PeftConfigBase> {
@@ -149,7 +175,7 @@ export interface PeftMethodDefinition<C extends PeftConfigBase> {
   /** Why the method cannot be merged into the base weights (absent = mergeable through its linear hooks). */
   notMergeable?: string;
   /** Optional participation in training (extra loss, gradient callback, step end). */
-  training?: TrainingHooks<C>;
+  training?: TrainingHooks;
 }
 
 export interface PeftMethod<C extends PeftConfigBase = PeftConfigBase> extends Readonly<PeftMethodDefinition<C>> {

@@ -84,6 +84,16 @@ export class ModulesToSave {
     this.users.clear();
   }
 
+  /** Paths of the modules with per-adapter copies. */
+  managedPaths(): string[] {
+    return [...this.originals.keys()];
+  }
+
+  /** The frozen original variables of each managed module. */
+  originalTables(): ReadonlyMap<string, ReadonlyMap<string, tf.Variable>> {
+    return this.originals;
+  }
+
   restoreAll(): void {
     for (const [path, originals] of this.originals) this.point(path, originals);
   }

@@ -37,7 +37,8 @@ export class PeftModel<I = never, O = unknown> {
   private requested: string[] = [];
   private readonly merged: string[] = [];
   private readonly registry: PeftRegistry;
-  private readonly rng: Rng;
+  /** The generator adapters draw their initialisation and dropout masks from (checkpointed by the Trainer). */
+  readonly rng: Rng;
   private readonly modulesToSave: ModulesToSave;
 
   constructor(
@@ -70,6 +71,12 @@ export class PeftModel<I = never, O = unknown> {
     const r = this.records.get(name);
     if (!r) throw new Error(`Adapter "${name}" not found; adapters: ${this.adapterNames.join(', ') || 'none'}`);
     return r;
+  }
+
+  /** Whether an adapter was added for training (false for one loaded for inference). */
+  isTrainable(name: string): boolean {
+    this.adapter(name);
+    return this.trainableAdapters.has(name);
   }
 
   /** The parsed config of an adapter (PEFT's fields). */
@@ -196,7 +203,14 @@ export class PeftModel<I = never, O = unknown> {
    * parameters carry the adapter name: `…q_proj.lora_A.default.weight`).
    */
   namedParameters(): Array<[string, tf.Variable]> {
-    const out = this.base.namedParameters();
+    // modules_to_save: PEFT lists the frozen original and each adapter's copy
+    // (`classifier.original_module.weight`, `classifier.modules_to_save.default.weight`).
+    const managed = this.modulesToSave.managedPaths();
+    const under = (name: string) => managed.find((p) => name.startsWith(`${p}.`));
+    const out: Array<[string, tf.Variable]> = this.base.namedParameters().filter(([n]) => !under(n));
+    for (const [path, originals] of this.modulesToSave.originalTables()) {
+      for (const [p, v] of originals) out.push([`${path}.original_module.${p}`, v]);
+    }
     const seen = new Set(out.map(([, v]) => v));
     for (const r of this.records.values()) {
       for (const h of r.hooks) {
@@ -262,17 +276,18 @@ export class PeftModel<I = never, O = unknown> {
         for (const h of r.hooks) {
           if (h.kind !== 'linear') continue;
           const layer = linearOf(h.slot);
-          const merged = mergedWeight(layer.weight, h.hook as LinearHook, 'merge', r, h.slot.info.path);
-          if (opts.safe && !isAllFinite(merged)) {
-            merged.dispose();
-            throw new Error(`Safe merge of adapter "${n}" refused: non-finite values in ${h.slot.info.path}.weight`);
-          }
-          updates.push([layer.weight, merged]);
-          const db = (h.hook as LinearHook).deltaBias?.();
-          if (db) {
-            if (!layer.bias) throw new Error(`${r.method.meta.name} adapter "${n}" at ${h.slot.info.path}: a bias delta needs a layer with a bias`);
-            updates.push([layer.bias, tf.tidy(() => tf.add(layer.bias!, db))]);
-            db.dispose();
+          const hook = h.hook as LinearHook;
+          const path = h.slot.info.path;
+          updates.push([layer.weight, mergedWeight(layer.weight, hook, 'merge', r, path)]);
+          const bias = mergedBias(layer, hook, 'merge', r, path);
+          if (bias) updates.push([layer.bias!, bias]);
+        }
+        if (opts.safe) {
+          for (const [v, t] of updates) {
+            if (!isAllFinite(t)) {
+              const path = linearPathOf(r, v);
+              throw new Error(`Safe merge of adapter "${n}" refused: non-finite values in ${path}`);
+            }
           }
         }
       } catch (e) {
@@ -301,14 +316,14 @@ export class PeftModel<I = never, O = unknown> {
       for (const h of [...r.hooks].reverse()) {
         if (h.kind !== 'linear') continue;
         const layer = linearOf(h.slot);
-        const w = mergedWeight(layer.weight, h.hook as LinearHook, 'unmerge', r, h.slot.info.path);
+        const hook = h.hook as LinearHook;
+        const w = mergedWeight(layer.weight, hook, 'unmerge', r, h.slot.info.path);
+        const b = mergedBias(layer, hook, 'unmerge', r, h.slot.info.path);
         layer.weight.assign(w);
         w.dispose();
-        const db = (h.hook as LinearHook).deltaBias?.();
-        if (db && layer.bias) {
-          const b = tf.tidy(() => tf.sub(layer.bias!, db));
-          layer.bias.assign(b);
-          tf.dispose([b, db]);
+        if (b) {
+          layer.bias!.assign(b);
+          b.dispose();
         }
       }
     }
@@ -480,8 +495,37 @@ function mergedWeight(w: tf.Variable, hook: LinearHook, dir: 'merge' | 'unmerge'
     }
     const f = dir === 'merge' ? hook.mergeWeight : hook.unmergeWeight;
     if (!f) throw new Error(`${r.method.meta.name} adapter "${r.name}" at ${path} cannot be merged: its hook has no deltaWeight or mergeWeight`);
-    return f.call(hook, w);
+    const merged = f.call(hook, w);
+    return merged === w ? tf.clone(w) : merged;
   });
+}
+
+/** The layer's merged (or unmerged) bias, or null when the hook leaves the bias alone. */
+function mergedBias(layer: LinearLike, hook: LinearHook, dir: 'merge' | 'unmerge', r: AdapterRecord, path: string): tf.Tensor | null {
+  const f = dir === 'merge' ? hook.mergeBias : hook.unmergeBias;
+  if (!hook.deltaBias && !f) return null;
+  const out = tf.tidy(() => {
+    const delta = hook.deltaBias?.();
+    if (!delta && !f) return tf.scalar(0);
+    if (!layer.bias) throw new Error(`${r.method.meta.name} adapter "${r.name}" at ${path}: merging a bias needs a layer with a bias`);
+    if (delta) return dir === 'merge' ? tf.add(layer.bias, delta) : tf.sub(layer.bias, delta);
+    return f!.call(hook, layer.bias);
+  });
+  if (out === layer.bias) return null; // the hook left the bias as it is
+  if (out.rank === 0) {
+    out.dispose();
+    return null;
+  }
+  return out;
+}
+
+function linearPathOf(r: AdapterRecord, v: tf.Variable): string {
+  for (const h of r.hooks) {
+    const layer = h.slot.owner as LinearLike | undefined;
+    if (layer?.weight === v) return `${h.slot.info.path}.weight`;
+    if (layer?.bias === v) return `${h.slot.info.path}.bias`;
+  }
+  return 'a merged weight';
 }
 
 function isAllFinite(t: tf.Tensor): boolean {

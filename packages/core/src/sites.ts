@@ -40,6 +40,9 @@ export interface LinearHook {
   /** Non-additive methods that can still merge: W → W' and back (e.g. (IA)³ scaling). */
   mergeWeight?(weight: tf.Tensor): tf.Tensor;
   unmergeWeight?(weight: tf.Tensor): tf.Tensor;
+  /** Non-additive bias merge, beside `mergeWeight` (e.g. (IA)³ scaling an output: b → b·ℓ). */
+  mergeBias?(bias: tf.Tensor): tf.Tensor;
+  unmergeBias?(bias: tf.Tensor): tf.Tensor;
 }
 
 /** The token embeddings of a batch before the first block. */

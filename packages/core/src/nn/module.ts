@@ -103,12 +103,12 @@ export class Module {
   /** The module at a dotted path below this one; throws naming the path when absent. */
   getModule(path: string): Module {
     if (path === '') return this;
-    let m: Module | undefined = this;
+    let m: Module | undefined;
     for (const part of path.split('.')) {
-      m = m?.children.get(part);
+      m = (m ?? this).children.get(part);
       if (!m) throw new Error(`No module at path "${path}" (missing "${part}")`);
     }
-    return m;
+    return m!;
   }
 
   /** Replaces the module at a dotted path; returns the one it replaced. */

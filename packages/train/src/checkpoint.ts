@@ -1,0 +1,123 @@
+import * as tf from '@tensorflow/tfjs-core';
+import {
+  ADAPTER_WEIGHTS_NAME,
+  entryToTensor,
+  loadAdapterStateDict,
+  pathExists,
+  readJsonFile,
+  readSafetensorsFile,
+  saveAdapter,
+  writeFileAtomic,
+  writeJsonAtomic,
+  writeSafetensorsFile,
+  type PeftModel,
+} from '@peftjs/core';
+import type { LossPoint } from './diagnostics.js';
+import type { OptimizerState } from './optimizers.js';
+
+export const TRAINER_STATE_NAME = 'trainer_state.json';
+export const OPTIMIZER_STATE_NAME = 'optimizer.safetensors';
+export const LATEST_NAME = 'latest';
+
+/** Everything besides tensors a run needs to continue exactly: `trainer_state.json`. */
+export interface TrainerState {
+  format: 'peftjs-trainer';
+  version: 1;
+  /** Optimizer steps taken, skipped ones included. */
+  step: number;
+  /** Data position: the epoch and the index of the next example in that epoch's order. */
+  epoch: number;
+  position: number;
+  seed: number;
+  /** State of the generator the model's dropout uses. */
+  rng_state: number[];
+  optimizer: OptimizerState['info'];
+  adapters: string[];
+  best_val_loss: number | null;
+  evals_without_improvement: number;
+  non_finite_in_row: number;
+  skipped_steps: number;
+  elapsed_s: number;
+  train_losses: LossPoint[];
+  val_losses: LossPoint[];
+}
+
+/** `checkpoint-<step>` in `outputDir`. */
+export function checkpointDir(outputDir: string, step: number): string {
+  return `${outputDir.replace(/\/+$/, '')}/checkpoint-${step}`;
+}
+
+function adapterSubdir(dir: string, name: string): string {
+  return name === 'default' ? dir : `${dir}/${name}`;
+}
+
+/**
+ * Writes a checkpoint: the adapters (PEFT files), the optimizer state, then `trainer_state.json`,
+ * each atomically, and last the `latest` pointer in `outputDir`: a crash at any point leaves the
+ * previous checkpoint as the latest complete one.
+ */
+export async function saveCheckpoint(
+  outputDir: string,
+  model: PeftModel<any, any>,
+  optimizer: OptimizerState,
+  state: TrainerState,
+): Promise<string> {
+  const dir = checkpointDir(outputDir, state.step);
+  await saveAdapter(model, dir, { adapterNames: state.adapters });
+  await writeSafetensorsFile(`${dir}/${OPTIMIZER_STATE_NAME}`, optimizer.tensors, { metadata: { format: 'peftjs-optimizer', optimizer: optimizer.info.name } });
+  await writeJsonAtomic(`${dir}/${TRAINER_STATE_NAME}`, state);
+  await writeFileAtomic(`${outputDir.replace(/\/+$/, '')}/${LATEST_NAME}`, `checkpoint-${state.step}\n`);
+  return dir;
+}
+
+/** The checkpoint folder `latest` names in `dir`, or `dir` itself when it is a checkpoint. */
+export async function resolveCheckpoint(dir: string): Promise<string> {
+  const base = dir.replace(/\/+$/, '');
+  if (await pathExists(`${base}/${TRAINER_STATE_NAME}`)) return base;
+  if (await pathExists(`${base}/${LATEST_NAME}`)) {
+    const fs = await import('node:fs/promises');
+    const name = (await fs.readFile(`${base}/${LATEST_NAME}`, 'utf8')).trim();
+    return `${base}/${name}`;
+  }
+  throw new Error(`${dir}: no checkpoint (neither ${TRAINER_STATE_NAME} nor a "${LATEST_NAME}" pointer)`);
+}
+
+export interface LoadedCheckpoint {
+  dir: string;
+  state: TrainerState;
+  /** Optimizer tensors; the caller disposes them. */
+  optimizer: OptimizerState;
+}
+
+/**
+ * Reads a checkpoint and loads its adapter weights into `model` (adapters of the same names and
+ * configs must exist). Returns the trainer state and the optimizer tensors.
+ */
+export async function loadCheckpoint(dir: string, model: PeftModel<any, any>): Promise<LoadedCheckpoint> {
+  const ckpt = await resolveCheckpoint(dir);
+  const state = await readJsonFile<TrainerState>(`${ckpt}/${TRAINER_STATE_NAME}`);
+  if (state?.format !== 'peftjs-trainer' || state.version !== 1) throw new Error(`${ckpt}/${TRAINER_STATE_NAME}: not a peftjs trainer state (version 1)`);
+  for (const name of state.adapters) {
+    const path = `${adapterSubdir(ckpt, name)}/${ADAPTER_WEIGHTS_NAME}`;
+    const tensors = await readTensors(path);
+    try {
+      loadAdapterStateDict(model.adapter(name), tensors, path);
+    } finally {
+      tf.dispose([...tensors.values()]);
+    }
+  }
+  const tensors = await readTensors(`${ckpt}/${OPTIMIZER_STATE_NAME}`);
+  return { dir: ckpt, state, optimizer: { tensors, info: state.optimizer } };
+}
+
+async function readTensors(path: string): Promise<Map<string, tf.Tensor>> {
+  const file = await readSafetensorsFile(path);
+  const out = new Map<string, tf.Tensor>();
+  try {
+    for (const [name, entry] of file.tensors) out.set(name, entryToTensor(entry, path));
+  } catch (e) {
+    tf.dispose([...out.values()]);
+    throw e;
+  }
+  return out;
+}

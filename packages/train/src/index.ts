@@ -1,0 +1,40 @@
+export { Trainer } from './trainer.js';
+export type { TrainerOptions, EarlyStoppingOptions, EvalResult, TrainResult, StopReason } from './trainer.js';
+export { AdamW, SGD, globalNorm, clipByGlobalNorm, clipCoefficient } from './optimizers.js';
+export type { Optimizer, OptimizerState, AdamWOptions, SgdOptions, NamedVariable } from './optimizers.js';
+export { scheduleFactor, learningRateAt } from './schedules.js';
+export type { ScheduleKind, ScheduleOptions, LearningRateSchedule } from './schedules.js';
+export { collectTrainingHooks } from './hooks.js';
+export type { TrainingHooks, TrainingHookContext, StepEndInfo, BoundHooks } from './hooks.js';
+export {
+  parseJsonl,
+  detectFormat,
+  encodeRecords,
+  buildDataset,
+  loadJsonlDataset,
+  collateExamples,
+  countTokens,
+} from './data.js';
+export type { Tokenizer, ChatMessage, DataFormat, EncodedExample, JsonlRecord, EncodeOptions, EncodedData, DatasetOptions, Dataset } from './data.js';
+export {
+  lossTrend,
+  diagnoseRun,
+  scaledLearningRate,
+  batchSizeAdvice,
+  gradientFlow,
+  frozenFingerprint,
+  changedFrozen,
+} from './diagnostics.js';
+export type { LossPoint, Trend, TrendStats, RunCase, RunDiagnosis, TrendOptions, GradientFlowReport } from './diagnostics.js';
+export {
+  saveCheckpoint,
+  loadCheckpoint,
+  resolveCheckpoint,
+  checkpointDir,
+  TRAINER_STATE_NAME,
+  OPTIMIZER_STATE_NAME,
+  LATEST_NAME,
+} from './checkpoint.js';
+export type { TrainerState, LoadedCheckpoint } from './checkpoint.js';
+export { MetricsLog, parseMetrics, METRICS_NAME } from './metrics.js';
+export type { TrainEvent } from './metrics.js';
