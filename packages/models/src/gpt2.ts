@@ -20,7 +20,7 @@ import { parseGPT2Config, type GPT2Config, type HfConfig } from './config.js';
 import { KVCache } from './cache.js';
 import { activation, causalLmLoss, mergeHeads, scaledDotProductAttention, splitHeads } from './ops.js';
 import { ModuleList, callChild, makeSiteTable } from './site-table.js';
-import { beginStep, endStep, joinKeyValues, maskOf, type AttentionStep, type ModelBatch } from './step.js';
+import { beginStep, endStep, joinKeyValues, keepLast, maskOf, type AttentionStep, type ModelBatch } from './step.js';
 import type { InitOptions } from './llama.js';
 
 /** `GPT2Attention`: fused q/k/v `c_attn` (Conv1D), `c_proj`, causal attention. */
@@ -194,7 +194,8 @@ export class GPT2LMHeadModel extends Module implements PeftBaseModel<ModelBatch,
   forward(batch: ModelBatch): ModelOutput {
     return tf.tidy(() => {
       const { hidden, labels } = (this.child('transformer') as GPT2Model).run(batch, this.sites);
-      const logits = callChild(this, 'lm_head', hidden);
+      if (labels && batch.logitsToKeep !== undefined) throw new Error(`${this.config.modelType}: logitsToKeep and labels exclude each other`);
+      const logits = callChild(this, 'lm_head', keepLast(hidden, batch.logitsToKeep, this.config.modelType));
       return labels ? { logits, loss: causalLmLoss(logits, labels) } : { logits };
     });
   }

@@ -26,3 +26,10 @@ export { ARCHITECTURES, MODEL_TYPES, resolveArchitecture, modelFromConfig } from
 export type { PretrainedModel, CausalLMModel } from './registry.js';
 export { loadModel, loadModelWithReport, loadWeights, describeProblems } from './load.js';
 export type { LoadOptions, LoadReport } from './load.js';
+export { generate, generateStream, sampleToken, argmax } from './generate.js';
+export type { GenerateOptions, GenerateResult, GenerationStep, GenerativeModel } from './generate.js';
+export { PretrainedTokenizer, loadTokenizer } from './tokenizer.js';
+export type { ChatMessage, ChatTemplateOptions, EncodeOptions, BatchEncodeOptions } from './tokenizer.js';
+export { SkipInitRng } from './init.js';
+export { loadGenerationConfig } from './generation-config.js';
+export type { GenerationDefaults } from './generation-config.js';

@@ -20,7 +20,7 @@ import { KVCache } from './cache.js';
 import { causalLmLoss, mergeHeads, scaledDotProductAttention, silu, splitHeads } from './ops.js';
 import { applyRotary, rotaryCosSin } from './rope.js';
 import { ModuleList, callChild, makeSiteTable } from './site-table.js';
-import { beginStep, endStep, joinKeyValues, maskOf, type AttentionStep, type ModelBatch } from './step.js';
+import { beginStep, endStep, joinKeyValues, keepLast, maskOf, type AttentionStep, type ModelBatch } from './step.js';
 
 export interface InitOptions {
   /** Generator for the random initial weights (the global one by default). */
@@ -207,7 +207,8 @@ export class LlamaForCausalLM extends Module implements PeftBaseModel<ModelBatch
   forward(batch: ModelBatch): ModelOutput {
     return tf.tidy(() => {
       const { hidden, labels } = (this.child('model') as LlamaModel).run(batch, this.sites);
-      const logits = callChild(this, 'lm_head', hidden);
+      if (labels && batch.logitsToKeep !== undefined) throw new Error(`${this.config.modelType}: logitsToKeep and labels exclude each other`);
+      const logits = callChild(this, 'lm_head', keepLast(hidden, batch.logitsToKeep, this.config.modelType));
       return labels ? { logits, loss: causalLmLoss(logits, labels) } : { logits };
     });
   }

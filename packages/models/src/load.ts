@@ -1,6 +1,7 @@
-import type * as tf from '@tensorflow/tfjs-core';
-import { entryToTensor, pathExists, readJsonFile, readSafetensorsFile, type Rng, type SafetensorsEntry } from '@peftjs/core';
+import * as tf from '@tensorflow/tfjs-core';
+import { Rng, entryToTensor, pathExists, readJsonFile, readSafetensorsFile, type SafetensorsEntry } from '@peftjs/core';
 import type { HfConfig } from './config.js';
+import { SkipInitRng, viewF32 } from './init.js';
 import { architectureEntry, resolveArchitecture, type PretrainedModel } from './registry.js';
 
 export interface LoadOptions {
@@ -8,7 +9,10 @@ export interface LoadOptions {
   strict?: boolean;
   /** In-memory dtype; f16/bf16 on disk become float32. Only 'float32' today. */
   dtype?: 'float32';
-  /** Generator for the weights a checkpoint does not hold (strict: false). */
+  /**
+   * Generator for the weights a checkpoint does not hold (strict: false): matrices and
+   * embeddings get normal(0, initializer_range) as transformers' `_init_weights`, biases 0.
+   */
   rng?: Rng;
 }
 
@@ -51,9 +55,11 @@ export async function loadModelWithReport(dir: string, opts: LoadOptions = {}): 
   const config = await readJsonFile<HfConfig>(configPath);
   if (!config || typeof config !== 'object' || Array.isArray(config)) throw new Error(`${configPath}: expected a JSON object`);
   const architecture = resolveArchitecture(config, configPath);
-  const model = architectureEntry(architecture).build(config, opts.rng);
+  // built with zero weights (no random-number time, no resident pages) that the checkpoint replaces
+  const model = architectureEntry(architecture).build(config, new SkipInitRng(0));
   try {
     const report = await loadWeights(model, dir, { ...opts, architecture });
+    initMissing(model, report.missing, config, opts.rng ?? new Rng(0));
     return { model: model.eval(), report, config };
   } catch (e) {
     model.dispose();
@@ -142,12 +148,27 @@ export async function loadWeights(
   return report;
 }
 
+/** Missing weights (strict: false) as transformers initialises them: matrices normal(0, initializer_range). */
+function initMissing(model: PretrainedModel, missing: string[], config: HfConfig, rng: Rng): void {
+  const std = typeof config.initializer_range === 'number' ? config.initializer_range : 0.02;
+  const params = new Map(model.namedParameters());
+  for (const name of missing) {
+    const v = params.get(name)!;
+    if (v.rank === 2 && name.endsWith('weight')) {
+      const t = rng.normalTensor([...v.shape], 0, std);
+      v.assign(t);
+      t.dispose();
+    }
+  }
+}
+
 function assign(v: tf.Variable, name: string, e: SafetensorsEntry, file: string, report: LoadReport, seen: Set<string>): void {
   if (e.shape.length !== v.shape.length || e.shape.some((d, i) => d !== v.shape[i])) {
     report.mismatched.push({ name, expected: [...v.shape], got: [...e.shape] });
     return;
   }
-  const t = entryToTensor(e, file);
+  // F32: a view of the shard's bytes (no copy; the shard buffer becomes the weights' storage)
+  const t = (e.dtype === 'F32' ? viewF32(e.bytes, e.shape) : null) ?? entryToTensor(e, file);
   try {
     if (t.dtype !== v.dtype) throw new Error(`${file}: tensor "${e.name}" has dtype ${e.dtype}, parameter ${name} is ${v.dtype}`);
     v.assign(t);

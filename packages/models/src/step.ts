@@ -12,6 +12,16 @@ export interface ModelBatch extends TokenBatch {
   positionIds?: tf.Tensor;
   /** Key/value cache for incremental decoding (decoders only); updated in place. */
   cache?: KVCache;
+  /** Causal LMs: compute logits for the last k positions only (generation needs 1); no loss then. */
+  logitsToKeep?: number;
+}
+
+/** hidden [B, T, D] → its last `k` positions [B, k, D] (all when k is absent). */
+export function keepLast(hidden: tf.Tensor, k: number | undefined, what: string): tf.Tensor {
+  if (k === undefined) return hidden;
+  const [B, T, D] = hidden.shape as [number, number, number];
+  if (!Number.isInteger(k) || k < 1) throw new Error(`${what}: logitsToKeep must be a positive integer, got ${k}`);
+  return k >= T ? hidden : tf.slice(hidden, [0, T - k, 0], [B, k, D]);
 }
 
 /** What every layer of one forward pass shares: positions, masks, prefix lengths, cache. */
@@ -88,7 +98,9 @@ export function beginStep(a: StepArgs): AttentionStep {
     }
   }
 
-  const memo = new Map<number, tf.Tensor>();
+  // built here, in the caller's scope, so that every layer's tidy can share them
+  const biases = new Map<number, tf.Tensor>();
+  for (const n of new Set(prefixLengths)) biases.set(n, attentionBias(tokenMask, n, T, a.causal));
   return {
     batchSize: B,
     queryLen: T,
@@ -97,15 +109,7 @@ export function beginStep(a: StepArgs): AttentionStep {
     positionRows,
     tokenMask,
     cache,
-    bias(layer: number) {
-      const n = prefixLengths[layer] ?? 0;
-      let b = memo.get(n);
-      if (!b) {
-        b = attentionBias(tokenMask, n, T, a.causal);
-        memo.set(n, b);
-      }
-      return b;
-    },
+    bias: (layer: number) => biases.get(prefixLengths[layer] ?? 0)!,
   };
 }
 
