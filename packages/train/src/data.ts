@@ -9,7 +9,8 @@ export interface ChatMessage {
 
 /** What the Trainer's data needs from a tokenizer (the models package's tokenizer satisfies it). */
 export interface Tokenizer {
-  encode(text: string): number[];
+  /** With special tokens (a BOS, say) unless `addSpecialTokens` is false. */
+  encode(text: string, opts?: { addSpecialTokens?: boolean }): number[];
   decode(ids: number[]): string;
   eosTokenId?: number;
   bosTokenId?: number;
@@ -111,13 +112,15 @@ export function encodeRecords(records: readonly JsonlRecord[], tokenizer: Tokeni
     }
     if (format === 'prompt-completion') {
       const p = tokenizer.encode(str(rec, 'prompt'));
-      const c = [...tokenizer.encode(str(rec, 'completion')), ...eos];
+      // the completion continues the prompt: no second BOS in the middle
+      const c = [...tokenizer.encode(str(rec, 'completion'), { addSpecialTokens: false }), ...eos];
       const [i, l] = cut([...p, ...c], [...p.map(() => -100), ...c]);
       return { inputIds: i, labels: l };
     }
     if (format === 'messages') {
       if (!tokenizer.applyChatTemplate) throw new Error(`${where(rec)}: "messages" need a tokenizer with a chat template (applyChatTemplate)`);
-      const ids = tokenizer.encode(tokenizer.applyChatTemplate(messages(rec), { addGenerationPrompt: false }));
+      // the template writes its own special tokens (bos_token)
+      const ids = tokenizer.encode(tokenizer.applyChatTemplate(messages(rec), { addGenerationPrompt: false }), { addSpecialTokens: false });
       const [i, l] = cut(ids, [...ids]);
       return { inputIds: i, labels: l };
     }

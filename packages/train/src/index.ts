@@ -1,4 +1,4 @@
-export { Trainer } from './trainer.js';
+export { Trainer, evaluateModel } from './trainer.js';
 export type { TrainerOptions, EarlyStoppingOptions, EvalResult, TrainResult, StopReason } from './trainer.js';
 export { AdamW, SGD, globalNorm, clipByGlobalNorm, clipCoefficient } from './optimizers.js';
 export type { Optimizer, OptimizerState, AdamWOptions, SgdOptions, NamedVariable } from './optimizers.js';

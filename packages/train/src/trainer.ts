@@ -274,45 +274,7 @@ export class Trainer<T = EncodedExample, I = TokenBatch> {
 
   /** Mean loss over `data` (batches weighted by size, as transformers), perplexity = e^loss, accuracy for classification. */
   evaluate(data: readonly T[] = this.options.evalData ?? []): EvalResult {
-    if (data.length === 0) throw new Error('Trainer.evaluate: no evaluation data');
-    const wasTraining = this.model.control.training;
-    this.model.eval();
-    const bs = this.options.evalBatchSize ?? this.o.batchSize;
-    let lossSum = 0;
-    let correct = 0;
-    let count = 0;
-    let withAccuracy = false;
-    try {
-      for (let i = 0; i < data.length; i += bs) {
-        const items = data.slice(i, i + bs);
-        const batch = this.collate(items);
-        try {
-          const r = tf.tidy(() => {
-            const out = this.model.forward(batch);
-            if (!out.loss) throw new Error('Trainer: the model returned no loss; does the batch have labels?');
-            const labels = (batch as { labels?: tf.Tensor }).labels;
-            const acc = this.options.accuracy ?? (labels !== undefined && labels.rank === 1 && out.logits.rank === 2);
-            const parts = [tf.mul(out.loss, items.length)];
-            if (acc && labels) parts.push(tf.sum(tf.cast(tf.equal(tf.argMax(out.logits, -1), tf.cast(labels, 'int32')), 'float32')));
-            return tf.stack(parts);
-          });
-          const d = r.dataSync();
-          r.dispose();
-          lossSum += d[0];
-          if (d.length > 1) {
-            withAccuracy = true;
-            correct += d[1];
-          }
-          count += items.length;
-        } finally {
-          disposeBatch(batch);
-        }
-      }
-    } finally {
-      this.model.train(wasTraining);
-    }
-    const loss = lossSum / count;
-    return { loss, perplexity: Math.exp(loss), ...(withAccuracy ? { accuracy: correct / count } : {}), examples: count };
+    return evaluateModel(this.model, data, { batchSize: this.options.evalBatchSize ?? this.o.batchSize, collate: this.collate, accuracy: this.options.accuracy });
   }
 
   /** The diagnosis of the run so far (loss and val_loss trends). */
@@ -492,4 +454,54 @@ function disposeBatch(batch: unknown): void {
 
 function now(): number {
   return globalThis.performance?.now() ?? Date.now();
+}
+
+/**
+ * Mean loss of a model over data (batches weighted by size, as transformers), perplexity = e^loss,
+ * and accuracy for classification. Works on any module with `forward(batch) → { logits, loss }`
+ * (a PeftModel or a plain base model); the model is put in eval mode for the duration.
+ */
+export function evaluateModel<T, I>(
+  model: { forward(batch: I): ModelOutput; train(mode?: boolean): unknown; eval(): unknown; training?: boolean; control?: { training: boolean } },
+  data: readonly T[],
+  opts: { batchSize: number; collate: (items: readonly T[]) => I; accuracy?: boolean },
+): EvalResult {
+  if (data.length === 0) throw new Error('evaluate: no evaluation data');
+  const wasTraining = model.control?.training ?? model.training ?? false;
+  model.eval();
+  let lossSum = 0;
+  let correct = 0;
+  let count = 0;
+  let withAccuracy = false;
+  try {
+    for (let i = 0; i < data.length; i += opts.batchSize) {
+      const items = data.slice(i, i + opts.batchSize);
+      const batch = opts.collate(items);
+      try {
+        const r = tf.tidy(() => {
+          const out = model.forward(batch);
+          if (!out.loss) throw new Error('evaluate: the model returned no loss; does the batch have labels?');
+          const labels = (batch as { labels?: tf.Tensor }).labels;
+          const acc = opts.accuracy ?? (labels !== undefined && labels.rank === 1 && out.logits.rank === 2);
+          const parts = [tf.mul(out.loss, items.length)];
+          if (acc && labels) parts.push(tf.sum(tf.cast(tf.equal(tf.argMax(out.logits, -1), tf.cast(labels, 'int32')), 'float32')));
+          return tf.stack(parts);
+        });
+        const d = r.dataSync();
+        r.dispose();
+        lossSum += d[0];
+        if (d.length > 1) {
+          withAccuracy = true;
+          correct += d[1];
+        }
+        count += items.length;
+      } finally {
+        disposeBatch(batch);
+      }
+    }
+  } finally {
+    model.train(wasTraining);
+  }
+  const loss = lossSum / count;
+  return { loss, perplexity: Math.exp(loss), ...(withAccuracy ? { accuracy: correct / count } : {}), examples: count };
 }

@@ -1,0 +1,103 @@
+import * as tf from '@tensorflow/tfjs-core';
+import '@tensorflow/tfjs-backend-cpu';
+import '@tensorflow/tfjs-backend-wasm';
+import os from 'node:os';
+import { ensureGradients } from './gradients.js';
+import { loadTensorflow } from './tensorflow.js';
+import { registerWasmGradients } from './wasm/grads.js';
+import { registerWasmMatMulKernel } from './wasm/matmul.js';
+import { initWasmWithThreads } from './wasm/threads.js';
+
+export type BackendName = 'tensorflow' | 'wasm' | 'cpu';
+
+export interface BackendInfo {
+  /** The tfjs backend now active. */
+  name: BackendName;
+  /** True only when tfjs-node-gpu reports a CUDA device in use. */
+  gpu: boolean;
+  /** Compute threads: XNNPACK's pool on wasm, 1 on cpu, the cores libtensorflow may use on tensorflow. */
+  threads: number;
+  /** wasm SIMD in use. */
+  simd: boolean;
+  /** What was chosen and why, e.g. "wasm (2 threads, SIMD): tfjs-node-gpu not installed; ...". */
+  reason: string;
+}
+
+export interface SetupOptions {
+  /** 'auto' (default): tfjs-node-gpu, tfjs-node, wasm, cpu — the first that works. */
+  prefer?: 'auto' | BackendName;
+  /**
+   * wasm threads (1–8). Default: `PEFTJS_WASM_THREADS`, else the logical core count. Applies only
+   * to the first wasm initialization in a process.
+   */
+  threads?: number;
+  /** Receives the reason line (default: nothing is printed). */
+  log?: (msg: string) => void;
+  /** Loads an optional package; for tests. Default: dynamic `import()`. */
+  importer?: (name: string) => Promise<unknown>;
+}
+
+const defaultImporter = (name: string): Promise<unknown> => import(name);
+
+function defaultThreads(): number {
+  const env = Number(process.env['PEFTJS_WASM_THREADS']);
+  if (Number.isInteger(env) && env > 0) return env;
+  return typeof os.availableParallelism === 'function' ? os.availableParallelism() : os.cpus().length;
+}
+
+/**
+ * Activates the fastest tfjs backend present in this Node process and makes training work on it:
+ * stock gradients registered (tfjs-core alone has none), and on wasm the fast BatchMatMul kernel and
+ * the BatchMatMul/GatherV2 gradients of this package.
+ *
+ * Order for 'auto': `@tensorflow/tfjs-node-gpu`, `@tensorflow/tfjs-node` (optional peers, loaded
+ * when installed), wasm with SIMD and threads, cpu. Naming a backend tries only that one and throws
+ * when it cannot start.
+ */
+export async function setupBackend(opts: SetupOptions = {}): Promise<BackendInfo> {
+  const prefer = opts.prefer ?? 'auto';
+  const log = opts.log ?? (() => {});
+  await ensureGradients();
+  registerWasmGradients();
+  const why: string[] = [];
+
+  if (prefer === 'auto' || prefer === 'tensorflow') {
+    const tfn = await loadTensorflow(opts.importer ?? defaultImporter);
+    why.push(...tfn.notes);
+    if (tfn.ok) {
+      return done({ name: 'tensorflow', gpu: tfn.gpu, threads: os.cpus().length, simd: false }, why, log);
+    }
+    if (prefer === 'tensorflow') throw new Error(`setupBackend: no 'tensorflow' backend: ${why.join('; ')}`);
+  }
+
+  if (prefer === 'auto' || prefer === 'wasm') {
+    registerWasmMatMulKernel();
+    const w = await initWasmWithThreads(opts.threads ?? defaultThreads());
+    why.push(...w.notes);
+    const cores = os.cpus().length;
+    const load = os.loadavg()[0] ?? 0;
+    if (w.ok && w.threads > 1 && load > cores) {
+      why.push(`system load ${load.toFixed(1)} on ${cores} cores: wasm threads may be slower than 1 here (threads: 1 or PEFTJS_WASM_THREADS=1)`);
+    }
+    if (w.ok) {
+      return done({ name: 'wasm', gpu: false, threads: w.threads, simd: w.simd }, why, log);
+    }
+    if (prefer === 'wasm') throw new Error(`setupBackend: wasm backend failed: ${why.join('; ')}`);
+  }
+
+  if (!(await tf.setBackend('cpu'))) throw new Error(`setupBackend: even the cpu backend failed: ${why.join('; ')}`);
+  if (prefer === 'cpu') why.push('cpu asked for');
+  return done({ name: 'cpu', gpu: false, threads: 1, simd: false }, why, log);
+}
+
+function done(info: Omit<BackendInfo, 'reason'>, why: string[], log: (msg: string) => void): BackendInfo {
+  const detail =
+    info.name === 'wasm'
+      ? ` (${info.threads} thread${info.threads === 1 ? '' : 's'}${info.simd ? ', SIMD' : ''})`
+      : info.name === 'tensorflow'
+        ? info.gpu ? ' (CUDA GPU)' : ' (CPU)'
+        : '';
+  const reason = `${info.name}${detail}: ${why.join('; ') || 'requested'}`;
+  log(`@peftjs/backend-node: ${reason}`);
+  return { ...info, reason };
+}

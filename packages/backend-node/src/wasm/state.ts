@@ -1,0 +1,42 @@
+/**
+ * Which wasm fast paths are on. All default on; each can be turned off to compare against the stock
+ * tfjs kernels and gradients (the bench does), and none is active on other backends.
+ */
+export interface WasmFastPaths {
+  /** BatchMatMul kernel: explicit transposes and batch folding so XNNPACK runs. */
+  matMulKernel: boolean;
+  /** Keep bᵀ of a batch-1 right operand while its data lives (frozen weights: once). */
+  cacheTransposedWeights: boolean;
+  /** Batched products (attention) in their fastest loop form: a plain, b transposed. */
+  batchedTransposeB: boolean;
+  /** BatchMatMul gradient: explicit transposes, then matMuls without transpose flags. */
+  matMulGradient: boolean;
+  /** GatherV2 gradient: JS scatter-add (wasm has no UnsortedSegmentSum kernel). */
+  gatherGradient: boolean;
+}
+
+export const fastPaths: WasmFastPaths = {
+  matMulKernel: true,
+  cacheTransposedWeights: true,
+  batchedTransposeB: true,
+  matMulGradient: true,
+  gatherGradient: true,
+};
+
+/** Turns wasm fast paths on or off; returns the previous settings. */
+export function setWasmFastPaths(settings: Partial<WasmFastPaths>): WasmFastPaths {
+  const previous = { ...fastPaths };
+  Object.assign(fastPaths, settings);
+  return previous;
+}
+
+/** All fast paths on (`true`) or off (`false`). */
+export function allWasmFastPaths(on: boolean): WasmFastPaths {
+  return {
+    matMulKernel: on,
+    cacheTransposedWeights: on,
+    batchedTransposeB: on,
+    matMulGradient: on,
+    gatherGradient: on,
+  };
+}

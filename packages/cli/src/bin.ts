@@ -1,0 +1,10 @@
+#!/usr/bin/env node
+import { main } from './main.js';
+
+const code = await main(process.argv.slice(2), {
+  out: (l) => process.stdout.write(`${l}\n`),
+  err: (l) => process.stderr.write(`${l}\n`),
+  write: (t) => process.stdout.write(t),
+  isTTY: !!process.stdout.isTTY,
+});
+process.exitCode = code;

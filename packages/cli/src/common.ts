@@ -1,0 +1,42 @@
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { PeftModel, loadAdapter, readAdapterConfig, registry } from '@peftjs/core';
+import { loadModel, loadTokenizer, type PretrainedModel, type PretrainedTokenizer } from '@peftjs/models';
+import { UsageError } from './errors.js';
+import { loadMethodForType } from './methods.js';
+
+export async function loadBase(dir: string): Promise<PretrainedModel> {
+  if (!existsSync(join(dir, 'config.json'))) throw new UsageError(`--model ${dir}: no config.json there (expected a Hugging Face model folder)`);
+  try {
+    return await loadModel(dir);
+  } catch (e) {
+    throw new UsageError(`--model ${dir}: ${(e as Error).message}`);
+  }
+}
+
+export async function loadTok(dir: string): Promise<PretrainedTokenizer> {
+  if (!existsSync(join(dir, 'tokenizer.json'))) throw new UsageError(`--model ${dir}: no tokenizer.json (needed to read text)`);
+  return loadTokenizer(dir);
+}
+
+/** A base model with the adapter saved in `adapterDir` (any installed method), frozen for inference. */
+export async function loadWithAdapter(model: PretrainedModel, adapterDir: string, trainable = false): Promise<PeftModel<any, any>> {
+  if (!existsSync(join(adapterDir, 'adapter_config.json'))) throw new UsageError(`--adapter ${adapterDir}: no adapter_config.json there`);
+  const cfg = await readAdapterConfig(adapterDir);
+  await loadMethodForType(cfg.peft_type);
+  const peft = new PeftModel(model as never, { registry });
+  try {
+    await loadAdapter(peft, adapterDir, 'default', { trainable });
+  } catch (e) {
+    throw new UsageError(`--adapter ${adapterDir}: ${(e as Error).message}`);
+  }
+  return peft;
+}
+
+export function formatDuration(ms: number): string {
+  const s = Math.max(0, Math.round(ms / 1000));
+  const h = Math.floor(s / 3600);
+  const m = Math.floor((s % 3600) / 60);
+  const r = s % 60;
+  return h ? `${h}:${String(m).padStart(2, '0')}:${String(r).padStart(2, '0')}` : `${m}:${String(r).padStart(2, '0')}`;
+}
