@@ -27,7 +27,7 @@ export interface SetupOptions {
   /** 'auto' (default): tfjs-node-gpu, tfjs-node, wasm, cpu — the first that works. */
   prefer?: 'auto' | BackendName;
   /**
-   * wasm threads (1–8). Default: `PEFTJS_WASM_THREADS`, else the logical core count. Applies only
+   * wasm threads (1–8). Default: `PEFTJS_WASM_THREADS`, else 1 (see `defaultThreads`). Applies only
    * to the first wasm initialization in a process.
    */
   threads?: number;
@@ -39,10 +39,15 @@ export interface SetupOptions {
 
 const defaultImporter = (name: string): Promise<unknown> => import(name);
 
+/**
+ * One wasm thread unless `PEFTJS_WASM_THREADS` asks for more: Emscripten's pool busy-waits, and
+ * with any other load on a 2-core machine 2 threads measured 3–10× slower than 1 (a decode step of
+ * the bundled model: 100 ms against 10 ms), while on an idle machine they gain only 17–20%.
+ */
 function defaultThreads(): number {
   const env = Number(process.env['PEFTJS_WASM_THREADS']);
   if (Number.isInteger(env) && env > 0) return env;
-  return typeof os.availableParallelism === 'function' ? os.availableParallelism() : os.cpus().length;
+  return 1;
 }
 
 /**

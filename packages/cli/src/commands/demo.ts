@@ -5,7 +5,7 @@ import { fileURLToPath } from 'node:url';
 import { collateExamples, evaluateModel } from '@peftjs/train';
 import type { CommandSpec, ParsedArgs } from '../args.js';
 import type { Io } from '../main.js';
-import { generateText } from './generate.js';
+import { generateBatch } from './generate.js';
 import { reportFor, runTraining, writeReport, type TrainFlags } from './train.js';
 
 export const demoSpec: CommandSpec = {
@@ -14,7 +14,7 @@ export const demoSpec: CommandSpec = {
   usage: 'peft demo [--out DIR] [--steps N] [--backend auto|wasm|cpu]',
   flags: [
     { name: 'out', type: 'string', description: 'output folder (adapter, checkpoints, metrics.jsonl, report.html)', default: 'peft-demo-output' },
-    { name: 'steps', type: 'number', description: 'optimizer steps', default: 160 },
+    { name: 'steps', type: 'number', description: 'optimizer steps', default: 120 },
     { name: 'backend', type: 'string', description: 'tfjs backend: auto, tensorflow, wasm or cpu', default: 'auto' },
     { name: 'json', type: 'boolean', description: 'one JSON event per line' },
   ],
@@ -36,18 +36,13 @@ interface Riddle {
 
 /** Share of held-out riddles whose greedy answer is exactly the expected one. */
 async function answerAccuracy(
-  model: Parameters<typeof generateText>[0],
-  base: Parameters<typeof generateText>[1],
-  tok: Parameters<typeof generateText>[2],
+  model: Parameters<typeof generateBatch>[0],
+  base: Parameters<typeof generateBatch>[1],
+  tok: Parameters<typeof generateBatch>[2],
   riddles: Riddle[],
 ): Promise<{ accuracy: number; answers: string[] }> {
-  let right = 0;
-  const answers: string[] = [];
-  for (const r of riddles) {
-    const a = await generateText(model, base, tok, { prompt: r.prompt, maxNewTokens: 10, temperature: 0 });
-    answers.push(a);
-    if (a.trim().startsWith(r.completion.trim())) right++;
-  }
+  const answers = (await generateBatch(model, base, tok, riddles.map((r) => r.prompt), 8)).map((a) => a.split('\n')[0]);
+  const right = answers.filter((a, i) => a.trim() === riddles[i].completion.trim()).length;
   return { accuracy: right / riddles.length, answers };
 }
 
@@ -72,13 +67,13 @@ export async function demo(args: ParsedArgs, io: Io): Promise<void> {
     epochs: 1,
     batchSize: 8,
     gradAccum: 1,
-    lr: 3e-3,
+    lr: 5e-3,
     schedule: 'cosine',
     warmupSteps: 10,
     weightDecay: 0,
     maxGradNorm: 1,
     maxLength: 64,
-    evalEvery: 20,
+    evalEvery: 10,
     saveEvery: 1000,
     patience: 0,
     seed: 42,

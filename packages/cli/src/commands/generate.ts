@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs-core';
-import { generateStream, type PretrainedModel } from '@peftjs/models';
+import { generate as generateWith, generateStream, type PretrainedModel } from '@peftjs/models';
 import type { CommandSpec, ParsedArgs } from '../args.js';
 import { loadBase, loadTok, loadWithAdapter } from '../common.js';
 import { UsageError } from '../errors.js';
@@ -64,6 +64,20 @@ export async function generateText(
   const final = tok.decode(generated, { skipSpecialTokens: true });
   if (onText && final.length > shown.length) onText(final.slice(shown.length));
   return final;
+}
+
+/** Greedy answers for many prompts at once: one left-padded batch, decoded with the KV cache. */
+export async function generateBatch(
+  model: { forward: PretrainedModel['forward'] },
+  base: PretrainedModel,
+  tok: Awaited<ReturnType<typeof loadTok>>,
+  prompts: string[],
+  maxNewTokens: number,
+): Promise<string[]> {
+  const { inputIds, attentionMask } = tok.encodeBatch(prompts, { paddingSide: 'left' });
+  const gm = { forward: model.forward.bind(model), newCache: () => (base as unknown as { newCache(): never }).newCache() };
+  const out = await generateWith(gm, inputIds, { maxNewTokens, attentionMask, eosTokenId: tok.eosTokenId, padTokenId: tok.padTokenId ?? tok.eosTokenId });
+  return out.newTokens.map((ids) => tok.decode(ids.filter((t) => t !== tok.eosTokenId), { skipSpecialTokens: true }));
 }
 
 export async function generate(args: ParsedArgs, out: (s: string) => void, write: (s: string) => void): Promise<void> {
