@@ -44,7 +44,7 @@ function fmt(v: number): string {
 
 /** One line chart as an inline SVG string. */
 export function svgChart(chart: ReportChart, width = 560, height = 260): string {
-  const pad = { l: 56, r: 16, t: 28, b: 36 };
+  const pad = { l: 66, r: 16, t: 28, b: 36 };
   const all = chart.series.flatMap((s) => s.points).filter((p) => Number.isFinite(p.value) && (!chart.log || p.value > 0));
   const head = `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" viewBox="0 0 ${width} ${height}" role="img" aria-label="${esc(chart.title)}">`;
   const title = `<text x="${pad.l}" y="18" font-size="14" font-weight="600" fill="#222">${esc(chart.title)}</text>`;
@@ -62,7 +62,8 @@ export function svgChart(chart: ReportChart, width = 560, height = 260): string 
     y1 += 0.5;
   }
   const m = (y1 - y0) * 0.05;
-  y0 -= m;
+  const nonNegative = !chart.log && y0 >= 0;
+  y0 = nonNegative ? Math.max(0, y0 - m) : y0 - m;
   y1 += m;
   const W = width - pad.l - pad.r;
   const H = height - pad.t - pad.b;

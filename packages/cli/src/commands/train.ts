@@ -90,7 +90,7 @@ async function asUsage<T>(what: string, f: () => Promise<T> | T): Promise<T> {
     return await f();
   } catch (e) {
     if (e instanceof UsageError) throw e;
-    throw new UsageError(`${what}: ${(e as Error).message}`);
+    throw new UsageError(what ? `${what}: ${(e as Error).message}` : (e as Error).message);
   }
 }
 
@@ -113,7 +113,7 @@ export async function runTraining(
 
   const base = await loadBase(f.model);
   const tokenizer = await loadTok(f.model);
-  const dataset = await asUsage(f.data, () =>
+  const dataset = await asUsage('', () =>
     loadJsonlDataset(f.data, tokenizer, { maxLength: f.maxLength, validation: f.valid ?? f.valSplit, seed: f.seed, warn: (m) => say(`warning: ${m}`) }),
   );
   const method = await loadMethod(f.method);
