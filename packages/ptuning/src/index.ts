@@ -1,0 +1,13 @@
+export { pTuning, promptEncoderOf, PROMPT_EMBEDDINGS } from './method.js';
+export { P_TUNING_DEFAULTS, parsePTuningConfig } from './config.js';
+export type { PTuningConfig, EncoderReparameterizationType } from './config.js';
+export { PromptEncoder, encoderOutput } from './encoder.js';
+export type { PromptEncoderSizes } from './encoder.js';
+export { PromptEncoderHook } from './layer.js';
+export { lstmDirection, bidirectionalLstm } from './lstm.js';
+export type { LstmWeights } from './lstm.js';
+export { prependVirtualTokens } from './prepend.js';
+export { ENCODER_FILE } from './encoder-file.js';
+export { pTuningV2Config, initClassificationHead } from './v2.js';
+export type { PTuningV2Options } from './v2.js';
+export type { PromptLearningFields } from './prompt-learning.js';

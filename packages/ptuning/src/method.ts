@@ -1,0 +1,77 @@
+import * as tf from '@tensorflow/tfjs-core';
+import { definePeftMethod, type AdapterRecord } from '@peftjs/core';
+import { pTuningConfigError, parsePTuningConfig, type PTuningConfig } from './config.js';
+import { PromptEncoder } from './encoder.js';
+import { ENCODER_FILE, checkTensors, decodeTensors, encodeParameters } from './encoder-file.js';
+import { PromptEncoderHook } from './layer.js';
+import { fillFromModel } from './prompt-learning.js';
+
+/** The one tensor name PEFT saves for prompt learning. */
+export const PROMPT_EMBEDDINGS = 'prompt_embeddings';
+
+/** The adapter's prompt encoder. */
+export function promptEncoderOf(adapter: AdapterRecord): PromptEncoder {
+  const h = adapter.hooks[0]?.hook;
+  if (!(h instanceof PromptEncoderHook)) throw new Error(`P-Tuning adapter "${adapter.name}" has no prompt encoder`);
+  return h.encoder;
+}
+
+/**
+ * P-Tuning v1 (Liu et al., 2021, "GPT Understands, Too"): virtual tokens produced by a trainable
+ * prompt encoder (MLP or bidirectional LSTM + MLP), prepended through the `inputEmbeddings` site.
+ */
+export const pTuning = definePeftMethod<PTuningConfig>({
+  meta: {
+    name: 'P-Tuning',
+    packageName: '@peftjs/ptuning',
+    reference: 'Liu et al., GPT Understands, Too, arXiv:2103.10385',
+  },
+  type: 'P_TUNING',
+  prefix: 'prompt_',
+  sites: ['inputEmbeddings'],
+  statePrefix: 'base_model.',
+  notMergeable: 'its virtual tokens are extra inputs, not a change of the base weights',
+  config: { parse: parsePTuningConfig, floatFields: ['encoder_dropout'] },
+  hooks: {
+    inject(ctx, config) {
+      fillFromModel(config, ctx.dims, pTuningConfigError);
+      config.encoder_hidden_size ??= config.token_dim;
+      const encoder = new PromptEncoder(
+        {
+          numVirtualTokens: config.num_virtual_tokens,
+          tokenDim: config.token_dim!,
+          hiddenSize: config.encoder_hidden_size!,
+          numLayers: config.encoder_num_layers,
+        },
+        config.encoder_reparameterization_type,
+        // PEFT builds only the output table in inference mode (a saved adapter being loaded)
+        { dropout: config.encoder_dropout, rng: ctx.rng, tableOnly: config.inference_mode },
+      );
+      const hook = new PromptEncoderHook(encoder);
+      ctx.attach(ctx.site('inputEmbeddings'), hook, encoder.params, { keyPrefix: 'prompt_encoder.' });
+    },
+  },
+  state: {
+    save: (adapter) => new Map([[PROMPT_EMBEDDINGS, promptEncoderOf(adapter).outputForSave()]]),
+    load(adapter, tensors, file) {
+      const encoder = promptEncoderOf(adapter);
+      checkTensors(new Map([[PROMPT_EMBEDDINGS, [encoder.sizes.numVirtualTokens, encoder.sizes.tokenDim]]]), tensors, file);
+      encoder.useTable(tensors.get(PROMPT_EMBEDDINGS)!);
+    },
+    extraFiles(adapter) {
+      const encoder = promptEncoderOf(adapter);
+      return new Map(encoder.reparameterised ? [[ENCODER_FILE, encodeParameters(encoder.params)]] : []);
+    },
+    extraFileNames: [ENCODER_FILE],
+    loadExtraFiles(adapter, files) {
+      const bytes = files.get(ENCODER_FILE);
+      if (!bytes) return;
+      const tensors = decodeTensors(bytes, ENCODER_FILE);
+      try {
+        promptEncoderOf(adapter).loadEncoder(tensors, ENCODER_FILE);
+      } finally {
+        tf.dispose([...tensors.values()]);
+      }
+    },
+  },
+});
