@@ -1,2 +1,2 @@
-import { vitestConfig } from '../../vitest.shared';
+import { vitestConfig } from '../../vitest.shared.ts';
 export default vitestConfig();
