@@ -2,8 +2,8 @@ import * as tf from '@tensorflow/tfjs-core';
 import type { AdapterRecord, PeftConfigBase } from './method.js';
 import { PeftModel, type PeftModelOptions } from './peft-model.js';
 import type { PeftBaseModel } from './sites.js';
-import { entryToTensor } from './io/safetensors.js';
-import { pathExists, readFileBytes, readJsonFile, readSafetensorsFile, writeFileAtomic, writeJsonAtomic, writeSafetensorsFile } from './io/fs.js';
+import { decodeTensors } from './io/safetensors.js';
+import { pathExists, readFileBytes, readJsonFile, writeFileAtomic, writeJsonAtomic, writeSafetensorsFile } from './io/fs.js';
 
 export const ADAPTER_CONFIG_NAME = 'adapter_config.json';
 export const ADAPTER_WEIGHTS_NAME = 'adapter_model.safetensors';
@@ -106,14 +106,7 @@ export async function loadAdapter(
   opts: { trainable?: boolean } = {},
 ): Promise<AdapterRecord> {
   const config = await readAdapterConfig(dir);
-  const file = await readSafetensorsFile(`${dir}/${ADAPTER_WEIGHTS_NAME}`);
-  const tensors = new Map<string, tf.Tensor>();
-  try {
-    for (const [name, entry] of file.tensors) tensors.set(name, entryToTensor(entry, ADAPTER_WEIGHTS_NAME));
-  } catch (e) {
-    tf.dispose([...tensors.values()]);
-    throw e;
-  }
+  const tensors = decodeTensors(await readFileBytes(`${dir}/${ADAPTER_WEIGHTS_NAME}`), ADAPTER_WEIGHTS_NAME);
   const record = (() => {
     try {
       return peft.addAdapter(adapterName, config, { trainable: opts.trainable ?? false });

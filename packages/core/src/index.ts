@@ -2,7 +2,7 @@ export { Module, joinPath, numel } from './nn/module.js';
 export { LinearLike, Linear, Conv1D, Embedding, LayerNorm, RMSNorm, Dropout, linear, embeddingLookup, dropout } from './nn/layers.js';
 export type { LinearLayout, LinearOptions } from './nn/layers.js';
 export { Rng, getGlobalRng, setGlobalSeed, kaimingUniform } from './random.js';
-export { SiteSlot, attentionPrefix, applyInputEmbeddings, applySublayerOutput, virtualTokenCount, prefixLength } from './sites.js';
+export { SiteSlot, attentionPrefix, applyInputEmbeddings, applySublayerOutput, virtualTokenCount, prefixLength, prependVirtualTokens } from './sites.js';
 export type {
   SiteKind,
   ModelDims,
@@ -20,6 +20,8 @@ export type {
   TokenBatch,
   ModelOutput,
 } from './sites.js';
+export { PROMPT_LEARNING_DEFAULTS, checkPromptLearningFields, fillFromModel } from './prompt-learning.js';
+export type { PromptLearningFields } from './prompt-learning.js';
 export { definePeftMethod } from './method.js';
 export type {
   PeftConfigBase,
@@ -63,6 +65,7 @@ export {
   readAdapterConfig,
   fromPretrained,
 } from './adapter-io.js';
+export { encodeParameters, withDecodedTensors, checkTensorShapes, checkSameOutput } from './extra-files.js';
 export { definePeftOp, registerPeftKernel } from './ops/custom-op.js';
 export type { PeftOp, PeftOpSpec, PeftKernelArgs } from './ops/custom-op.js';
 export { loraMatMul } from './ops/lora-matmul.js';
@@ -72,6 +75,7 @@ export {
   parseSafetensors,
   decodeEntry,
   entryToTensor,
+  decodeTensors,
   serializeSafetensors,
   serializeEntries,
   dtypeItemSize,

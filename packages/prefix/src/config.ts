@@ -1,5 +1,4 @@
-import type { PeftConfigBase } from '@peftjs/core';
-import { PROMPT_LEARNING_DEFAULTS, checkPromptLearningFields, type PromptLearningFields } from './prompt-learning.js';
+import { PROMPT_LEARNING_DEFAULTS, checkPromptLearningFields, type PeftConfigBase, type PromptLearningFields } from '@peftjs/core';
 
 /** PEFT's `PrefixTuningConfig`, field for field (snake_case, as in `adapter_config.json`). */
 export interface PrefixTuningConfig extends PeftConfigBase, PromptLearningFields {

@@ -1,6 +1,5 @@
 import * as tf from '@tensorflow/tfjs-core';
-import { Module, kaimingUniform, type Rng } from '@peftjs/core';
-import { checkSameOutput, checkTensors } from './encoder-file.js';
+import { Module, checkSameOutput, checkTensorShapes, kaimingUniform, type Rng } from '@peftjs/core';
 import { layerColumns, prefixProjection } from './math.js';
 
 export interface PrefixSizes {
@@ -119,7 +118,7 @@ export class PrefixEncoder {
   /** Restores the projection MLP from our encoder file, checking it reproduces the table it replaces. */
   loadEncoder(tensors: Map<string, tf.Tensor>, file: string): void {
     if (!this.prefixProjection) throw new Error(`${file}: this Prefix Tuning adapter has no prefix_projection, so no encoder to load`);
-    checkTensors(this.encoderShapes(), tensors, file);
+    checkTensorShapes(this.encoderShapes(), tensors, file);
     const t = (k: string) => tf.cast(tensors.get(k)!, 'float32');
     const fromEncoder = tf.tidy(() => prefixProjection(t('embedding.weight'), t('transform.0.weight'), t('transform.0.bias'), t('transform.2.weight'), t('transform.2.bias')));
     try {

@@ -1,9 +1,8 @@
-export { prefixTuning, prefixEncoderOf, PROMPT_EMBEDDINGS } from './method.js';
+export { prefixTuning, prefixEncoderOf, PROMPT_EMBEDDINGS, ENCODER_FILE } from './method.js';
 export { PREFIX_TUNING_DEFAULTS, parsePrefixTuningConfig, prefixTuningConfigToJSON } from './config.js';
 export type { PrefixTuningConfig } from './config.js';
 export { PrefixEncoder } from './encoder.js';
 export type { PrefixSizes } from './encoder.js';
 export { PrefixKVHook } from './layer.js';
 export { prefixProjection, layerColumns, layerKeyValue } from './math.js';
-export { ENCODER_FILE } from './encoder-file.js';
-export type { PromptLearningFields } from './prompt-learning.js';
+export type { PromptLearningFields } from '@peftjs/core';

@@ -1,13 +1,20 @@
 import * as tf from '@tensorflow/tfjs-core';
-import { definePeftMethod, type AdapterRecord } from '@peftjs/core';
+import { checkTensorShapes, definePeftMethod, encodeParameters, withDecodedTensors, type AdapterRecord } from '@peftjs/core';
 import { parsePrefixTuningConfig, prefixConfigError, prefixTuningConfigToJSON, type PrefixTuningConfig } from './config.js';
 import { PrefixEncoder } from './encoder.js';
-import { ENCODER_FILE, checkTensors, decodeTensors, encodeParameters } from './encoder-file.js';
 import { PrefixKVHook } from './layer.js';
-import { fillPrefixSizes } from './prompt-learning.js';
+import { fillPrefixSizes } from './sizes.js';
 
 /** The one tensor name PEFT saves for prompt learning. */
 export const PROMPT_EMBEDDINGS = 'prompt_embeddings';
+
+/**
+ * The file beside `adapter_model.safetensors` that keeps the prefix encoder's projection weights,
+ * which PEFT does not save (it saves only the projection's output). Tensor names are PEFT's
+ * `PrefixEncoder.state_dict()` keys (`embedding.weight`, `transform.0.weight`, …), so that Python
+ * can also resume from it: `model.prompt_encoder["default"].load_state_dict(load_file(path))`.
+ */
+export const ENCODER_FILE = 'peftjs_prompt_encoder.safetensors';
 
 /** The adapter's shared prefix encoder. */
 export function prefixEncoderOf(adapter: AdapterRecord): PrefixEncoder {
@@ -60,7 +67,7 @@ export const prefixTuning = definePeftMethod<PrefixTuningConfig>({
     load(adapter, tensors, file) {
       const encoder = prefixEncoderOf(adapter);
       const { numVirtualTokens: n, tokenDim: td, numLayers: L } = encoder.sizes;
-      checkTensors(new Map([[PROMPT_EMBEDDINGS, [n, L * 2 * td]]]), tensors, file);
+      checkTensorShapes(new Map([[PROMPT_EMBEDDINGS, [n, L * 2 * td]]]), tensors, file);
       const t = tensors.get(PROMPT_EMBEDDINGS)!;
       if (encoder.prefixProjection) encoder.useTable(t);
       else encoder.embedding.assign(tf.tidy(() => tf.cast(t, 'float32')));
@@ -75,12 +82,7 @@ export const prefixTuning = definePeftMethod<PrefixTuningConfig>({
       if (!bytes) return;
       const encoder = prefixEncoderOf(adapter);
       if (!encoder.prefixProjection) return;
-      const tensors = decodeTensors(bytes, ENCODER_FILE);
-      try {
-        encoder.loadEncoder(tensors, ENCODER_FILE);
-      } finally {
-        tf.dispose([...tensors.values()]);
-      }
+      withDecodedTensors(bytes, ENCODER_FILE, (tensors) => encoder.loadEncoder(tensors, ENCODER_FILE));
     },
   },
 });

@@ -1,8 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import * as tf from '@tensorflow/tfjs-core';
 import { PeftModel, PeftRegistry } from '@peftjs/core';
+import { TINY_LLAMA_CONFIG, tinyLlama } from '@peftjs/testing/fixtures';
 import { parsePrefixTuningConfig, prefixEncoderOf, prefixTuning, prefixTuningConfigToJSON } from '../src/index.js';
-import { TINY_LLAMA_CONFIG, tinyLlama } from './helpers.js';
 
 const registry = new PeftRegistry().use(prefixTuning);
 

@@ -1,6 +1,6 @@
 import { describeConformance } from '@peftjs/testing';
+import { tinyLlamaSpec } from '@peftjs/testing/fixtures';
 import { prefixTuning } from '../src/index.js';
-import { tinyLlamaSpec } from './helpers.js';
 
 // Trainable counts by hand. emb-conv1d: 1 layer, 1 head of 8: a prefix of n × (1 · 2 · 8).
 // Projection: embedding n × 8, Linear 8 → h, Linear h → 16. tiny-llama (GQA): 2 layers, 2 kv heads of 4 → token_dim 8.

@@ -3,10 +3,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import * as tf from '@tensorflow/tfjs-core';
-import { PeftModel, PeftRegistry, Rng, loadAdapter, readAdapterConfig } from '@peftjs/core';
-import { loadModel } from '@peftjs/models';
+import { Rng } from '@peftjs/core';
+import { maxAbsDiff } from '@peftjs/testing';
+import { FIXTURES, copyFixtureWithStateFile, fixtureLogitsDiff, hasFixtures, loadFixtureCase, readTensors } from '@peftjs/testing/fixtures';
 import { ENCODER_FILE, PrefixEncoder, layerKeyValue, prefixEncoderOf, prefixProjection, prefixTuning } from '../src/index.js';
-import { FIXTURES, hasFixtures, maxAbsDiff, readTensors, withEncoderFile } from './helpers.js';
 
 const tmp = mkdtempSync(join(tmpdir(), 'peftjs-prefix-'));
 afterAll(() => rmSync(tmp, { recursive: true, force: true }));
@@ -67,17 +67,13 @@ describe.skipIf(!hasFixtures)("the projection against PEFT's PrefixEncoder", () 
 
     it(`${c}: with the encoder weights (our encoder file) the logits are PEFT's within 1e-4`, async () => {
       const dir = join(tmp, c.replace('/', '_'));
-      await withEncoderFile(join(FIXTURES, c), dir, ENCODER_FILE);
-      const cfg = await readAdapterConfig(dir);
-      const peft = new PeftModel((await loadModel(join(FIXTURES, String(cfg.base_model_name_or_path)))) as never, { registry: new PeftRegistry().use(prefixTuning) });
-      await loadAdapter(peft, dir, 'default', { trainable: true });
+      await copyFixtureWithStateFile(join(FIXTURES, c), dir, ENCODER_FILE, 'prompt_encoder.default.');
+      const { peft, io } = await loadFixtureCase(join(FIXTURES, c), prefixTuning, { adapterDir: dir, trainable: true });
       expect(prefixEncoderOf(peft.adapter('default')).reparameterised).toBe(true);
-      const io = readTensors(join(FIXTURES, c, 'io.safetensors'));
-      const logits = tf.tidy(() => (peft.forward({ inputIds: io.get('input_ids')!, attentionMask: io.get('attention_mask')! } as never) as { logits: tf.Tensor }).logits);
-      const err = maxAbsDiff(logits, io.get('logits_peft')!);
+      const err = fixtureLogitsDiff(peft, io);
       console.log(`[parity] ${c} from encoder weights: max abs diff ${err.toExponential(2)}`);
       expect(err).toBeLessThan(1e-4);
-      tf.dispose([logits, ...io.values()]);
+      tf.dispose([...io.values()]);
       peft.dispose();
     });
   }

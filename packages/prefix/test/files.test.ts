@@ -5,9 +5,9 @@ import { afterAll, describe, expect, it } from 'vitest';
 import * as tf from '@tensorflow/tfjs-core';
 import { ADAPTER_WEIGHTS_NAME, PeftModel, PeftRegistry, Rng, loadAdapter, parseSafetensors, saveAdapter, type ModelOutput } from '@peftjs/core';
 import type { ModelBatch } from '@peftjs/models';
-import { trainSteps } from '@peftjs/testing';
+import { maxAbsDiff } from '@peftjs/testing';
+import { logitsDiff, readTensors, tinyLlama, trainTinySubsetTask } from '@peftjs/testing/fixtures';
 import { ENCODER_FILE, prefixEncoderOf, prefixTuning } from '../src/index.js';
-import { disposeBatch, maxAbsDiff, readTensors, subsetTask, tinyLlama } from './helpers.js';
 
 const tmp = mkdtempSync(join(tmpdir(), 'peftjs-prefix-files-'));
 afterAll(() => rmSync(tmp, { recursive: true, force: true }));
@@ -17,13 +17,9 @@ const PROJ = { peft_type: 'PREFIX_TUNING', num_virtual_tokens: 3, prefix_project
 function trained(config: Record<string, unknown>): PeftModel<ModelBatch, ModelOutput> {
   const peft = new PeftModel(tinyLlama(), { registry, rng: new Rng(1) });
   peft.addAdapter('default', config);
-  const batch = subsetTask(1, 4, 5, 64);
-  trainSteps(peft, batch, { steps: 2, learningRate: 0.01 });
-  disposeBatch(batch);
+  trainTinySubsetTask(peft, { seed: 1, steps: 2 });
   return peft;
 }
-
-const logits = (peft: PeftModel<ModelBatch, ModelOutput>) => tf.tidy(() => peft.forward({ inputIds: tf.tensor2d([[1, 2, 3]], [1, 3], 'int32') }).logits);
 
 describe('files of a projected prefix', () => {
   it("write PEFT's adapter_model.safetensors (only the projection's output) and our encoder file beside it", async () => {
@@ -59,13 +55,9 @@ describe('files of a projected prefix', () => {
         .map((p) => (p === 'embedding' ? 'prompt_encoder.embedding.default.weight' : `prompt_encoder.${p.replace(/\.(weight|bias)$/, '.default.$1')}`))
         .sort(),
     );
-    const [a, b] = [logits(peft), logits(fresh)];
-    expect(maxAbsDiff(a, b)).toBe(0);
-    const batch = subsetTask(3, 4, 5, 64);
-    const losses = trainSteps(fresh, batch, { steps: 3, learningRate: 0.01 });
+    expect(logitsDiff(peft, fresh)).toBe(0);
+    const losses = trainTinySubsetTask(fresh, { seed: 3, steps: 3 });
     expect(losses[2]).toBeLessThan(losses[0]);
-    tf.dispose([a, b]);
-    disposeBatch(batch);
     peft.dispose();
     fresh.dispose();
   });
@@ -81,9 +73,7 @@ describe('files of a projected prefix', () => {
     expect(encoder.reparameterised).toBe(false);
     expect(encoder.params.namedParameters().map(([n, v]) => [n, v.shape])).toEqual([['embedding.weight', [3, 32]]]);
     expect(fresh.countParameters().trainable).toBe(0);
-    const [a, b] = [logits(peft), logits(fresh)];
-    expect(maxAbsDiff(a, b)).toBeLessThan(1e-6);
-    tf.dispose([a, b]);
+    expect(logitsDiff(peft, fresh)).toBeLessThan(1e-6);
     peft.dispose();
     fresh.dispose();
   });

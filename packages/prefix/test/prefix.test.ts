@@ -5,8 +5,8 @@ import { PeftModel, PeftRegistry, Rng, type ModelOutput } from '@peftjs/core';
 import { lora } from '@peftjs/lora';
 import { generate, loadModel, type CausalLMModel, type ModelBatch } from '@peftjs/models';
 import { trainSteps } from '@peftjs/testing';
+import { FIXTURES, disposeBatch, hasFixtures, lossOf, subsetTask, trainOn } from '@peftjs/testing/fixtures';
 import { prefixTuning } from '../src/index.js';
-import { FIXTURES, disposeBatch, hasFixtures, lossOf, subsetTask, trainOn } from './helpers.js';
 
 const registry = new PeftRegistry().use(prefixTuning).use(lora);
 

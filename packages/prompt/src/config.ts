@@ -1,5 +1,4 @@
-import type { PeftConfigBase } from '@peftjs/core';
-import { PROMPT_LEARNING_DEFAULTS, checkPromptLearningFields, type PromptLearningFields } from './prompt-learning.js';
+import { PROMPT_LEARNING_DEFAULTS, checkPromptLearningFields, type PeftConfigBase, type PromptLearningFields } from '@peftjs/core';
 
 /**
  * How the virtual tokens start: `RANDOM` (N(0, 1), torch's `nn.Embedding`), `TEXT` (the word

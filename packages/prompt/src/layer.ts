@@ -1,6 +1,5 @@
 import type * as tf from '@tensorflow/tfjs-core';
-import { Module, type EmbeddingBatch, type HookContext, type InputEmbeddingsHook } from '@peftjs/core';
-import { prependVirtualTokens } from './math.js';
+import { Module, prependVirtualTokens, type EmbeddingBatch, type HookContext, type InputEmbeddingsHook } from '@peftjs/core';
 
 /**
  * PEFT's `PromptEmbedding` at the `inputEmbeddings` site: one trainable table of virtual token

@@ -1,9 +1,8 @@
 import * as tf from '@tensorflow/tfjs-core';
-import { definePeftMethod, type AdapterRecord } from '@peftjs/core';
+import { definePeftMethod, fillFromModel, type AdapterRecord } from '@peftjs/core';
 import { parsePromptTuningConfig, promptTuningConfigToJSON, type PromptTuningConfig } from './config.js';
 import { initialPrompts } from './init.js';
 import { PromptEmbeddingHook } from './layer.js';
-import { fillFromModel } from './prompt-learning.js';
 
 /** The one tensor name PEFT saves for prompt learning. */
 export const PROMPT_EMBEDDINGS = 'prompt_embeddings';

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { PeftModel, PeftRegistry, Rng } from '@peftjs/core';
+import { tinyLlama } from '@peftjs/testing/fixtures';
 import { parsePromptTuningConfig, promptTuning, promptTuningConfigToJSON } from '../src/index.js';
-import { tinyLlama } from './helpers.js';
 
 describe('Prompt Tuning config', () => {
   it("fills PEFT 0.10's defaults", () => {

@@ -1,6 +1,6 @@
 import { describeConformance } from '@peftjs/testing';
+import { tinyLlamaSpec } from '@peftjs/testing/fixtures';
 import { promptTuning } from '../src/index.js';
-import { tinyLlamaSpec } from './helpers.js';
 
 // Prompt learning changes the sequence length, so rows of different adapters cannot share a batch.
 // Trainable counts by hand: n virtual tokens × hidden size (+ nothing else: the base is frozen).

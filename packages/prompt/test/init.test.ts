@@ -4,8 +4,8 @@ import { describe, expect, it } from 'vitest';
 import * as tf from '@tensorflow/tfjs-core';
 import { PeftModel, PeftRegistry, Rng, type Embedding } from '@peftjs/core';
 import { loadTokenizer } from '@peftjs/models';
+import { TINY_LLAMA_CONFIG, tinyLlama } from '@peftjs/testing/fixtures';
 import { fitToLength, promptTuning, textInitTokenIds, type PromptEmbeddingHook } from '../src/index.js';
-import { TINY_LLAMA_CONFIG, tinyLlama } from './helpers.js';
 
 const TOKENIZER_DIR = fileURLToPath(new URL('../../models/assets/peftjs-tiny-llama', import.meta.url));
 

@@ -1,5 +1,4 @@
-import type { PeftConfigBase } from '@peftjs/core';
-import { PROMPT_LEARNING_DEFAULTS, checkPromptLearningFields, type PromptLearningFields } from './prompt-learning.js';
+import { PROMPT_LEARNING_DEFAULTS, checkPromptLearningFields, type PeftConfigBase, type PromptLearningFields } from '@peftjs/core';
 
 /** The prompt encoder of P-Tuning v1: an MLP, or a bidirectional LSTM followed by an MLP. */
 export type EncoderReparameterizationType = 'MLP' | 'LSTM';

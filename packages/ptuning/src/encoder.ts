@@ -1,7 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
-import { Module, kaimingUniform, linear, type Rng } from '@peftjs/core';
+import { Module, checkSameOutput, checkTensorShapes, kaimingUniform, linear, type Rng } from '@peftjs/core';
 import type { EncoderReparameterizationType } from './config.js';
-import { checkSameOutput, checkTensors } from './encoder-file.js';
 import { bidirectionalLstm, type LstmWeights } from './lstm.js';
 
 export interface PromptEncoderSizes {
@@ -121,7 +120,7 @@ export class PromptEncoder {
 
   /** Restores the heads from our encoder file, checking they reproduce the table they replace. */
   loadEncoder(tensors: Map<string, tf.Tensor>, file: string): void {
-    checkTensors(this.encoderShapes(), tensors, file);
+    checkTensorShapes(this.encoderShapes(), tensors, file);
     if (!this.reparameterised) {
       const fromEncoder = tf.tidy(() => encoderOutput(this.type, (k) => tensors.get(k)!, this.sizes.numLayers, { dropout: 0, training: false, rng: this.opts.rng }));
       try {

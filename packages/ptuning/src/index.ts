@@ -1,4 +1,4 @@
-export { pTuning, promptEncoderOf, PROMPT_EMBEDDINGS } from './method.js';
+export { pTuning, promptEncoderOf, PROMPT_EMBEDDINGS, ENCODER_FILE } from './method.js';
 export { P_TUNING_DEFAULTS, parsePTuningConfig } from './config.js';
 export type { PTuningConfig, EncoderReparameterizationType } from './config.js';
 export { PromptEncoder, encoderOutput } from './encoder.js';
@@ -6,8 +6,7 @@ export type { PromptEncoderSizes } from './encoder.js';
 export { PromptEncoderHook } from './layer.js';
 export { lstmDirection, bidirectionalLstm } from './lstm.js';
 export type { LstmWeights } from './lstm.js';
-export { prependVirtualTokens } from './prepend.js';
-export { ENCODER_FILE } from './encoder-file.js';
+export { prependVirtualTokens } from '@peftjs/core';
 export { pTuningV2Config, initClassificationHead } from './v2.js';
 export type { PTuningV2Options } from './v2.js';
-export type { PromptLearningFields } from './prompt-learning.js';
+export type { PromptLearningFields } from '@peftjs/core';

@@ -1,6 +1,5 @@
-import { type EmbeddingBatch, type HookContext, type InputEmbeddingsHook } from '@peftjs/core';
+import { prependVirtualTokens, type EmbeddingBatch, type HookContext, type InputEmbeddingsHook } from '@peftjs/core';
 import type { PromptEncoder } from './encoder.js';
-import { prependVirtualTokens } from './prepend.js';
 
 /** P-Tuning v1 at the `inputEmbeddings` site: the prompt encoder's output prepended to every row. */
 export class PromptEncoderHook implements InputEmbeddingsHook {

@@ -1,13 +1,19 @@
-import * as tf from '@tensorflow/tfjs-core';
-import { definePeftMethod, type AdapterRecord } from '@peftjs/core';
+import { checkTensorShapes, definePeftMethod, encodeParameters, fillFromModel, withDecodedTensors, type AdapterRecord } from '@peftjs/core';
 import { pTuningConfigError, parsePTuningConfig, type PTuningConfig } from './config.js';
 import { PromptEncoder } from './encoder.js';
-import { ENCODER_FILE, checkTensors, decodeTensors, encodeParameters } from './encoder-file.js';
 import { PromptEncoderHook } from './layer.js';
-import { fillFromModel } from './prompt-learning.js';
 
 /** The one tensor name PEFT saves for prompt learning. */
 export const PROMPT_EMBEDDINGS = 'prompt_embeddings';
+
+/**
+ * The file beside `adapter_model.safetensors` that keeps the prompt encoder's own weights, which
+ * PEFT does not save (it saves only the encoder's output). Tensor names are the encoder's
+ * `state_dict()` keys in PEFT (`embedding.weight`, `mlp_head.0.weight`, `lstm_head.weight_ih_l0`, …),
+ * so that Python can also resume from it:
+ * `model.prompt_encoder["default"].load_state_dict(load_file(path))`.
+ */
+export const ENCODER_FILE = 'peftjs_prompt_encoder.safetensors';
 
 /** The adapter's prompt encoder. */
 export function promptEncoderOf(adapter: AdapterRecord): PromptEncoder {
@@ -55,7 +61,7 @@ export const pTuning = definePeftMethod<PTuningConfig>({
     save: (adapter) => new Map([[PROMPT_EMBEDDINGS, promptEncoderOf(adapter).outputForSave()]]),
     load(adapter, tensors, file) {
       const encoder = promptEncoderOf(adapter);
-      checkTensors(new Map([[PROMPT_EMBEDDINGS, [encoder.sizes.numVirtualTokens, encoder.sizes.tokenDim]]]), tensors, file);
+      checkTensorShapes(new Map([[PROMPT_EMBEDDINGS, [encoder.sizes.numVirtualTokens, encoder.sizes.tokenDim]]]), tensors, file);
       encoder.useTable(tensors.get(PROMPT_EMBEDDINGS)!);
     },
     extraFiles(adapter) {
@@ -66,12 +72,7 @@ export const pTuning = definePeftMethod<PTuningConfig>({
     loadExtraFiles(adapter, files) {
       const bytes = files.get(ENCODER_FILE);
       if (!bytes) return;
-      const tensors = decodeTensors(bytes, ENCODER_FILE);
-      try {
-        promptEncoderOf(adapter).loadEncoder(tensors, ENCODER_FILE);
-      } finally {
-        tf.dispose([...tensors.values()]);
-      }
+      withDecodedTensors(bytes, ENCODER_FILE, (tensors) => promptEncoderOf(adapter).loadEncoder(tensors, ENCODER_FILE));
     },
   },
 });

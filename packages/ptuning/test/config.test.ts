@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { PeftModel, PeftRegistry } from '@peftjs/core';
+import { tinyLlama } from '@peftjs/testing/fixtures';
 import { parsePTuningConfig, pTuning, pTuningV2Config, promptEncoderOf } from '../src/index.js';
-import { tinyLlama } from './helpers.js';
 
 describe('P-Tuning config', () => {
   it("fills PEFT 0.10's defaults", () => {

@@ -1,6 +1,6 @@
 import { describeConformance } from '@peftjs/testing';
+import { tinyLlamaSpec } from '@peftjs/testing/fixtures';
 import { pTuning } from '../src/index.js';
-import { tinyLlamaSpec } from './helpers.js';
 
 // Trainable counts by hand (emb-conv1d: token_dim 8; tiny-llama: 16). Embedding n × td, then
 // MLP h: (td·h + h) + (h·h + h) + (h·td + td);

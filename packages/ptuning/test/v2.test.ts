@@ -5,8 +5,8 @@ import * as tf from '@tensorflow/tfjs-core';
 import { PeftModel, PeftRegistry, Rng, adapterStateDict, type ModelOutput } from '@peftjs/core';
 import { prefixTuning } from '@peftjs/prefix';
 import { BertForTokenClassification, loadModel, loadWeights, type ModelBatch } from '@peftjs/models';
+import { FIXTURES, disposeBatch, hasFixtures, lossOf, trainOn } from '@peftjs/testing/fixtures';
 import { initClassificationHead, pTuningV2Config } from '../src/index.js';
-import { FIXTURES, disposeBatch, hasFixtures, lossOf, trainOn } from './helpers.js';
 
 // P-Tuning v2 adapters are PREFIX_TUNING adapters: @peftjs/prefix runs them.
 const registry = new PeftRegistry().use(prefixTuning);

@@ -318,6 +318,19 @@ export function entryToTensor(entry: SafetensorsEntry, fileName?: string): tf.Te
   return tf.tensor(values, entry.shape, dtype);
 }
 
+/** The tensors of a safetensors file; they are the caller's to dispose. Errors name `file`. */
+export function decodeTensors(bytes: Uint8Array, file: string): Map<string, tf.Tensor> {
+  const parsed = parseSafetensors(bytes, file);
+  const out = new Map<string, tf.Tensor>();
+  try {
+    for (const [name, e] of parsed.tensors) out.set(name, entryToTensor(e, file));
+  } catch (e) {
+    tf.dispose([...out.values()]);
+    throw e;
+  }
+  return out;
+}
+
 // ---------------------------------------------------------------------------------------
 // Writing
 

@@ -1,8 +1,8 @@
-import type { ModelDims } from '@peftjs/core';
+import type { ModelDims } from './sites.js';
 
 /**
- * The fields of PEFT's `PromptLearningConfig` (shared by Prompt Tuning, Prefix Tuning and
- * P-Tuning), in PEFT's snake_case. Null sizes are filled from the model at injection, as PEFT's
+ * The fields of PEFT's `PromptLearningConfig`, which every prompt-learning method's config
+ * extends, in PEFT's snake_case. Null sizes are filled from the model at injection, as PEFT's
  * `_prepare_prompt_learning_config` does.
  */
 export interface PromptLearningFields {
@@ -28,6 +28,7 @@ export const PROMPT_LEARNING_DEFAULTS = {
   num_layers: null,
 } as const;
 
+/** How a method reports an invalid field: throws an error naming the method and the field. */
 type Fail = (field: string, msg: string) => never;
 
 function isPositiveInt(x: unknown): x is number {
