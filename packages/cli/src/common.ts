@@ -2,10 +2,25 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { PeftModel, loadAdapter, readAdapterConfig, registry } from '@peftjs/core';
 import { loadModel, loadTokenizer, type PretrainedModel, type PretrainedTokenizer } from '@peftjs/models';
+import { setupBackend, type BackendInfo } from '@peftjs/backend-node';
 import { UsageError } from './errors.js';
 import { loadMethodForType } from './methods.js';
 
+let backend: { prefer: string; info: Promise<BackendInfo> } | undefined;
+
+/**
+ * Starts a backend (the fastest by default); a later call without a preference keeps the one
+ * running, a call naming another switches (`train`/`eval` take `--backend`).
+ */
+export function ensureBackend(prefer?: 'auto' | 'tensorflow' | 'wasm' | 'cpu'): Promise<BackendInfo> {
+  if (!backend || (prefer !== undefined && prefer !== backend.prefer)) {
+    backend = { prefer: prefer ?? 'auto', info: setupBackend({ prefer: prefer ?? 'auto' }) };
+  }
+  return backend.info;
+}
+
 export async function loadBase(dir: string): Promise<PretrainedModel> {
+  await ensureBackend();
   if (!existsSync(join(dir, 'config.json'))) throw new UsageError(`--model ${dir}: no config.json there (expected a Hugging Face model folder)`);
   try {
     return await loadModel(dir);

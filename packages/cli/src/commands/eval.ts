@@ -1,7 +1,6 @@
-import { setupBackend } from '@peftjs/backend-node';
 import { collateExamples, evaluateModel, loadJsonlDataset } from '@peftjs/train';
 import type { CommandSpec, ParsedArgs } from '../args.js';
-import { loadBase, loadTok, loadWithAdapter } from '../common.js';
+import { ensureBackend, loadBase, loadTok, loadWithAdapter } from '../common.js';
 import { UsageError } from '../errors.js';
 import type { Io } from '../main.js';
 
@@ -22,7 +21,7 @@ export const evalSpec: CommandSpec = {
 
 export async function evaluate(args: ParsedArgs, io: Io): Promise<void> {
   const f = args.flags as { model: string; adapter?: string; data: string; batchSize: number; maxLength: number; backend: string; json?: boolean };
-  await setupBackend({ prefer: f.backend as 'auto' });
+  await ensureBackend(f.backend as 'auto');
   const base = await loadBase(f.model);
   const tok = await loadTok(f.model);
   let data;

@@ -1,10 +1,10 @@
 import { join } from 'node:path';
 import { PeftModel, registry, saveAdapter, writeFileAtomic, type PeftConfigBase } from '@peftjs/core';
-import { setupBackend, type BackendInfo } from '@peftjs/backend-node';
+import type { BackendInfo } from '@peftjs/backend-node';
 import type { PretrainedModel, PretrainedTokenizer } from '@peftjs/models';
 import { Trainer, loadJsonlDataset, type Dataset, type TrainEvent, type TrainResult } from '@peftjs/train';
 import type { CommandSpec, ParsedArgs } from '../args.js';
-import { loadBase, loadTok } from '../common.js';
+import { ensureBackend, loadBase, loadTok } from '../common.js';
 import { UsageError, FailureError } from '../errors.js';
 import type { Io } from '../main.js';
 import { loadMethod } from '../methods.js';
@@ -106,7 +106,7 @@ export async function runTraining(
     if (!(Number.isInteger(f[k]) && f[k] > 0)) throw new UsageError(`--${k.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)} must be a positive integer, got ${f[k]}`);
   }
   if (!(['auto', 'tensorflow', 'wasm', 'cpu'] as const).includes(f.backend as never)) throw new UsageError(`--backend must be auto, tensorflow, wasm or cpu, got "${f.backend}"`);
-  const backend = await setupBackend({ prefer: f.backend as 'auto' });
+  const backend = await ensureBackend(f.backend as 'auto');
   const mode: ProgressMode = f.json ? 'json' : io.isTTY ? 'tty' : 'plain';
   const say = (s: string) => (mode === 'json' ? undefined : io.out(s));
   say(`backend: ${backend.name}${backend.threads > 1 ? ` (${backend.threads} threads)` : ''} — ${backend.reason}`);

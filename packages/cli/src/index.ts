@@ -1,0 +1,11 @@
+export { main } from './main.js';
+export type { Io } from './main.js';
+export { parseArgs, parseLooseValue, helpText } from './args.js';
+export type { CommandSpec, FlagSpec, ParsedArgs } from './args.js';
+export { UsageError, FailureError } from './errors.js';
+export { renderReport, svgChart } from './report.js';
+export type { ReportInput, ReportChart, ReportSeries, ReportPoint } from './report.js';
+export { runTraining, reportFor, writeReport } from './commands/train.js';
+export type { TrainFlags, TrainRun } from './commands/train.js';
+export { loadMethod, installedMethods, METHOD_PACKAGES } from './methods.js';
+export { demoPaths } from './commands/demo.js';
