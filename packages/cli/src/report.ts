@@ -52,7 +52,7 @@ export function svgChart(chart: ReportChart, width = 560, height = 260): string 
     return `${head}${title}<text x="${width / 2}" y="${height / 2}" text-anchor="middle" fill="#888">no data</text></svg>`;
   }
   const tx = (v: number) => (chart.log ? Math.log10(v) : v);
-  let x0 = Math.min(...all.map((p) => p.step));
+  const x0 = Math.min(...all.map((p) => p.step));
   let x1 = Math.max(...all.map((p) => p.step));
   let y0 = Math.min(...all.map((p) => tx(p.value)));
   let y1 = Math.max(...all.map((p) => tx(p.value)));
