@@ -217,7 +217,7 @@ describe('AdaLoRA allocator in a plain loop', () => {
     const budgets: number[] = [];
     for (let step = 0; step < 4; step++) {
       const { grads } = tf.variableGrads(() => tf.add(tf.mean(tf.square(peft.forward(ids()))), orthogonalRegularization(peft)) as tf.Scalar, vars);
-      opt.applyGradients(grads);
+      opt.applyGradients(Object.entries(grads).map(([name, tensor]) => ({ name, tensor })));
       budgets.push(updateAndAllocate(peft, 'default', grads, step).budget);
       tf.dispose(Object.values(grads));
     }

@@ -47,8 +47,8 @@ export function teacherTask(opts: { layer: number; rank: number; size: number; s
   const rng = new Rng(seed);
   const w = teacher.layers[layer].weight;
   tf.tidy(() => {
-    const u = rng.normalTensor([w.shape[0], rank], 0, 0.6);
-    const v = rng.normalTensor([rank, w.shape[1]], 0, 0.6);
+    const u = rng.normalTensor([w.shape[0] as number, rank], 0, 0.6);
+    const v = rng.normalTensor([rank, w.shape[1] as number], 0, 0.6);
     w.assign(tf.add(w, tf.matMul(u, v)));
   });
   const x = rng.uniformTensor([size, teacher.width], -1, 1);
