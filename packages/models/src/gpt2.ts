@@ -7,7 +7,6 @@ import {
   LayerNorm,
   Dropout,
   applyInputEmbeddings,
-  applySublayerOutput,
   getGlobalRng,
   type ModelDims,
   type ModelOutput,
@@ -19,7 +18,7 @@ import {
 import { parseGPT2Config, type GPT2Config, type HfConfig } from './config.js';
 import { KVCache } from './cache.js';
 import { activation, causalLmLoss, mergeHeads, scaledDotProductAttention, splitHeads } from './ops.js';
-import { ModuleList, callChild, makeSiteTable } from './site-table.js';
+import { ModuleList, callChild, makeSiteTable, preNormBlock } from './site-table.js';
 import { beginStep, endStep, joinKeyValues, keepLast, maskOf, type AttentionStep, type ModelBatch } from './step.js';
 import type { InitOptions } from './llama.js';
 
@@ -93,16 +92,9 @@ export class GPT2Block extends Module {
 
   /** h: [B, T, D] → [B, T, D]. */
   forward(h: tf.Tensor, step: AttentionStep, sites: Required<SiteTable>): tf.Tensor {
-    return tf.tidy(() => {
-      const l = this.layerIdx;
-      const attn = this.child('attn') as GPT2Attention;
-      let a = attn.forward(callChild(this, 'ln_1', h), step, sites.attentionKV[l]);
-      a = applySublayerOutput(sites.sublayerOutput[2 * l], a, h);
-      const h1 = tf.add(a, h);
-      let m = callChild(this, 'mlp', callChild(this, 'ln_2', h1));
-      m = applySublayerOutput(sites.sublayerOutput[2 * l + 1], m, h1);
-      return tf.add(h1, m);
-    });
+    const attn = this.child('attn') as GPT2Attention;
+    const l = this.layerIdx;
+    return preNormBlock(this, l, sites, h, { norm1: 'ln_1', norm2: 'ln_2', mlp: 'mlp' }, (x) => attn.forward(x, step, sites.attentionKV[l]));
   }
 }
 

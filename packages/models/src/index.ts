@@ -14,7 +14,7 @@ export {
 export { inverseFrequencies, rotaryCosSin, rotateHalf, applyRotary } from './rope.js';
 export { KVCache } from './cache.js';
 export type { ModelBatch, AttentionStep } from './step.js';
-export { makeSiteTable, ModuleList, callChild } from './site-table.js';
+export { makeSiteTable, ModuleList, callChild, preNormBlock } from './site-table.js';
 export type { SitePaths, TensorModule } from './site-table.js';
 export { LlamaForCausalLM, LlamaModel, LlamaDecoderLayer, LlamaAttention, LlamaMLP } from './llama.js';
 export type { InitOptions } from './llama.js';

@@ -6,7 +6,6 @@ import {
   RMSNorm,
   Dropout,
   applyInputEmbeddings,
-  applySublayerOutput,
   getGlobalRng,
   type ModelDims,
   type ModelOutput,
@@ -19,7 +18,7 @@ import { parseLlamaConfig, type HfConfig, type LlamaConfig } from './config.js';
 import { KVCache } from './cache.js';
 import { causalLmLoss, mergeHeads, scaledDotProductAttention, silu, splitHeads } from './ops.js';
 import { applyRotary, rotaryCosSin } from './rope.js';
-import { ModuleList, callChild, makeSiteTable } from './site-table.js';
+import { ModuleList, callChild, makeSiteTable, preNormBlock } from './site-table.js';
 import { beginStep, endStep, joinKeyValues, keepLast, maskOf, type AttentionStep, type ModelBatch } from './step.js';
 
 export interface InitOptions {
@@ -101,16 +100,11 @@ export class LlamaDecoderLayer extends Module {
 
   /** h: [B, T, D] → [B, T, D]. */
   forward(h: tf.Tensor, step: AttentionStep, sites: Required<SiteTable>, cos: tf.Tensor, sin: tf.Tensor): tf.Tensor {
-    return tf.tidy(() => {
-      const l = this.layerIdx;
-      const attn = this.child('self_attn') as LlamaAttention;
-      let a = attn.forward(callChild(this, 'input_layernorm', h), step, sites.attentionKV[l], cos, sin);
-      a = applySublayerOutput(sites.sublayerOutput[2 * l], a, h);
-      const h1 = tf.add(h, a);
-      let m = callChild(this, 'mlp', callChild(this, 'post_attention_layernorm', h1));
-      m = applySublayerOutput(sites.sublayerOutput[2 * l + 1], m, h1);
-      return tf.add(h1, m);
-    });
+    const attn = this.child('self_attn') as LlamaAttention;
+    const l = this.layerIdx;
+    return preNormBlock(this, l, sites, h, { norm1: 'input_layernorm', norm2: 'post_attention_layernorm', mlp: 'mlp' }, (x) =>
+      attn.forward(x, step, sites.attentionKV[l], cos, sin),
+    );
   }
 }
 

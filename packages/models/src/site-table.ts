@@ -1,5 +1,5 @@
-import type * as tf from '@tensorflow/tfjs-core';
-import { Module, SiteSlot, type SiteTable } from '@peftjs/core';
+import * as tf from '@tensorflow/tfjs-core';
+import { Module, SiteSlot, applySublayerOutput, type SiteTable } from '@peftjs/core';
 
 /** Module paths of a model's non-linear sites. */
 export interface SitePaths {
@@ -59,4 +59,24 @@ export function callChild(parent: Module, name: string, x: tf.Tensor): tf.Tensor
   const m = parent.child(name) as TensorModule | undefined;
   if (!m || typeof m.forward !== 'function') throw new Error(`Module "${name}" is missing or has no forward(x)`);
   return m.forward(x);
+}
+
+/**
+ * A pre-norm decoder block (LLaMA, GPT-2) with its two `sublayerOutput` sites:
+ * h₁ = h + site(attention(norm₁(h))), out = h₁ + site(mlp(norm₂(h₁))). h: [B, T, D].
+ */
+export function preNormBlock(
+  block: Module,
+  layer: number,
+  sites: Required<SiteTable>,
+  h: tf.Tensor,
+  names: { norm1: string; norm2: string; mlp: string },
+  attention: (x: tf.Tensor) => tf.Tensor,
+): tf.Tensor {
+  return tf.tidy(() => {
+    const a = applySublayerOutput(sites.sublayerOutput[2 * layer], attention(callChild(block, names.norm1, h)), h);
+    const h1 = tf.add(h, a);
+    const m = applySublayerOutput(sites.sublayerOutput[2 * layer + 1], callChild(block, names.mlp, callChild(block, names.norm2, h1)), h1);
+    return tf.add(h1, m);
+  });
 }
