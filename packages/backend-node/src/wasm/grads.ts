@@ -8,6 +8,8 @@ let stockMatMulGrad: tf.GradConfig | null = null;
 let stockGatherGrad: tf.GradConfig | null = null;
 
 const onWasm = () => tf.getBackend() === 'wasm';
+/** Backends whose tensors live in JS-readable memory, where a JS scatter-add beats the stock gradient (cpu's UnsortedSegmentSum runs one op per row). */
+const onJsMemory = () => tf.getBackend() === 'wasm' || tf.getBackend() === 'cpu';
 const size = (shape: readonly number[]) => shape.reduce((p, d) => p * d, 1);
 
 /** x with its last two axes swapped. */
@@ -89,7 +91,7 @@ function scatterAdd(params: tf.Tensor, indices: tf.Tensor, dy: tf.Tensor, axis: 
 const gatherGradFunc: GradFunc = (dy, saved, attrs) => {
   const [x, indices] = saved as [tf.Tensor, tf.Tensor];
   const { axis, batchDims } = attrs as unknown as { axis: number; batchDims: number };
-  if (!fastPaths.gatherGradient || !onWasm() || batchDims || x.dtype !== 'float32') {
+  if (!fastPaths.gatherGradient || !onJsMemory() || batchDims || x.dtype !== 'float32') {
     return stockGatherGrad!.gradFunc(dy, saved, attrs);
   }
   const parsedAxis = axis < 0 ? axis + x.rank : axis;
