@@ -17,9 +17,9 @@ import {
 } from '@peftjs/core';
 import { parseGPT2Config, type GPT2Config, type HfConfig } from './config.js';
 import { KVCache } from './cache.js';
-import { activation, causalLmLoss, mergeHeads, scaledDotProductAttention, splitHeads } from './ops.js';
+import { activation, mergeHeads, scaledDotProductAttention, splitHeads } from './ops.js';
 import { ModuleList, callChild, makeSiteTable, preNormBlock } from './site-table.js';
-import { beginStep, endStep, joinKeyValues, keepLast, maskOf, type AttentionStep, type ModelBatch } from './step.js';
+import { beginStep, causalLmOutput, endStep, joinKeyValues, maskOf, type AttentionStep, type ModelBatch } from './step.js';
 import type { InitOptions } from './llama.js';
 
 /** `GPT2Attention`: fused q/k/v `c_attn` (Conv1D), `c_proj`, causal attention. */
@@ -186,9 +186,7 @@ export class GPT2LMHeadModel extends Module implements PeftBaseModel<ModelBatch,
   forward(batch: ModelBatch): ModelOutput {
     return tf.tidy(() => {
       const { hidden, labels } = (this.child('transformer') as GPT2Model).run(batch, this.sites);
-      if (labels && batch.logitsToKeep !== undefined) throw new Error(`${this.config.modelType}: logitsToKeep and labels exclude each other`);
-      const logits = callChild(this, 'lm_head', keepLast(hidden, batch.logitsToKeep, this.config.modelType));
-      return labels ? { logits, loss: causalLmLoss(logits, labels) } : { logits };
+      return causalLmOutput(this, hidden, labels, batch.logitsToKeep, this.config.modelType);
     });
   }
 }

@@ -16,10 +16,10 @@ import {
 } from '@peftjs/core';
 import { parseLlamaConfig, type HfConfig, type LlamaConfig } from './config.js';
 import { KVCache } from './cache.js';
-import { causalLmLoss, mergeHeads, scaledDotProductAttention, silu, splitHeads } from './ops.js';
+import { mergeHeads, scaledDotProductAttention, silu, splitHeads } from './ops.js';
 import { applyRotary, rotaryCosSin } from './rope.js';
 import { ModuleList, callChild, makeSiteTable, preNormBlock } from './site-table.js';
-import { beginStep, endStep, joinKeyValues, keepLast, maskOf, type AttentionStep, type ModelBatch } from './step.js';
+import { beginStep, causalLmOutput, endStep, joinKeyValues, maskOf, type AttentionStep, type ModelBatch } from './step.js';
 
 export interface InitOptions {
   /** Generator for the random initial weights (the global one by default). */
@@ -201,9 +201,7 @@ export class LlamaForCausalLM extends Module implements PeftBaseModel<ModelBatch
   forward(batch: ModelBatch): ModelOutput {
     return tf.tidy(() => {
       const { hidden, labels } = (this.child('model') as LlamaModel).run(batch, this.sites);
-      if (labels && batch.logitsToKeep !== undefined) throw new Error(`${this.config.modelType}: logitsToKeep and labels exclude each other`);
-      const logits = callChild(this, 'lm_head', keepLast(hidden, batch.logitsToKeep, this.config.modelType));
-      return labels ? { logits, loss: causalLmLoss(logits, labels) } : { logits };
+      return causalLmOutput(this, hidden, labels, batch.logitsToKeep, this.config.modelType);
     });
   }
 }

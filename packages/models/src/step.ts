@@ -1,7 +1,8 @@
 import * as tf from '@tensorflow/tfjs-core';
-import { attentionPrefix, prefixLength, type SiteSlot, type TokenBatch } from '@peftjs/core';
+import { attentionPrefix, prefixLength, type Module, type SiteSlot, type TokenBatch } from '@peftjs/core';
 import { KVCache } from './cache.js';
-import { attentionBias } from './ops.js';
+import { attentionBias, causalLmLoss } from './ops.js';
+import { callChild } from './site-table.js';
 
 /** The batch the models here take: core's `TokenBatch` plus decoding state. */
 export interface ModelBatch extends TokenBatch {
@@ -22,6 +23,23 @@ export function keepLast(hidden: tf.Tensor, k: number | undefined, what: string)
   const [B, T, D] = hidden.shape as [number, number, number];
   if (!Number.isInteger(k) || k < 1) throw new Error(`${what}: logitsToKeep must be a positive integer, got ${k}`);
   return k >= T ? hidden : tf.slice(hidden, [0, T - k, 0], [B, k, D]);
+}
+
+/**
+ * The output of a causal LM head over final hidden states: logits of the kept positions, and the
+ * shifted cross-entropy when labels are given (the two exclude each other).
+ * hidden: [B, T', D] → logits [B, T' or k, V].
+ */
+export function causalLmOutput(
+  owner: Module,
+  hidden: tf.Tensor,
+  labels: tf.Tensor | undefined,
+  logitsToKeep: number | undefined,
+  what: string,
+): { logits: tf.Tensor; loss?: tf.Tensor } {
+  if (labels && logitsToKeep !== undefined) throw new Error(`${what}: logitsToKeep and labels exclude each other`);
+  const logits = callChild(owner, 'lm_head', keepLast(hidden, logitsToKeep, what));
+  return labels ? { logits, loss: causalLmLoss(logits, labels) } : { logits };
 }
 
 /** What every layer of one forward pass shares: positions, masks, prefix lengths, cache. */
