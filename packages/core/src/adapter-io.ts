@@ -1,5 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
 import type { AdapterRecord, PeftConfigBase } from './method.js';
+import { sameShape } from './nn/module.js';
 import { PeftModel, type PeftModelOptions } from './peft-model.js';
 import type { PeftBaseModel } from './sites.js';
 import { decodeTensors } from './io/safetensors.js';
@@ -140,8 +141,4 @@ export async function fromPretrained<I, O>(
   const peft = new PeftModel(base, opts);
   await loadAdapter(peft, dir, opts.adapterName ?? 'default', { trainable: opts.trainable });
   return peft;
-}
-
-function sameShape(a: readonly number[], b: readonly number[]): boolean {
-  return a.length === b.length && a.every((x, i) => x === b[i]);
 }

@@ -1,4 +1,4 @@
-export { Module, joinPath, numel } from './nn/module.js';
+export { Module, joinPath, numel, sameShape } from './nn/module.js';
 export { LinearLike, Linear, Conv1D, Embedding, LayerNorm, RMSNorm, Dropout, linear, embeddingLookup, dropout } from './nn/layers.js';
 export type { LinearLayout, LinearOptions } from './nn/layers.js';
 export { Rng, getGlobalRng, setGlobalSeed, kaimingUniform } from './random.js';

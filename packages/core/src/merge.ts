@@ -1,5 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { LinearLike } from './nn/layers.js';
+import { sameShape } from './nn/module.js';
 import type { LinearHook, SiteSlot } from './sites.js';
 import type { AdapterRecord } from './method.js';
 
@@ -17,7 +18,7 @@ export function mergedWeight(w: tf.Variable, hook: LinearHook, dir: 'merge' | 'u
   return tf.tidy(() => {
     if (hook.deltaWeight) {
       const delta = hook.deltaWeight();
-      if (!arraysEqual(delta.shape, w.shape)) {
+      if (!sameShape(delta.shape, w.shape)) {
         throw new Error(`${r.method.meta.name} adapter "${r.name}" at ${path}: deltaWeight shape [${delta.shape}] != weight shape [${w.shape}]`);
       }
       return dir === 'merge' ? tf.add(w, delta) : tf.sub(w, delta);
@@ -60,8 +61,3 @@ export function linearPathOf(r: AdapterRecord, v: tf.Variable): string {
 export function isAllFinite(t: tf.Tensor): boolean {
   return tf.tidy(() => tf.all(tf.isFinite(t)).dataSync()[0] === 1);
 }
-
-function arraysEqual(a: readonly number[], b: readonly number[]): boolean {
-  return a.length === b.length && a.every((x, i) => x === b[i]);
-}
-

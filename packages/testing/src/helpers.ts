@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs-core';
-import type { AdapterRecord, ModelOutput, PeftModel } from '@peftjs/core';
+import { sameShape, type AdapterRecord, type ModelOutput, type PeftModel } from '@peftjs/core';
 
 /** Anything that runs a forward pass: a PeftModel or a plain base model. */
 export interface Forwardable<I> {
@@ -136,8 +136,4 @@ export function maxDiffFromSnapshot(before: Map<string, Float32Array>, vars: Ite
 export function disposeInputs(inputs: unknown): void {
   if (inputs instanceof tf.Tensor) return inputs.dispose();
   for (const v of Object.values(inputs as Record<string, unknown>)) if (v instanceof tf.Tensor) v.dispose();
-}
-
-function sameShape(a: readonly number[], b: readonly number[]): boolean {
-  return a.length === b.length && a.every((x, i) => x === b[i]);
 }

@@ -1,4 +1,5 @@
 import * as tf from '@tensorflow/tfjs-core';
+import { sameShape } from '@peftjs/core';
 
 /** A trainable parameter as the optimizer sees it: its PEFT-style name and its variable. */
 export type NamedVariable = readonly [name: string, variable: tf.Variable];
@@ -239,8 +240,4 @@ export function clipByGlobalNorm(grads: readonly tf.Tensor[], maxNorm: number): 
   const coef = clipCoefficient(norm, maxNorm);
   if (!(coef < 1)) return { grads: [...grads], norm };
   return { grads: grads.map((g) => tf.tidy(() => tf.mul(g, coef))), norm };
-}
-
-function sameShape(a: readonly number[], b: readonly number[]): boolean {
-  return a.length === b.length && a.every((x, i) => x === b[i]);
 }
