@@ -1,7 +1,7 @@
 import { existsSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { renderReport, svgChart } from '../src/report.js';
+import { formatTick, linearTicks, logTicks, renderReport, svgChart } from '../src/report.js';
 import { tmp } from './helpers.js';
 
 const CHROMIUM = process.env.PEFTJS_CHROMIUM ?? '/usr/bin/chromium';
@@ -39,6 +39,19 @@ describe('report.html', () => {
       expect(nums[i + 1]).toBeGreaterThanOrEqual(28);
       expect(nums[i + 1]).toBeLessThanOrEqual(224);
     }
+  });
+
+  it('labels axes with round ticks: 1-2-5 steps, decades and their halves on the log axis, compact numbers', () => {
+    expect(linearTicks(0, 0.003938)).toEqual([0, 0.001, 0.002, 0.003, 0.004]);
+    expect(linearTicks(1, 120)).toEqual([0, 20, 40, 60, 80, 100, 120]);
+    expect(linearTicks(0.31, 0.3431)).toEqual([0.31, 0.315, 0.32, 0.325, 0.33, 0.335, 0.34, 0.345]);
+    expect(logTicks(0.002, 30)).toEqual([0.01, 0.1, 1, 10]);
+    expect(logTicks(0.3, 40)).toEqual([0.5, 1, 5, 10]);
+    expect(logTicks(0.9, 3.5)).toEqual([1, 1.5, 2, 2.5, 3, 3.5]);
+    expect([0.001, 5e-4, 2e-5, 0.25, 1, 2500, 1_500_000].map(formatTick)).toEqual(['0.001', '5e-4', '2e-5', '0.25', '1', '2.5K', '1.5M']);
+    const labels = [...report.matchAll(/text-anchor="end" fill="#555">([^<]+)</g)].map((m) => m[1]);
+    expect(labels.length).toBeGreaterThan(6);
+    for (const l of labels) expect(l, l).toMatch(/^(\d+(\.\d{1,3})?|\de-\d+|\d+(\.\d)?[KM])$/);
   });
 
   it.skipIf(!existsSync(CHROMIUM))('opens in headless Chromium with no network and shows its charts (the screenshot is not blank)', async () => {
