@@ -1,3 +1,4 @@
 import { defineConfig } from 'tsup';
 import { preset } from '../../tsup.preset.ts';
-export default defineConfig(preset());
+// Two entries: the plugin API (`@peftjs/core`) and file I/O (`@peftjs/core/io`).
+export default defineConfig(preset(['src/index.ts', 'src/io/index.ts']));

@@ -3,7 +3,8 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import * as tf from '@tensorflow/tfjs-core';
-import { PeftModel, PeftRegistry, entryToTensor, loadAdapter, parseSafetensors } from '@peftjs/core';
+import { PeftModel, PeftRegistry, loadAdapter } from '@peftjs/core';
+import { entryToTensor, parseSafetensors } from '@peftjs/core/io';
 import { loadModel } from '@peftjs/models';
 import { adalora, type AdaLoraConfig, type AdaLoraHook } from '../src/index.js';
 

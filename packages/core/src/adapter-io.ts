@@ -3,7 +3,7 @@ import type { AdapterRecord, PeftConfigBase } from './method.js';
 import { sameShape } from './nn/module.js';
 import { PeftModel, type PeftModelOptions } from './peft-model.js';
 import type { PeftBaseModel } from './sites.js';
-import { decodeTensors } from './io/safetensors.js';
+import { decodeTensors } from './io/safetensors-read.js';
 import { pathExists, readFileBytes, readJsonFile, writeFileAtomic, writeJsonAtomic, writeSafetensorsFile } from './io/fs.js';
 
 export const ADAPTER_CONFIG_NAME = 'adapter_config.json';

@@ -1,5 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
-import { decodeTensors, serializeSafetensors } from './io/safetensors.js';
+import { decodeTensors } from './io/safetensors-read.js';
+import { serializeSafetensors } from './io/safetensors-write.js';
 import type { Module } from './nn/module.js';
 
 /**

@@ -71,33 +71,3 @@ export type { PeftOp, PeftOpSpec, PeftKernelArgs } from './ops/custom-op.js';
 export { loraMatMul } from './ops/lora-matmul.js';
 export type { LoraMatMulAttrs } from './ops/lora-matmul.js';
 export { requireGradients } from './gradients.js';
-export {
-  parseSafetensors,
-  decodeEntry,
-  entryToTensor,
-  decodeTensors,
-  serializeSafetensors,
-  serializeEntries,
-  dtypeItemSize,
-  f32ToF16,
-  f16ToF32,
-  f32ToBf16,
-  bf16ToF32,
-  SAFETENSORS_DTYPES,
-  f32ToF16Bits,
-  f32ToBf16Bits,
-  f16BitsToF32,
-  bf16BitsToF32,
-} from './io/safetensors.js';
-export type { PythonJsonOptions } from './io/fs.js';
-export type { SafetensorsDtype, SafetensorsEntry, SafetensorsFile, TensorSource, SerializeOptions } from './io/safetensors.js';
-export {
-  writeFileAtomic,
-  readFileBytes,
-  readJsonFile,
-  writeJsonAtomic,
-  formatPythonJson,
-  readSafetensorsFile,
-  writeSafetensorsFile,
-  pathExists,
-} from './io/fs.js';

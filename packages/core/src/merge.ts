@@ -61,3 +61,51 @@ export function linearPathOf(r: AdapterRecord, v: tf.Variable): string {
 export function isAllFinite(t: tf.Tensor): boolean {
   return tf.tidy(() => tf.all(tf.isFinite(t)).dataSync()[0] === 1);
 }
+
+/**
+ * Merges every linear hook of an adapter into its layer's weights. With `safe`, the merged
+ * weights are checked for NaN/Inf first and nothing changes if any is found.
+ */
+export function mergeAdapter(r: AdapterRecord, opts: { safe?: boolean } = {}): void {
+  const updates: Array<[tf.Variable, tf.Tensor]> = [];
+  try {
+    for (const h of r.hooks) {
+      if (h.kind !== 'linear') continue;
+      const layer = linearOf(h.slot);
+      const hook = h.hook as LinearHook;
+      const path = h.slot.info.path;
+      updates.push([layer.weight, mergedWeight(layer.weight, hook, 'merge', r, path)]);
+      const bias = mergedBias(layer, hook, 'merge', r, path);
+      if (bias) updates.push([layer.bias!, bias]);
+    }
+    if (opts.safe) {
+      for (const [v, t] of updates) {
+        if (!isAllFinite(t)) throw new Error(`Safe merge of adapter "${r.name}" refused: non-finite values in ${linearPathOf(r, v)}`);
+      }
+    }
+  } catch (e) {
+    for (const [, t] of updates) t.dispose();
+    throw e;
+  }
+  for (const [v, t] of updates) {
+    v.assign(t);
+    t.dispose();
+  }
+}
+
+/** Reverses `mergeAdapter`, last hook first. */
+export function unmergeAdapter(r: AdapterRecord): void {
+  for (const h of [...r.hooks].reverse()) {
+    if (h.kind !== 'linear') continue;
+    const layer = linearOf(h.slot);
+    const hook = h.hook as LinearHook;
+    const w = mergedWeight(layer.weight, hook, 'unmerge', r, h.slot.info.path);
+    const b = mergedBias(layer, hook, 'unmerge', r, h.slot.info.path);
+    layer.weight.assign(w);
+    w.dispose();
+    if (b) {
+      layer.bias!.assign(b);
+      b.dispose();
+    }
+  }
+}

@@ -2,12 +2,12 @@ import * as tf from '@tensorflow/tfjs-core';
 import { LinearLike } from './nn/layers.js';
 import { getGlobalRng, type Rng } from './random.js';
 import { registry as defaultRegistry, type PeftRegistry } from './registry.js';
-import { selectLinearTargets, type TargetRules } from './targets.js';
-import type { AdapterControl, LinearHook, PeftBaseModel, SiteKind, SiteSlot } from './sites.js';
-import type { AdapterRecord, AttachedHook, InjectionContext, PeftConfigBase, PeftMethod } from './method.js';
+import type { AdapterControl, PeftBaseModel, SiteSlot } from './sites.js';
+import type { AdapterRecord, PeftConfigBase } from './method.js';
 import { ModulesToSave } from './modules-to-save.js';
 import { mixedBatchForward } from './mixed-batch.js';
-import { isAllFinite, linearOf, linearPathOf, mergedBias, mergedWeight } from './merge.js';
+import { mergeAdapter, unmergeAdapter } from './merge.js';
+import { checkSites, injectionContext } from './injection.js';
 
 export interface PeftModelOptions {
   registry?: PeftRegistry;
@@ -98,8 +98,8 @@ export class PeftModel<I = never, O = unknown> {
     const config = method.config.parse({ ...rawConfig });
     const record: AdapterRecord = { name, method, config, hooks: [], baseParameters: new Map(), savedModules: new Map() };
     try {
-      this.checkSites(method);
-      method.hooks.inject(this.injectionContext(record), config);
+      checkSites(this.base, method);
+      method.hooks.inject(injectionContext(this.base, record, this.rng), config);
       const mts = config.modules_to_save ?? [];
       const implicit = implicitModulesToSave(config.task_type);
       if (mts.length > 0 || implicit.length > 0) this.modulesToSave.add(record, mts, implicit);
@@ -271,34 +271,7 @@ export class PeftModel<I = never, O = unknown> {
       if (r.method.notMergeable) throw new Error(`${r.method.meta.name} adapter "${n}" cannot be merged: ${r.method.notMergeable}`);
     }
     for (const n of todo) {
-      const r = this.adapter(n);
-      const updates: Array<[tf.Variable, tf.Tensor]> = [];
-      try {
-        for (const h of r.hooks) {
-          if (h.kind !== 'linear') continue;
-          const layer = linearOf(h.slot);
-          const hook = h.hook as LinearHook;
-          const path = h.slot.info.path;
-          updates.push([layer.weight, mergedWeight(layer.weight, hook, 'merge', r, path)]);
-          const bias = mergedBias(layer, hook, 'merge', r, path);
-          if (bias) updates.push([layer.bias!, bias]);
-        }
-        if (opts.safe) {
-          for (const [v, t] of updates) {
-            if (!isAllFinite(t)) {
-              const path = linearPathOf(r, v);
-              throw new Error(`Safe merge of adapter "${n}" refused: non-finite values in ${path}`);
-            }
-          }
-        }
-      } catch (e) {
-        for (const [, t] of updates) t.dispose();
-        throw e;
-      }
-      for (const [v, t] of updates) {
-        v.assign(t);
-        t.dispose();
-      }
+      mergeAdapter(this.adapter(n), opts);
       this.merged.push(n);
     }
     this.refresh();
@@ -313,20 +286,7 @@ export class PeftModel<I = never, O = unknown> {
   unmerge(): void {
     while (this.merged.length) {
       const n = this.merged.pop()!;
-      const r = this.adapter(n);
-      for (const h of [...r.hooks].reverse()) {
-        if (h.kind !== 'linear') continue;
-        const layer = linearOf(h.slot);
-        const hook = h.hook as LinearHook;
-        const w = mergedWeight(layer.weight, hook, 'unmerge', r, h.slot.info.path);
-        const b = mergedBias(layer, hook, 'unmerge', r, h.slot.info.path);
-        layer.weight.assign(w);
-        w.dispose();
-        if (b) {
-          layer.bias!.assign(b);
-          b.dispose();
-        }
-      }
+      unmergeAdapter(this.adapter(n));
     }
     this.refresh();
   }
@@ -406,54 +366,6 @@ export class PeftModel<I = never, O = unknown> {
     if (t.inputEmbeddings) out.push(t.inputEmbeddings);
     out.push(...(t.attentionKV ?? []), ...(t.sublayerOutput ?? []));
     return out;
-  }
-
-  private checkSites(method: PeftMethod): void {
-    const t = this.base.sites;
-    const has: Record<SiteKind, boolean> = {
-      linear: true,
-      inputEmbeddings: !!t.inputEmbeddings,
-      attentionKV: !!t.attentionKV?.length,
-      sublayerOutput: !!t.sublayerOutput?.length,
-    };
-    for (const k of method.sites) {
-      if (!has[k]) throw new Error(`${method.meta.name} needs the "${k}" site, which model ${this.base.dims.modelType} does not have`);
-    }
-  }
-
-  private injectionContext(record: AdapterRecord): InjectionContext {
-    const model = this.base;
-    const method = record.method;
-    return {
-      model: model as unknown as PeftBaseModel<never, unknown>,
-      dims: model.dims,
-      adapterName: record.name,
-      rng: this.rng,
-      selectLinear: (rules: TargetRules, field?: string) =>
-        selectLinearTargets(model, { outputHeadPaths: model.outputHeadPaths, ...rules }, { modelType: model.dims.modelType, field }).map(
-          ([path, module]) => ({ path, module }),
-        ),
-      site: ((kind: Exclude<SiteKind, 'linear'>) => {
-        const s = model.sites[kind];
-        if (!s || (Array.isArray(s) && s.length === 0)) {
-          throw new Error(`${method.meta.name} needs the "${kind}" site, which model ${model.dims.modelType} does not have`);
-        }
-        return s;
-      }) as InjectionContext['site'],
-      trainBaseParameter: (path: string, savedPath?: string) => {
-        const v = model.namedParameters().find(([p]) => p === path)?.[1];
-        if (!v) throw new Error(`${method.meta.name}: no parameter "${path}" in model ${model.dims.modelType}`);
-        record.baseParameters.set(savedPath ?? path, v);
-      },
-      attach: (slot, hook, params, opts = {}) => {
-        if ((slot.hooks as Map<string, unknown>).has(record.name)) {
-          throw new Error(`Site ${slot.info.path} already has a hook for adapter "${record.name}"`);
-        }
-        (slot.hooks as Map<string, unknown>).set(record.name, hook);
-        const keyPrefix = opts.keyPrefix ?? `${method.statePrefix}${slot.info.path}.`;
-        record.hooks.push({ kind: slot.kind, slot: slot as SiteSlot, hook, params, keyPrefix } as AttachedHook);
-      },
-    };
   }
 }
 

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import * as tf from '@tensorflow/tfjs-core';
 import { checkSameOutput, checkTensorShapes, encodeParameters, withDecodedTensors } from '../src/extra-files.js';
-import { decodeTensors } from '../src/io/safetensors.js';
+import { decodeTensors } from '../src/io/index.js';
 import { Module } from '../src/nn/module.js';
 
 describe('extra files beside an adapter', () => {

@@ -15,7 +15,7 @@ import {
   writeJsonAtomic,
   writeSafetensorsFile,
 } from '../src/io/fs.js';
-import { decodeEntry } from '../src/io/safetensors.js';
+import { decodeEntry } from '../src/io/index.js';
 
 const REPO_ROOT = fileURLToPath(new URL('../../../', import.meta.url));
 const FIXTURES = process.env.PEFTJS_FIXTURES ?? path.resolve(REPO_ROOT, '../shared/fixtures');

@@ -15,8 +15,8 @@ import {
   parseSafetensors,
   serializeEntries,
   serializeSafetensors,
-} from '../src/io/safetensors.js';
-import type { SafetensorsDtype, SafetensorsEntry } from '../src/io/safetensors.js';
+} from '../src/io/index.js';
+import type { SafetensorsDtype, SafetensorsEntry } from '../src/io/index.js';
 
 const REPO_ROOT = fileURLToPath(new URL('../../../', import.meta.url));
 const FIXTURES = process.env.PEFTJS_FIXTURES ?? path.resolve(REPO_ROOT, '../shared/fixtures');

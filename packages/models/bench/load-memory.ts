@@ -30,7 +30,7 @@ const CONFIG = SMALL ? LLAMA_SMALL : SMOLLM_135M;
 
 async function make(): Promise<void> {
   await import('@tensorflow/tfjs');
-  const { writeSafetensorsFile } = await import('@peftjs/core');
+  const { writeSafetensorsFile } = await import('@peftjs/core/io');
   const { LlamaForCausalLM, SkipInitRng } = await import('../src/index.js');
   // the values do not matter for memory: zeros write fast
   const model = new LlamaForCausalLM(CONFIG, { rng: new SkipInitRng(0) });

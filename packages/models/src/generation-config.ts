@@ -1,4 +1,4 @@
-import { pathExists, readJsonFile } from '@peftjs/core';
+import { pathExists, readJsonFile } from '@peftjs/core/io';
 import type { GenerateOptions } from './generate.js';
 
 /** The defaults a Hugging Face folder gives `generate` (generation_config.json, else config.json). */

@@ -1,5 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
-import { Rng, entryToTensor, pathExists, readJsonFile, readSafetensorsFile, type SafetensorsEntry } from '@peftjs/core';
+import { Rng } from '@peftjs/core';
+import { entryToTensor, pathExists, readJsonFile, readSafetensorsFile, type SafetensorsEntry } from '@peftjs/core/io';
 import type { HfConfig } from './config.js';
 import { SkipInitRng, viewF32 } from './init.js';
 import { architectureEntry, resolveArchitecture, type PretrainedModel } from './registry.js';

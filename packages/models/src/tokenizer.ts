@@ -1,6 +1,6 @@
 import { Tokenizer } from '@huggingface/tokenizers';
 import { Template } from '@huggingface/jinja';
-import { pathExists, readJsonFile } from '@peftjs/core';
+import { pathExists, readJsonFile } from '@peftjs/core/io';
 
 export interface ChatMessage {
   role: string;

@@ -2,7 +2,7 @@ import { fileURLToPath } from 'node:url';
 import { dirname, join, resolve } from 'node:path';
 import { readFileSync, existsSync } from 'node:fs';
 import * as tf from '@tensorflow/tfjs-core';
-import { readSafetensorsFile, entryToTensor } from '@peftjs/core';
+import { readSafetensorsFile, entryToTensor } from '@peftjs/core/io';
 
 /** The shared reference files: $PEFTJS_FIXTURES, else <repo root>/../shared/fixtures. */
 export const FIXTURES = process.env.PEFTJS_FIXTURES ?? resolve(dirname(fileURLToPath(import.meta.url)), '../../../../shared/fixtures');

@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { mkdtempSync, rmSync, copyFileSync, writeFileSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as tf from '@tensorflow/tfjs-core';
-import { bf16ToF32, f32ToBf16, f32ToF16, f16ToF32, writeSafetensorsFile, type TensorSource } from '@peftjs/core';
+import { bf16ToF32, f32ToBf16, f32ToF16, f16ToF32, writeSafetensorsFile, type TensorSource } from '@peftjs/core/io';
 import {
   loadModel,
   loadModelWithReport,

@@ -9,14 +9,13 @@ import {
   PeftModel,
   PeftRegistry,
   Rng,
-  decodeTensors,
   loadAdapter,
   readAdapterConfig,
-  serializeSafetensors,
   type ModelOutput,
   type PeftConfigBase,
   type PeftMethod,
 } from '@peftjs/core';
+import { decodeTensors, serializeSafetensors } from '@peftjs/core/io';
 import { LlamaForCausalLM, loadModel, type ModelBatch } from '@peftjs/models';
 import { maxAbsDiff, trainSteps } from './helpers.js';
 import type { TestModelSpec } from './models/index.js';

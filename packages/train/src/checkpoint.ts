@@ -1,17 +1,14 @@
 import * as tf from '@tensorflow/tfjs-core';
+import { ADAPTER_WEIGHTS_NAME, loadAdapterStateDict, saveAdapter, type PeftModel } from '@peftjs/core';
 import {
-  ADAPTER_WEIGHTS_NAME,
   entryToTensor,
-  loadAdapterStateDict,
   pathExists,
   readJsonFile,
   readSafetensorsFile,
-  saveAdapter,
   writeFileAtomic,
   writeJsonAtomic,
   writeSafetensorsFile,
-  type PeftModel,
-} from '@peftjs/core';
+} from '@peftjs/core/io';
 import type { LossPoint } from './diagnostics.js';
 import type { OptimizerState } from './optimizers.js';
 

@@ -1,4 +1,4 @@
-import { writeFileAtomic } from '@peftjs/core';
+import { writeFileAtomic } from '@peftjs/core/io';
 
 /** One line of `metrics.jsonl`: a step, an evaluation, a checkpoint or a stop. */
 export interface TrainEvent {

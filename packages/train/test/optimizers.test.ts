@@ -2,7 +2,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import * as tf from '@tensorflow/tfjs-core';
 import { dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { entryToTensor, readSafetensorsFile } from '@peftjs/core';
+import { entryToTensor, readSafetensorsFile } from '@peftjs/core/io';
 import { AdamW, SGD, clipByGlobalNorm, globalNorm, type NamedVariable } from '../src/index.js';
 
 const FIXTURES = process.env.PEFTJS_FIXTURES ?? resolve(dirname(fileURLToPath(import.meta.url)), '../../../../shared/fixtures');

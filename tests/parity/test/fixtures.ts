@@ -2,7 +2,8 @@ import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import * as tf from '@tensorflow/tfjs-core';
-import { entryToTensor, parseSafetensors, type PeftMethod } from '@peftjs/core';
+import { type PeftMethod } from '@peftjs/core';
+import { entryToTensor, parseSafetensors } from '@peftjs/core/io';
 
 const here = dirname(fileURLToPath(import.meta.url));
 /** `$PEFTJS_FIXTURES`, default `<repo>/../shared/fixtures`. */

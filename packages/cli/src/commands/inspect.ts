@@ -1,6 +1,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { linearModules, readSafetensorsFile } from '@peftjs/core';
+import { linearModules } from '@peftjs/core';
+import { readSafetensorsFile } from '@peftjs/core/io';
 import type { CommandSpec, ParsedArgs } from '../args.js';
 import { loadBase, loadWithAdapter } from '../common.js';
 import { UsageError } from '../errors.js';

@@ -1,6 +1,6 @@
 import { copyFileSync, existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { writeJsonAtomic, writeSafetensorsFile } from '@peftjs/core';
+import { writeJsonAtomic, writeSafetensorsFile } from '@peftjs/core/io';
 import type { CommandSpec, ParsedArgs } from '../args.js';
 import { loadBase, loadWithAdapter } from '../common.js';
 

@@ -1,5 +1,6 @@
 import { join } from 'node:path';
-import { PeftModel, registry, saveAdapter, writeFileAtomic, type PeftConfigBase } from '@peftjs/core';
+import { PeftModel, registry, saveAdapter, type PeftConfigBase } from '@peftjs/core';
+import { writeFileAtomic } from '@peftjs/core/io';
 import type { BackendInfo } from '@peftjs/backend-node';
 import type { PretrainedModel, PretrainedTokenizer } from '@peftjs/models';
 import { Trainer, loadJsonlDataset, type Dataset, type TrainEvent, type TrainResult } from '@peftjs/train';

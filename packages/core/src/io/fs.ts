@@ -1,7 +1,10 @@
 // Files on disk. Node modules load lazily inside each function, so core stays importable
 // in a browser; `formatPythonJson` is pure.
-import { compareCodePoints, parseSafetensors, serializeSafetensors } from './safetensors.js';
-import type { SafetensorsFile, SerializeOptions, TensorSource } from './safetensors.js';
+import { compareCodePoints } from './safetensors.js';
+import type { SafetensorsFile } from './safetensors.js';
+import { parseSafetensors } from './safetensors-read.js';
+import { serializeSafetensors } from './safetensors-write.js';
+import type { SerializeOptions, TensorSource } from './safetensors-write.js';
 
 const TEMP_PREFIX = '.peftjs-tmp-';
 
