@@ -1,12 +1,14 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { Rng, requireGradients, type ModelOutput, type PeftModel, type TokenBatch } from '@peftjs/core';
-import { collateExamples, countTokens, type EncodedExample } from './data.js';
+import { collateExamples, type EncodedExample } from './data.js';
 import { collectTrainingHooks, type BoundHooks, type TrainingHookContext, type TrainingHooks } from './hooks.js';
-import { AdamW, SGD, clipCoefficient, globalNorm, type AdamWOptions, type NamedVariable, type Optimizer, type SgdOptions } from './optimizers.js';
+import { AdamW, SGD, type AdamWOptions, type NamedVariable, type Optimizer, type SgdOptions } from './optimizers.js';
 import { scheduleFactor, type LearningRateSchedule, type ScheduleKind } from './schedules.js';
 import { diagnoseRun, type LossPoint, type RunDiagnosis } from './diagnostics.js';
 import { loadCheckpoint, saveCheckpoint, type TrainerState } from './checkpoint.js';
 import { MetricsLog, type TrainEvent } from './metrics.js';
+import { evaluateModel, type EvalResult } from './evaluate.js';
+import { accumulateGradients, applyUpdate, type StepContext } from './step.js';
 
 export interface EarlyStoppingOptions {
   /** Evaluations without an improvement of val_loss before stopping. */
@@ -64,24 +66,22 @@ export interface TrainerOptions<T = EncodedExample, I = TokenBatch> {
 
 export type StopReason = 'completed' | 'early-stopping' | 'non-finite';
 
-export interface EvalResult {
-  loss: number;
-  perplexity: number;
-  accuracy?: number;
-  examples: number;
-}
-
 export interface TrainResult {
   step: number;
   stopReason: StopReason;
   message?: string;
-  /** Steps skipped for a non-finite loss or gradients. */
+  /** Steps skipped: a non-finite loss or gradients, or an update rolled back because it made a parameter non-finite. */
   skippedSteps: number;
   trainLosses: LossPoint[];
   valLosses: LossPoint[];
   lastEval?: EvalResult;
   lastCheckpoint?: string;
   diagnosis: RunDiagnosis;
+}
+
+interface Stop {
+  reason: StopReason;
+  message?: string;
 }
 
 interface StepStats {
@@ -126,6 +126,7 @@ export class Trainer<T = EncodedExample, I = TokenBatch> {
   private resumed = false;
   private orderCache: { epoch: number; order: number[] } | null = null;
   private lastCheckpoint?: string;
+  private lastEval?: EvalResult;
 
   constructor(readonly options: TrainerOptions<T, I>) {
     requireGradients();
@@ -144,6 +145,7 @@ export class Trainer<T = EncodedExample, I = TokenBatch> {
     for (const [k, v] of Object.entries({ maxSteps: o.maxSteps, epochs: o.epochs, evalEvery: o.evalEvery, saveEvery: o.saveEvery })) {
       if (v !== undefined && (!Number.isInteger(v) || v < 1)) throw new Error(`Trainer ${k} must be a positive integer, got ${v}`);
     }
+    checkNumbers(o, this.o);
     if (o.trainData.length === 0) throw new Error('Trainer: trainData is empty');
     if (o.saveEvery && !o.outputDir) throw new Error('Trainer: saveEvery needs an outputDir');
     const microPerEpoch = Math.ceil(o.trainData.length / this.o.batchSize);
@@ -179,63 +181,75 @@ export class Trainer<T = EncodedExample, I = TokenBatch> {
     const elapsed = () => this.elapsedBefore + (now() - start) / 1000;
     if (!this.resumed && this.step === 0) this.rng.setState(new Rng(this.o.seed).getState());
     this.model.train();
-    let stopReason: StopReason = 'completed';
-    let message: string | undefined;
-    let lastEval: EvalResult | undefined;
-    const { evalEvery, saveEvery, outputDir, evalData } = this.options;
-    const doEval = async () => {
-      lastEval = this.evaluate();
-      this.valLosses.push({ step: this.step, loss: lastEval.loss });
-      await this.emit({ type: 'eval', step: this.step, epoch: this.epoch, val_loss: lastEval.loss, perplexity: lastEval.perplexity, accuracy: lastEval.accuracy, elapsed_s: elapsed() });
-      return this.earlyStop(lastEval.loss);
-    };
-    const doSave = async () => {
-      this.lastCheckpoint = await saveCheckpoint(outputDir!, this.model, this.optimizer.getState(), this.state(elapsed()));
-      await this.emit({ type: 'checkpoint', step: this.step, epoch: this.epoch, checkpoint: this.lastCheckpoint, elapsed_s: elapsed() });
-    };
+    this.lastEval = undefined;
+    let stop: Stop = { reason: 'completed' };
     try {
       while (this.step < this.totalSteps) {
         const s = this.trainStep();
-        await this.emit({
-          type: 'step',
-          step: this.step,
-          epoch: this.epoch,
-          loss: s.loss,
-          ...(this.hooks.some((h) => h.hooks.extraLoss) ? { extra_loss: s.extraLoss } : {}),
-          lr: s.lr,
-          grad_norm: s.gradNorm,
-          tokens_per_sec: s.seconds > 0 ? s.tokens / s.seconds : 0,
-          elapsed_s: elapsed(),
-          ...(s.skipped ? { skipped: true } : {}),
-        });
-        if (this.nonFiniteInRow >= this.o.maxNonFiniteSteps) {
-          stopReason = 'non-finite';
-          message = this.nonFiniteMessage(s);
+        await this.emit(this.stepEvent(s, elapsed()));
+        const stopped = await this.afterStep(s, elapsed);
+        if (stopped) {
+          stop = stopped;
           break;
         }
-        const last = this.step >= this.totalSteps;
-        if (evalData?.length && ((evalEvery && this.step % evalEvery === 0) || last) && (await doEval())) {
-          stopReason = 'early-stopping';
-          message = `Early stopping at step ${this.step}: val_loss did not improve by more than ${this.options.earlyStopping!.minDelta ?? 0} for ${this.options.earlyStopping!.patience} evaluations (best ${this.bestValLoss})`;
-          if (outputDir) await doSave();
-          break;
-        }
-        if (outputDir && ((saveEvery && this.step % saveEvery === 0 && this.nonFiniteInRow === 0) || last)) await doSave();
       }
-      if (message) await this.emit({ type: 'stopped', step: this.step, epoch: this.epoch, message, elapsed_s: elapsed() });
+      if (stop.message) await this.emit({ type: 'stopped', step: this.step, epoch: this.epoch, message: stop.message, elapsed_s: elapsed() });
     } finally {
       this.elapsedBefore = elapsed();
     }
     return {
       step: this.step,
-      stopReason,
-      message,
+      stopReason: stop.reason,
+      message: stop.message,
       skippedSteps: this.skippedSteps,
       trainLosses: [...this.trainLosses],
       valLosses: [...this.valLosses],
-      lastEval,
+      lastEval: this.lastEval,
       lastCheckpoint: this.lastCheckpoint,
       diagnosis: this.diagnose(),
+    };
+  }
+
+  /** After a step: stop on non-finite steps, evaluate (and stop early), checkpoint. */
+  private async afterStep(s: StepStats, elapsed: () => number): Promise<Stop | undefined> {
+    if (this.nonFiniteInRow >= this.o.maxNonFiniteSteps) return { reason: 'non-finite', message: this.nonFiniteMessage(s) };
+    const { evalEvery, saveEvery, outputDir, evalData, earlyStopping } = this.options;
+    const last = this.step >= this.totalSteps;
+    if (evalData?.length && ((evalEvery && this.step % evalEvery === 0) || last) && (await this.evaluateAndCheck(elapsed))) {
+      if (outputDir) await this.checkpoint(outputDir, elapsed());
+      const message = `Early stopping at step ${this.step}: val_loss did not improve by more than ${earlyStopping!.minDelta ?? 0} for ${earlyStopping!.patience} evaluations (best ${this.bestValLoss})`;
+      return { reason: 'early-stopping', message };
+    }
+    if (outputDir && ((saveEvery && this.step % saveEvery === 0 && this.nonFiniteInRow === 0) || last)) await this.checkpoint(outputDir, elapsed());
+    return undefined;
+  }
+
+  /** Evaluates, records and emits val_loss; true when early stopping says stop. */
+  private async evaluateAndCheck(elapsed: () => number): Promise<boolean> {
+    const r = this.evaluate();
+    this.lastEval = r;
+    this.valLosses.push({ step: this.step, loss: r.loss });
+    await this.emit({ type: 'eval', step: this.step, epoch: this.epoch, val_loss: r.loss, perplexity: r.perplexity, accuracy: r.accuracy, elapsed_s: elapsed() });
+    return this.earlyStop(r.loss);
+  }
+
+  private async checkpoint(outputDir: string, elapsed: number): Promise<void> {
+    this.lastCheckpoint = await saveCheckpoint(outputDir, this.model, this.optimizer.getState(), this.state(elapsed));
+    await this.emit({ type: 'checkpoint', step: this.step, epoch: this.epoch, checkpoint: this.lastCheckpoint, elapsed_s: elapsed });
+  }
+
+  private stepEvent(s: StepStats, elapsed: number): TrainEvent {
+    return {
+      type: 'step',
+      step: this.step,
+      epoch: this.epoch,
+      loss: s.loss,
+      ...(this.hooks.some((h) => h.hooks.extraLoss) ? { extra_loss: s.extraLoss } : {}),
+      lr: s.lr,
+      grad_norm: s.gradNorm,
+      tokens_per_sec: s.seconds > 0 ? s.tokens / s.seconds : 0,
+      elapsed_s: elapsed,
+      ...(s.skipped ? { skipped: true } : {}),
     };
   }
 
@@ -289,85 +303,46 @@ export class Trainer<T = EncodedExample, I = TokenBatch> {
 
   // ---- one step ----------------------------------------------------------------------------
 
+  /**
+   * One optimizer step: gradients over `gradientAccumulationSteps` micro-batches, then the update.
+   * A step is skipped (nothing changes) when the loss or the gradients are non-finite, and rolled
+   * back when the update makes a trainable parameter non-finite.
+   */
   private trainStep(): StepStats {
     const t0 = now();
-    const vars = this.params.map(([, v]) => v);
-    const accum = this.o.gradientAccumulationSteps;
-    const ctx = (h?: BoundHooks): TrainingHookContext => ({ model: this.model, step: this.step, totalSteps: this.totalSteps, adapterName: h?.adapterName });
-    const extraHooks = this.hooks.filter((h) => h.hooks.extraLoss);
-    let acc: tf.Tensor[] | null = null;
-    let lossSum: tf.Tensor | null = null;
-    let extraSum: tf.Tensor | null = null;
-    let tokens = 0;
+    const ctx: StepContext<T, I> = {
+      model: this.model,
+      params: this.params,
+      hooks: this.hooks,
+      hookContext: (h) => this.hookContext(h),
+      collate: this.collate,
+    };
+    const acc = accumulateGradients(ctx, () => this.nextItems(), this.o.gradientAccumulationSteps);
+    const { loss, extraLoss, gradNorm, tokens } = acc;
+    const lr = this.learningRate;
+    let skipped = !Number.isFinite(loss) || !Number.isFinite(gradNorm) || !Number.isFinite(extraLoss);
     try {
-      for (let m = 0; m < accum; m++) {
-        const items = this.nextItems();
-        tokens += countTokens(items);
-        const batch = this.collate(items);
-        try {
-          const r = tf.tidy(() => {
-            let modelLoss: tf.Tensor | null = null;
-            let extra: tf.Tensor | null = null;
-            const { grads } = tf.variableGrads(() => {
-              const out = this.model.forward(batch);
-              if (!out.loss) throw new Error('Trainer: the model returned no loss; does the batch have labels?');
-              modelLoss = tf.keep(out.loss);
-              let total = out.loss as tf.Scalar;
-              const terms = extraHooks.map((h) => h.hooks.extraLoss!(ctx(h))).filter((x): x is tf.Scalar => !!x);
-              if (terms.length) {
-                extra = tf.keep(tf.addN(terms));
-                total = tf.add(total, extra);
-              }
-              return (accum === 1 ? total : tf.div(total, accum)) as tf.Scalar;
-            }, vars);
-            return { g: vars.map((v) => grads[v.name] ?? tf.zerosLike(v)), modelLoss: modelLoss!, extra: extra ?? tf.scalar(0) };
-          });
-          if (acc === null) acc = r.g;
-          else {
-            const prev: tf.Tensor[] = acc;
-            acc = tf.tidy(() => prev.map((a, i) => tf.add(a, r.g[i])));
-            tf.dispose([...prev, ...r.g]);
-          }
-          const prevLoss: tf.Tensor | null = lossSum;
-          const prevExtra: tf.Tensor | null = extraSum;
-          lossSum = prevLoss ? tf.add(prevLoss, r.modelLoss) : r.modelLoss;
-          extraSum = prevExtra ? tf.add(prevExtra, r.extra) : r.extra;
-          if (prevLoss) tf.dispose([prevLoss, prevExtra!, r.modelLoss, r.extra]);
-        } finally {
-          disposeBatch(batch);
-        }
-      }
-      const grads = acc!;
-      const stats = tf.tidy(() => tf.stack([tf.div(lossSum!, accum), tf.div(extraSum!, accum), globalNorm(grads)]));
-      const [loss, extraLoss, gradNorm] = stats.dataSync();
-      stats.dispose();
-      const lr = this.learningRate;
-      const skipped = !Number.isFinite(loss) || !Number.isFinite(gradNorm) || !Number.isFinite(extraLoss);
-      if (skipped) {
-        this.nonFiniteInRow++;
-        this.skippedSteps++;
-      } else {
-        this.nonFiniteInRow = 0;
+      if (!skipped) {
         const max = this.options.maxGradNorm === undefined ? 1.0 : this.options.maxGradNorm;
-        const coef = max === null ? 1 : clipCoefficient(gradNorm, max);
-        const clipped = coef < 1 ? tf.tidy(() => grads.map((g) => tf.mul(g, coef))) : grads;
-        try {
-          this.optimizer.step(clipped, lr);
-          const named = this.hooks.some((h) => h.hooks.onGradients) ? new Map(this.params.map(([n], i) => [n, clipped[i]])) : null;
-          if (named) for (const h of this.hooks) h.hooks.onGradients?.(named, ctx(h));
-        } finally {
-          if (clipped !== grads) tf.dispose(clipped);
-        }
-        this.trainLosses.push({ step: this.step + 1, loss });
+        skipped = !applyUpdate(ctx, this.optimizer, acc, lr, max);
       }
-      for (const h of this.hooks) h.hooks.onStepEnd?.({ loss, lr, gradNorm, skipped }, ctx(h));
-      this.step++;
-      return { loss, extraLoss, gradNorm, lr, tokens, skipped, seconds: (now() - t0) / 1000 };
     } finally {
-      if (acc) tf.dispose(acc);
-      if (lossSum) tf.dispose(lossSum);
-      if (extraSum) tf.dispose(extraSum);
+      tf.dispose(acc.grads);
     }
+    if (skipped) {
+      this.nonFiniteInRow++;
+      this.skippedSteps++;
+    } else {
+      this.nonFiniteInRow = 0;
+      this.trainLosses.push({ step: this.step + 1, loss });
+    }
+    for (const h of this.hooks) h.hooks.onStepEnd?.({ loss, lr, gradNorm, skipped }, this.hookContext(h));
+    this.step++;
+    return { loss, extraLoss, gradNorm, lr, tokens, skipped, seconds: (now() - t0) / 1000 };
+  }
+
+  private hookContext(h?: BoundHooks): TrainingHookContext {
+    return { model: this.model, step: this.step, totalSteps: this.totalSteps, adapterName: h?.adapterName };
   }
 
   /** The next micro-batch's items in the seeded order of the current epoch. */
@@ -408,8 +383,8 @@ export class Trainer<T = EncodedExample, I = TokenBatch> {
     const k = this.nonFiniteInRow;
     const keep = this.lastCheckpoint ? `The last good checkpoint is ${this.lastCheckpoint}.` : 'No checkpoint was written.';
     return (
-      `Training stopped at step ${this.step}: ${k} steps in a row had a non-finite loss or gradients (loss ${s.loss}, grad_norm ${s.gradNorm}); ` +
-      `no update was applied for them. Likely causes: the learning rate (${this.o.learningRate}) is too high (lower it, add warmup or gradient clipping), ` +
+      `Training stopped at step ${this.step}: ${k} steps in a row had a non-finite loss, gradients or updated weights (loss ${s.loss}, grad_norm ${s.gradNorm}); ` +
+      `no update was kept for them. Likely causes: the learning rate (${this.o.learningRate}) is too high (lower it, add warmup or gradient clipping), ` +
       `or bad data (empty examples, every label -100, extreme values). ${keep}`
     );
   }
@@ -442,66 +417,22 @@ export class Trainer<T = EncodedExample, I = TokenBatch> {
   }
 }
 
+/** The numeric options beyond the counts: a learning rate that trains uphill or a negative clip is refused. */
+function checkNumbers(o: Pick<TrainerOptions, 'warmupSteps' | 'maxGradNorm' | 'adamw'>, d: { learningRate: number; seed: number }): void {
+  const bad = (k: string, v: unknown, what: string) => new Error(`Trainer ${k} must be ${what}, got ${v}`);
+  if (!(Number.isFinite(d.learningRate) && d.learningRate > 0)) throw bad('learningRate', d.learningRate, 'a number > 0');
+  if (!Number.isInteger(d.seed)) throw bad('seed', d.seed, 'an integer');
+  if (o.warmupSteps !== undefined && !(Number.isInteger(o.warmupSteps) && o.warmupSteps >= 0)) throw bad('warmupSteps', o.warmupSteps, 'an integer ≥ 0');
+  const clip = o.maxGradNorm;
+  if (clip !== undefined && clip !== null && !(Number.isFinite(clip) && clip > 0)) throw bad('maxGradNorm', clip, 'a number > 0 or null (no clipping)');
+  const wd = o.adamw?.weightDecay;
+  if (wd !== undefined && !(Number.isFinite(wd) && wd >= 0)) throw bad('adamw.weightDecay', wd, 'a number ≥ 0');
+}
+
 function unknownOptimizer(name: string): never {
   throw new Error(`Unknown optimizer "${name}": use "adamw", "sgd" or a factory`);
 }
 
-/** Disposes every tensor of a batch object (one level deep). */
-function disposeBatch(batch: unknown): void {
-  if (batch instanceof tf.Tensor) batch.dispose();
-  else if (batch && typeof batch === 'object') for (const v of Object.values(batch)) if (v instanceof tf.Tensor) v.dispose();
-}
-
 function now(): number {
   return globalThis.performance?.now() ?? Date.now();
-}
-
-/**
- * Mean loss of a model over data (batches weighted by size, as transformers), perplexity = e^loss,
- * and accuracy for classification. Works on any module with `forward(batch) → { logits, loss }`
- * (a PeftModel or a plain base model); the model is put in eval mode for the duration.
- */
-export function evaluateModel<T, I>(
-  model: { forward(batch: I): ModelOutput; train(mode?: boolean): unknown; eval(): unknown; training?: boolean; control?: { training: boolean } },
-  data: readonly T[],
-  opts: { batchSize: number; collate: (items: readonly T[]) => I; accuracy?: boolean },
-): EvalResult {
-  if (data.length === 0) throw new Error('evaluate: no evaluation data');
-  const wasTraining = model.control?.training ?? model.training ?? false;
-  model.eval();
-  let lossSum = 0;
-  let correct = 0;
-  let count = 0;
-  let withAccuracy = false;
-  try {
-    for (let i = 0; i < data.length; i += opts.batchSize) {
-      const items = data.slice(i, i + opts.batchSize);
-      const batch = opts.collate(items);
-      try {
-        const r = tf.tidy(() => {
-          const out = model.forward(batch);
-          if (!out.loss) throw new Error('evaluate: the model returned no loss; does the batch have labels?');
-          const labels = (batch as { labels?: tf.Tensor }).labels;
-          const acc = opts.accuracy ?? (labels !== undefined && labels.rank === 1 && out.logits.rank === 2);
-          const parts = [tf.mul(out.loss, items.length)];
-          if (acc && labels) parts.push(tf.sum(tf.cast(tf.equal(tf.argMax(out.logits, -1), tf.cast(labels, 'int32')), 'float32')));
-          return tf.stack(parts);
-        });
-        const d = r.dataSync();
-        r.dispose();
-        lossSum += d[0];
-        if (d.length > 1) {
-          withAccuracy = true;
-          correct += d[1];
-        }
-        count += items.length;
-      } finally {
-        disposeBatch(batch);
-      }
-    }
-  } finally {
-    model.train(wasTraining);
-  }
-  const loss = lossSum / count;
-  return { loss, perplexity: Math.exp(loss), ...(withAccuracy ? { accuracy: correct / count } : {}), examples: count };
 }

@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PeftModel, PeftRegistry, definePeftMethod, fromPretrained } from '@peftjs/core';
 import { lora } from '@peftjs/lora';
-import { Trainer, parseMetrics, type TrainEvent, type TrainingHooks, type EncodedExample } from '../src/index.js';
+import { AdamW, Trainer, parseMetrics, type TrainEvent, type TrainingHooks, type EncodedExample } from '../src/index.js';
 import { TinyClassifier, TinyLM, textExamples, withLora } from './helpers.js';
 
 afterEach(() => tf.disposeVariables());
@@ -148,11 +148,54 @@ describe('Trainer: non-finite steps', () => {
     const r = await t.train();
     expect(r.stopReason).toBe('non-finite');
     expect(r.step).toBe(7);
-    expect(r.message).toContain('3 steps in a row had a non-finite loss or gradients');
+    expect(r.message).toContain('3 steps in a row had a non-finite loss, gradients or updated weights');
     expect(r.message).toMatch(/learning rate \(0\.01\) is too high.*or bad data/);
     expect(r.message).toContain(`The last good checkpoint is ${dir}/checkpoint-4`);
     expect((await readFile(join(dir, 'latest'), 'utf8')).trim()).toBe('checkpoint-4');
     expect((await readdir(dir)).filter((f) => f.startsWith('checkpoint-')).sort()).toEqual(['checkpoint-2', 'checkpoint-4']);
+    t.dispose();
+  });
+});
+
+describe('Trainer: poisoned updates', () => {
+  /** AdamW whose update at one step uses a learning rate that overflows every parameter to ±Inf. */
+  class PoisonAt extends AdamW {
+    private calls = 0;
+    constructor(params: ConstructorParameters<typeof AdamW>[0], readonly at: Set<number>) {
+      super(params);
+    }
+    step(grads: readonly tf.Tensor[], lr: number): void {
+      super.step(grads, this.at.has(this.calls++) ? 1e39 : lr);
+    }
+  }
+  const finite = (t: Trainer) => t.model.trainableParameters().every(([, v]) => values(v).every(Number.isFinite));
+
+  it('rolls back an update that makes a parameter non-finite: parameters and optimizer state as before, counted as skipped', async () => {
+    const snaps: Array<{ params: ReturnType<typeof snapshot>; adam: number[][]; count: number; skipped: boolean }> = [];
+    const record = (info: { skipped: boolean }) =>
+      snaps.push({ params: snapshot(t.model), adam: [...t.optimizer.getState().tensors.values()].map(values), count: t.optimizer.stepCount, skipped: info.skipped });
+    const t = lmTrainer({ maxSteps: 4, optimizer: (p) => new PoisonAt(p, new Set([2])), hooks: { onStepEnd: record } });
+    const r = await t.train();
+    expect(snaps.map((s) => s.skipped)).toEqual([false, false, true, false]);
+    expect(r.skippedSteps).toBe(1);
+    expect(snaps[2].params).toEqual(snaps[1].params);
+    expect(snaps[2].adam).toEqual(snaps[1].adam);
+    expect(snaps[2].count).toBe(2);
+    expect(snaps[3].params).not.toEqual(snaps[2].params);
+    expect(finite(t)).toBe(true);
+    t.dispose();
+  });
+
+  it('with a learning rate of 1e39 stops as non-finite with the initial weights kept and no checkpoint written', async () => {
+    const dir = await tmp();
+    const t = lmTrainer({ maxSteps: 10, learningRate: 1e39, saveEvery: 1, outputDir: dir, maxNonFiniteSteps: 3 });
+    const before = snapshot(t.model);
+    const r = await t.train();
+    expect(r.stopReason).toBe('non-finite');
+    expect(r.skippedSteps).toBe(3);
+    expect(snapshot(t.model)).toEqual(before);
+    expect(r.message).toContain('No checkpoint was written');
+    expect((await readdir(dir)).filter((f) => f.startsWith('checkpoint-'))).toEqual([]);
     t.dispose();
   });
 });
