@@ -4,7 +4,9 @@ import { sameShape } from './nn/module.js';
 import { PeftModel, type PeftModelOptions } from './peft-model.js';
 import type { PeftBaseModel } from './sites.js';
 import { decodeTensors } from './io/safetensors-read.js';
-import { pathExists, readFileBytes, readJsonFile, writeFileAtomic, writeJsonAtomic, writeSafetensorsFile } from './io/fs.js';
+import { formatPythonJson, pathExists, readFileBytes, readJsonFile } from './io/fs.js';
+import { recoverFolder, writeFolderAtomic, type FolderFile } from './io/folder.js';
+import { serializeSafetensors } from './io/safetensors-write.js';
 
 export const ADAPTER_CONFIG_NAME = 'adapter_config.json';
 export const ADAPTER_WEIGHTS_NAME = 'adapter_model.safetensors';
@@ -68,27 +70,54 @@ export function adapterConfigJSON(record: AdapterRecord): Record<string, unknown
   return { ...json, peft_type: record.method.type, inference_mode: true };
 }
 
-function adapterDir(dir: string, name: string): string {
-  return name === 'default' ? dir : `${dir.replace(/\/+$/, '')}/${name}`;
+/** Names of the float tensors holding NaN or ±Inf (one read). */
+function nonFiniteTensors(state: Map<string, tf.Tensor>): string[] {
+  const floats = [...state].filter(([, t]) => t.dtype === 'float32');
+  if (floats.length === 0) return [];
+  const ok = tf.tidy(() => tf.stack(floats.map(([, t]) => tf.all(tf.isFinite(t)))));
+  const v = ok.dataSync();
+  ok.dispose();
+  return floats.filter((_, i) => !v[i]).map(([n]) => n);
 }
 
 /**
- * Saves adapters in PEFT's layout: `adapter_config.json` + `adapter_model.safetensors` in
- * `dir` for "default", in `dir/<name>` for any other; every file written atomically.
+ * The files of adapters in PEFT's layout: `adapter_config.json` + `adapter_model.safetensors` (+ a
+ * method's extra files) at the top for "default", under `<name>/` for any other. Weights holding
+ * NaN or Inf are refused, naming the tensors.
  */
-export async function saveAdapter(peft: PeftModel<never, unknown> | PeftModel<any, any>, dir: string, opts: { adapterNames?: readonly string[] } = {}): Promise<void> {
+export function adapterFiles<I, O>(peft: PeftModel<I, O>, opts: { adapterNames?: readonly string[] } = {}): FolderFile[] {
+  const files: FolderFile[] = [];
   for (const name of opts.adapterNames ?? peft.adapterNames) {
     const record = peft.adapter(name);
-    const out = adapterDir(dir, name);
+    const at = (file: string) => (name === 'default' ? file : `${name}/${file}`);
     const state = adapterStateDict(record);
-    await writeSafetensorsFile(`${out}/${ADAPTER_WEIGHTS_NAME}`, state, { metadata: { format: 'pt' } });
-    for (const [file, bytes] of record.method.state?.extraFiles?.(record) ?? []) await writeFileAtomic(`${out}/${file}`, bytes);
-    await writeJsonAtomic(`${out}/${ADAPTER_CONFIG_NAME}`, adapterConfigJSON(record), { floatKeys: record.method.config.floatFields ?? [] });
+    const bad = nonFiniteTensors(state);
+    if (bad.length) throw new Error(`adapter "${name}": refusing to save non-finite weights (NaN or Inf in ${bad.slice(0, 5).join(', ')})`);
+    files.push({ path: at(ADAPTER_WEIGHTS_NAME), data: () => serializeSafetensors(state, { metadata: { format: 'pt' } }) });
+    for (const [file, bytes] of record.method.state?.extraFiles?.(record) ?? []) files.push({ path: at(file), data: bytes });
+    const config = formatPythonJson(adapterConfigJSON(record), { floatKeys: record.method.config.floatFields ?? [] });
+    files.push({ path: at(ADAPTER_CONFIG_NAME), data: config });
   }
+  return files;
+}
+
+/** The commit files of `adapterFiles`: the configs, put in place last (see `writeFolderAtomic`). */
+export function adapterCommitFiles(files: readonly FolderFile[]): string[] {
+  return files.map((f) => f.path).filter((p) => p === ADAPTER_CONFIG_NAME || p.endsWith(`/${ADAPTER_CONFIG_NAME}`));
+}
+
+/**
+ * Saves adapters in PEFT's layout (see `adapterFiles`) as one atomic folder save: a loader sees the
+ * old adapters or the new ones, never new weights with an old config (see `writeFolderAtomic`).
+ */
+export async function saveAdapter<I, O>(peft: PeftModel<I, O>, dir: string, opts: { adapterNames?: readonly string[] } = {}): Promise<void> {
+  const files = adapterFiles(peft, opts);
+  await writeFolderAtomic(dir, files, { commitFiles: adapterCommitFiles(files) });
 }
 
 /** Reads and parses an `adapter_config.json`; errors name the file. */
 export async function readAdapterConfig(dir: string): Promise<PeftConfigBase> {
+  await recoverFolder(dir); // a save interrupted after its commit point is finished first
   const path = `${dir}/${ADAPTER_CONFIG_NAME}`;
   const raw = await readJsonFile<Record<string, unknown>>(path);
   if (raw === null || typeof raw !== 'object' || Array.isArray(raw)) throw new Error(`${path}: expected a JSON object`);
@@ -100,8 +129,8 @@ export async function readAdapterConfig(dir: string): Promise<PeftConfigBase> {
  * Loads an adapter saved by PEFT (or by us) into a PeftModel under `adapterName`. On any error
  * the model is left as it was.
  */
-export async function loadAdapter(
-  peft: PeftModel<any, any>,
+export async function loadAdapter<I, O>(
+  peft: PeftModel<I, O>,
   dir: string,
   adapterName = 'default',
   opts: { trainable?: boolean } = {},

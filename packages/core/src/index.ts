@@ -61,6 +61,8 @@ export {
   loadAdapterStateDict,
   adapterConfigJSON,
   saveAdapter,
+  adapterFiles,
+  adapterCommitFiles,
   loadAdapter,
   readAdapterConfig,
   fromPretrained,

@@ -6,11 +6,12 @@ import { parseSafetensors } from './safetensors-read.js';
 import { serializeSafetensors } from './safetensors-write.js';
 import type { SerializeOptions, TensorSource } from './safetensors-write.js';
 
-const TEMP_PREFIX = '.peftjs-tmp-';
+/** Names of files and folders being written; `p<pid>-` follows, so a sweep knows whose they are. */
+export const TEMP_PREFIX = '.peftjs-tmp-';
 
 /**
  * Writes data to `path` atomically: a temp file in the same directory (name starting with
- * `.peftjs-tmp-`), fsync, then rename over the target. On any error the temp file is
+ * `.peftjs-tmp-p<pid>-`), fsync, then rename over the target. On any error the temp file is
  * removed and the old file, if any, is untouched. Creates parent directories.
  */
 export async function writeFileAtomic(path: string, data: Uint8Array | string): Promise<void> {
@@ -18,7 +19,7 @@ export async function writeFileAtomic(path: string, data: Uint8Array | string): 
   const { basename, dirname, join } = await import('node:path');
   const dir = dirname(path);
   const random = `${Date.now().toString(36)}-${Math.random().toString(36).slice(2, 10)}`;
-  const temp = join(dir, `${TEMP_PREFIX}${basename(path).slice(0, 100)}-${random}`);
+  const temp = join(dir, `${TEMP_PREFIX}p${process.pid}-${basename(path).slice(0, 100)}-${random}`);
   let handle: Awaited<ReturnType<typeof fs.open>> | undefined;
   try {
     await fs.mkdir(dir, { recursive: true });
@@ -39,7 +40,7 @@ export async function writeFileAtomic(path: string, data: Uint8Array | string): 
 }
 
 /** Makes the rename itself durable where the platform allows (not on Windows). */
-async function syncDirectory(dir: string): Promise<void> {
+export async function syncDirectory(dir: string): Promise<void> {
   const fs = await import('node:fs/promises');
   try {
     const handle = await fs.open(dir, 'r');
