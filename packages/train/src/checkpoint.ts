@@ -1,13 +1,15 @@
 import * as tf from '@tensorflow/tfjs-core';
-import { ADAPTER_WEIGHTS_NAME, loadAdapterStateDict, saveAdapter, type PeftModel } from '@peftjs/core';
+import { ADAPTER_WEIGHTS_NAME, adapterCommitFiles, adapterFiles, loadAdapterStateDict, type PeftModel } from '@peftjs/core';
 import {
   entryToTensor,
+  formatPythonJson,
   pathExists,
   readJsonFile,
   readSafetensorsFile,
+  recoverFolder,
+  serializeSafetensors,
   writeFileAtomic,
-  writeJsonAtomic,
-  writeSafetensorsFile,
+  writeFolderAtomic,
 } from '@peftjs/core/io';
 import type { LossPoint } from './diagnostics.js';
 import type { OptimizerState } from './optimizers.js';
@@ -49,20 +51,20 @@ function adapterSubdir(dir: string, name: string): string {
 }
 
 /**
- * Writes a checkpoint: the adapters (PEFT files), the optimizer state, then `trainer_state.json`,
- * each atomically, and last the `latest` pointer in `outputDir`: a crash at any point leaves the
- * previous checkpoint as the latest complete one.
+ * Writes a checkpoint as one atomic folder save (see `writeFolderAtomic`): the adapters (PEFT
+ * files), the optimizer state and `trainer_state.json`, which is put in place last and marks the
+ * folder complete; then the `latest` pointer in `outputDir`. A crash at any point leaves the
+ * previous checkpoint as the latest complete one; non-finite weights are refused.
  */
-export async function saveCheckpoint(
-  outputDir: string,
-  model: PeftModel<any, any>,
-  optimizer: OptimizerState,
-  state: TrainerState,
-): Promise<string> {
+export async function saveCheckpoint<I, O>(outputDir: string, model: PeftModel<I, O>, optimizer: OptimizerState, state: TrainerState): Promise<string> {
   const dir = checkpointDir(outputDir, state.step);
-  await saveAdapter(model, dir, { adapterNames: state.adapters });
-  await writeSafetensorsFile(`${dir}/${OPTIMIZER_STATE_NAME}`, optimizer.tensors, { metadata: { format: 'peftjs-optimizer', optimizer: optimizer.info.name } });
-  await writeJsonAtomic(`${dir}/${TRAINER_STATE_NAME}`, state);
+  const adapters = adapterFiles(model, { adapterNames: state.adapters });
+  const files = [
+    ...adapters,
+    { path: OPTIMIZER_STATE_NAME, data: () => serializeSafetensors(optimizer.tensors, { metadata: { format: 'peftjs-optimizer', optimizer: optimizer.info.name } }) },
+    { path: TRAINER_STATE_NAME, data: formatPythonJson(state) },
+  ];
+  await writeFolderAtomic(dir, files, { commitFiles: [...adapterCommitFiles(adapters), TRAINER_STATE_NAME] });
   await writeFileAtomic(`${outputDir.replace(/\/+$/, '')}/${LATEST_NAME}`, `checkpoint-${state.step}\n`);
   return dir;
 }
@@ -70,10 +72,12 @@ export async function saveCheckpoint(
 /** The checkpoint folder `latest` names in `dir`, or `dir` itself when it is a checkpoint. */
 export async function resolveCheckpoint(dir: string): Promise<string> {
   const base = dir.replace(/\/+$/, '');
+  await recoverFolder(base);
   if (await pathExists(`${base}/${TRAINER_STATE_NAME}`)) return base;
   if (await pathExists(`${base}/${LATEST_NAME}`)) {
     const fs = await import('node:fs/promises');
     const name = (await fs.readFile(`${base}/${LATEST_NAME}`, 'utf8')).trim();
+    await recoverFolder(`${base}/${name}`);
     return `${base}/${name}`;
   }
   throw new Error(`${dir}: no checkpoint (neither ${TRAINER_STATE_NAME} nor a "${LATEST_NAME}" pointer)`);
@@ -90,7 +94,7 @@ export interface LoadedCheckpoint {
  * Reads a checkpoint and loads its adapter weights into `model` (adapters of the same names and
  * configs must exist). Returns the trainer state and the optimizer tensors.
  */
-export async function loadCheckpoint(dir: string, model: PeftModel<any, any>): Promise<LoadedCheckpoint> {
+export async function loadCheckpoint<I, O>(dir: string, model: PeftModel<I, O>): Promise<LoadedCheckpoint> {
   const ckpt = await resolveCheckpoint(dir);
   const state = await readJsonFile<TrainerState>(`${ckpt}/${TRAINER_STATE_NAME}`);
   if (state?.format !== 'peftjs-trainer' || state.version !== 1) throw new Error(`${ckpt}/${TRAINER_STATE_NAME}: not a peftjs trainer state (version 1)`);

@@ -7,6 +7,7 @@ import { scheduleFactor, type LearningRateSchedule, type ScheduleKind } from './
 import { diagnoseRun, type LossPoint, type RunDiagnosis } from './diagnostics.js';
 import { loadCheckpoint, saveCheckpoint, type TrainerState } from './checkpoint.js';
 import { MetricsLog, type TrainEvent } from './metrics.js';
+import { lockFolder } from '@peftjs/core/io';
 import { evaluateModel, type EvalResult } from './evaluate.js';
 import { accumulateGradients, applyUpdate, type StepContext } from './step.js';
 
@@ -183,6 +184,8 @@ export class Trainer<T = EncodedExample, I = TokenBatch> {
     this.model.train();
     this.lastEval = undefined;
     let stop: Stop = { reason: 'completed' };
+    // one writer per output folder: a second run into it is refused (FolderLockedError)
+    const unlock = this.options.outputDir ? await lockFolder(this.options.outputDir) : undefined;
     try {
       while (this.step < this.totalSteps) {
         const s = this.trainStep();
@@ -196,6 +199,7 @@ export class Trainer<T = EncodedExample, I = TokenBatch> {
       if (stop.message) await this.emit({ type: 'stopped', step: this.step, epoch: this.epoch, message: stop.message, elapsed_s: elapsed() });
     } finally {
       this.elapsedBefore = elapsed();
+      await unlock?.();
     }
     return {
       step: this.step,

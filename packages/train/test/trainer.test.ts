@@ -1,11 +1,12 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import * as tf from '@tensorflow/tfjs-core';
-import { mkdtemp, readFile, readdir } from 'node:fs/promises';
+import { mkdtemp, readFile, readdir, writeFile } from 'node:fs/promises';
+import { spawn } from 'node:child_process';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PeftModel, PeftRegistry, definePeftMethod, fromPretrained } from '@peftjs/core';
 import { lora } from '@peftjs/lora';
-import { AdamW, Trainer, parseMetrics, type TrainEvent, type TrainingHooks, type EncodedExample } from '../src/index.js';
+import { AdamW, Trainer, parseMetrics, saveCheckpoint, type TrainEvent, type TrainerState, type TrainingHooks, type EncodedExample } from '../src/index.js';
 import { TinyClassifier, TinyLM, textExamples, withLora } from './helpers.js';
 
 afterEach(() => tf.disposeVariables());
@@ -164,11 +165,11 @@ describe('Trainer: poisoned updates', () => {
     constructor(params: ConstructorParameters<typeof AdamW>[0], readonly at: Set<number>) {
       super(params);
     }
-    step(grads: readonly tf.Tensor[], lr: number): void {
+    override step(grads: readonly tf.Tensor[], lr: number): void {
       super.step(grads, this.at.has(this.calls++) ? 1e39 : lr);
     }
   }
-  const finite = (t: Trainer) => t.model.trainableParameters().every(([, v]) => values(v).every(Number.isFinite));
+  const finite = (t: ReturnType<typeof lmTrainer>) => t.model.trainableParameters().every(([, v]) => values(v).every(Number.isFinite));
 
   it('rolls back an update that makes a parameter non-finite: parameters and optimizer state as before, counted as skipped', async () => {
     const snaps: Array<{ params: ReturnType<typeof snapshot>; adam: number[][]; count: number; skipped: boolean }> = [];
@@ -197,6 +198,34 @@ describe('Trainer: poisoned updates', () => {
     expect(r.message).toContain('No checkpoint was written');
     expect((await readdir(dir)).filter((f) => f.startsWith('checkpoint-'))).toEqual([]);
     t.dispose();
+  });
+});
+
+describe('Trainer: saves', () => {
+  it('never writes a checkpoint of non-finite weights: refused naming the tensor, nothing on disk', async () => {
+    const dir = await tmp();
+    const t = lmTrainer({ maxSteps: 1 });
+    const [name, v] = t.model.trainableParameters()[0];
+    v.assign(tf.fill(v.shape, NaN));
+    const state: TrainerState = { format: 'peftjs-trainer', version: 1, step: 1, epoch: 0, position: 0, seed: 42, rng_state: [], optimizer: t.optimizer.getState().info, adapters: ['default'], best_val_loss: null, evals_without_improvement: 0, non_finite_in_row: 0, skipped_steps: 0, elapsed_s: 0, train_losses: [], val_losses: [] };
+    await expect(saveCheckpoint(dir, t.model, t.optimizer.getState(), state)).rejects.toThrow(/refusing to save non-finite weights/);
+    expect(name).toMatch(/lora_[AB]/);
+    expect(await readdir(dir)).toEqual([]);
+    t.dispose();
+  });
+
+  it('a second Trainer on an output folder another live process holds is refused, naming the pid', async () => {
+    const dir = await tmp();
+    const holder = spawn(process.execPath, ['-e', 'setTimeout(() => {}, 60000)']);
+    try {
+      await writeFile(join(dir, '.peftjs-lock'), JSON.stringify({ pid: holder.pid }));
+      const t = lmTrainer({ maxSteps: 2, outputDir: dir });
+      await expect(t.train()).rejects.toThrow(`is in use by another peftjs process (pid ${holder.pid}`);
+      expect(await readdir(dir)).toEqual(['.peftjs-lock']);
+      t.dispose();
+    } finally {
+      holder.kill('SIGKILL');
+    }
   });
 });
 
