@@ -42,7 +42,7 @@ function allocatorOf(record: AdapterRecord): RankAllocator {
 }
 
 /** The allocator of a trainable AdaLoRA adapter (made on first use): budgets, triplet scores. */
-export function rankAllocator(peft: PeftModel<any, any>, adapterName = 'default'): RankAllocator {
+export function rankAllocator<I, O>(peft: PeftModel<I, O>, adapterName = 'default'): RankAllocator {
   const record = peft.adapter(adapterName);
   if (record.method.type !== 'ADALORA') throw new Error(`Adapter "${adapterName}" is ${record.method.meta.name}, not AdaLoRA`);
   return allocatorOf(record);
@@ -56,8 +56,8 @@ type Gradients = ReadonlyMap<string, tf.Tensor> | Readonly<Record<string, tf.Ten
  * `peft.trainableParameters()`, or the `grads` of `tf.variableGrads`) and the step index from 0.
  * The `Trainer` calls it for you. Total steps: `config.total_step`, else `opts.totalSteps`.
  */
-export function updateAndAllocate(
-  peft: PeftModel<any, any>,
+export function updateAndAllocate<I, O>(
+  peft: PeftModel<I, O>,
   adapterName: string,
   grads: Gradients,
   step: number,
@@ -81,7 +81,7 @@ export function updateAndAllocate(
  * ‖AAᵀ − I‖_F and ‖BᵀB − I‖_F (PEFT adds it to the loss in `forward`). For a plain loop: add it
  * to the loss inside the gradient computation. The `Trainer` adds it for you.
  */
-export function orthogonalRegularization(peft: PeftModel<any, any>, adapterName = 'default'): tf.Scalar {
+export function orthogonalRegularization<I, O>(peft: PeftModel<I, O>, adapterName = 'default'): tf.Scalar {
   const record = peft.adapter(adapterName);
   const weight = (record.config as AdaLoraConfig).orth_reg_weight;
   return tf.tidy(() => {

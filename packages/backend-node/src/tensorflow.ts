@@ -9,6 +9,7 @@ export interface TensorflowLoad {
 
 /** tfjs-node's NodeJSKernelBackend sets `isUsingGpuDevice` from libtensorflow's device list. */
 function usingGpu(): boolean {
+  // tfjs-core types the backend as KernelBackend; this flag lives only on tfjs-node's subclass.
   const backend = tf.backend() as unknown as { isUsingGpuDevice?: boolean | (() => boolean) };
   const flag = backend.isUsingGpuDevice;
   return typeof flag === 'function' ? Boolean(flag.call(backend)) : Boolean(flag);

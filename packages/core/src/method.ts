@@ -119,8 +119,9 @@ export interface AdapterRecord<C extends PeftConfigBase = PeftConfigBase> {
 }
 
 /** What a training hook sees. */
-export interface TrainingHookContext {
-  readonly model: PeftModel<any, any>;
+export interface TrainingHookContext<I = unknown, O = unknown> {
+  /** The model being trained (generic: hooks read parameters and adapters, not batches). */
+  readonly model: PeftModel<I, O>;
   /** Optimizer steps taken before this one (0 on the first step). */
   readonly step: number;
   /** The run's planned number of optimizer steps (schedules, AdaLoRA's budget). */

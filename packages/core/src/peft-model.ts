@@ -2,7 +2,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { LinearLike } from './nn/layers.js';
 import { getGlobalRng, type Rng } from './random.js';
 import { registry as defaultRegistry, type PeftRegistry } from './registry.js';
-import type { AdapterControl, PeftBaseModel, SiteSlot } from './sites.js';
+import type { AdapterControl, ModelOutput, PeftBaseModel, SiteSlot, TokenBatch } from './sites.js';
 import type { AdapterRecord, PeftConfigBase } from './method.js';
 import { ModulesToSave } from './modules-to-save.js';
 import { mixedBatchForward } from './mixed-batch.js';
@@ -30,8 +30,11 @@ export const BASE_ADAPTER = '__base__';
 /**
  * A base model with named adapters: add, switch, combine, disable, merge, save and load them.
  * Methods reach the model only through its sites; this class never asks which method runs.
+ * `I`/`O` are the base model's batch and output; the defaults fit a token model (`TokenBatch`
+ * in, `ModelOutput` out), so `new PeftModel(model)` of any `@peftjs/models` model needs no cast.
+ * Code that works on any PeftModel (saving, training hooks) is generic over `I` and `O`.
  */
-export class PeftModel<I = never, O = unknown> {
+export class PeftModel<I = TokenBatch, O = ModelOutput> {
   readonly control: AdapterControl = { active: [], disabled: false, training: false };
   private readonly records = new Map<string, AdapterRecord>();
   private readonly trainableAdapters = new Set<string>();
@@ -184,6 +187,11 @@ export class PeftModel<I = never, O = unknown> {
         this.setAdapter(saved);
       }
     }) as O;
+  }
+
+  /** Whether the model is in training mode (dropout on): set by `train()` / `eval()`. */
+  get training(): boolean {
+    return this.control.training;
   }
 
   train(mode = true): this {

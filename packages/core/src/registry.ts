@@ -30,6 +30,7 @@ export class PeftRegistry {
           `${method.meta.name} (${method.meta.packageName}) cannot claim it too`,
       );
     }
+    // PeftMethod<C> is invariant in C (its config is both parsed and consumed); stored as the base type, narrowed by peft_type.
     this.methods.set(method.type, method as unknown as PeftMethod<PeftConfigBase>);
     return this;
   }
@@ -66,7 +67,7 @@ const KEY = Symbol.for('@peftjs/core/registry');
 
 /** The default registry, kept on `globalThis` so that two copies of core share it. */
 export const registry: PeftRegistry = (() => {
-  const g = globalThis as unknown as Record<symbol, PeftRegistry | undefined>;
+  const g = globalThis as typeof globalThis & Record<symbol, PeftRegistry | undefined>;
   const existing = g[KEY];
   if (existing && typeof existing.use === 'function') return existing;
   const r = new PeftRegistry();

@@ -163,9 +163,11 @@ export interface ModelOutput {
 
 /**
  * A model PEFT methods can adapt: a module tree with declared sizes and sites.
- * `forward` takes a record of batch-first tensors and returns batch-first output(s).
+ * `forward` takes a record of batch-first tensors and returns batch-first output(s). The
+ * defaults are the common case, a token model (`TokenBatch` in, `ModelOutput` out), which the
+ * models of `@peftjs/models` implement directly.
  */
-export interface PeftBaseModel<I = never, O = unknown> extends Module {
+export interface PeftBaseModel<I = TokenBatch, O = ModelOutput> extends Module {
   readonly dims: ModelDims;
   readonly sites: SiteTable;
   forward(inputs: I): O;

@@ -11,8 +11,8 @@ export type CombinationType = 'linear' | 'cat';
  * - `cat`: rank Σ rᵢ; A = [w₁·s₁·A₁; w₂·s₂·A₂; …] (rows), B = [B₁ B₂ …] (columns): exactly Σ wᵢ·ΔWᵢ.
  * The new adapter has `lora_alpha = r` (as PEFT sets it) and targets the union of the modules.
  */
-export function addWeightedAdapter(
-  peft: PeftModel<any, any>,
+export function addWeightedAdapter<I, O>(
+  peft: PeftModel<I, O>,
   adapters: readonly string[],
   weights: readonly number[],
   newName: string,

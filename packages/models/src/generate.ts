@@ -2,11 +2,21 @@ import * as tf from '@tensorflow/tfjs-core';
 import { Rng, type ModelOutput } from '@peftjs/core';
 import type { KVCache } from './cache.js';
 import type { ModelBatch } from './step.js';
+import type { PretrainedModel } from './registry.js';
 
 /** A model `generate` can drive: a causal LM with a KV cache. */
 export interface GenerativeModel {
   forward(batch: ModelBatch): ModelOutput;
   newCache(): KVCache;
+}
+
+/**
+ * The model `generate` drives when the forward is not the base model's own (a PeftModel around
+ * it): that forward, with the base model's KV cache. Throws when the base model cannot generate.
+ */
+export function generativeModel(runner: Pick<GenerativeModel, 'forward'>, base: PretrainedModel): GenerativeModel {
+  if (!('newCache' in base)) throw new Error(`generate: ${base.dims.modelType} is not a causal language model`);
+  return { forward: (batch) => runner.forward(batch), newCache: () => base.newCache() };
 }
 
 export interface GenerateOptions {

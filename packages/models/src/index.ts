@@ -26,7 +26,7 @@ export { ARCHITECTURES, MODEL_TYPES, resolveArchitecture, modelFromConfig } from
 export type { PretrainedModel, CausalLMModel } from './registry.js';
 export { loadModel, loadModelWithReport, loadWeights, describeProblems } from './load.js';
 export type { LoadOptions, LoadReport } from './load.js';
-export { generate, generateStream, sampleToken, argmax } from './generate.js';
+export { generate, generateStream, generativeModel, sampleToken, argmax } from './generate.js';
 export type { GenerateOptions, GenerateResult, GenerationStep, GenerativeModel } from './generate.js';
 export { PretrainedTokenizer, loadTokenizer } from './tokenizer.js';
 export type { ChatMessage, ChatTemplateOptions, EncodeOptions, BatchEncodeOptions } from './tokenizer.js';

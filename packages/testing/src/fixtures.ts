@@ -50,7 +50,7 @@ export async function loadFixtureCase<C extends PeftConfigBase>(
   const adapterDir = opts.adapterDir ?? caseDir;
   const config = await readAdapterConfig(adapterDir);
   const base = await loadModel(join(FIXTURES, String(config.base_model_name_or_path)));
-  const peft = new PeftModel(base as never, { registry: new PeftRegistry().use(method) }) as PeftModel<ModelBatch, ModelOutput>;
+  const peft = new PeftModel(base, { registry: new PeftRegistry().use(method) });
   await loadAdapter(peft, adapterDir, 'default', { trainable: opts.trainable ?? false });
   return { peft, io: readTensors(join(caseDir, 'io.safetensors')) };
 }

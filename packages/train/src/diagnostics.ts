@@ -141,7 +141,7 @@ export interface GradientFlowReport {
  * purpose (bias, modules_to_save) are trainable and allowed. `grads` by the names of
  * `model.namedParameters()`, as `TrainingHooks.onGradients` gets them. One read.
  */
-export function gradientFlow(model: PeftModel<any, any>, grads: ReadonlyMap<string, tf.Tensor>): GradientFlowReport {
+export function gradientFlow<I, O>(model: PeftModel<I, O>, grads: ReadonlyMap<string, tf.Tensor>): GradientFlowReport {
   const trainable = new Set(model.trainableParameters().map(([n]) => n));
   const names = [...grads.keys()];
   const values = names.length ? tf.tidy(() => tf.stack(names.map((n) => tf.norm(tf.cast(grads.get(n)!, 'float32'))))) : null;
@@ -168,7 +168,7 @@ export function gradientFlow(model: PeftModel<any, any>, grads: ReadonlyMap<stri
  * A fingerprint of every frozen parameter (sum and sum of squares), to show after training that
  * the base weights were untouched. One read.
  */
-export function frozenFingerprint(model: PeftModel<any, any>): Map<string, [number, number]> {
+export function frozenFingerprint<I, O>(model: PeftModel<I, O>): Map<string, [number, number]> {
   const frozen = model.namedParameters().filter(([, v]) => !v.trainable);
   if (frozen.length === 0) return new Map();
   const t = tf.tidy(() => tf.stack(frozen.flatMap(([, v]) => [tf.sum(v), tf.sum(tf.square(v))])));

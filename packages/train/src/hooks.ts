@@ -11,7 +11,7 @@ export interface BoundHooks {
  * The hooks of a run: the given ones, then those of each active, trainable adapter's method found on its
  * optional `training` property (see the note on `PeftMethodDefinition` in the README).
  */
-export function collectTrainingHooks(model: PeftModel<any, any>, given: readonly TrainingHooks[] = []): BoundHooks[] {
+export function collectTrainingHooks<I, O>(model: PeftModel<I, O>, given: readonly TrainingHooks[] = []): BoundHooks[] {
   const out: BoundHooks[] = given.map((hooks) => ({ hooks }));
   for (const name of model.activeAdapters) {
     const record = model.adapter(name);

@@ -152,6 +152,7 @@ export class Trainer<T = EncodedExample, I = TokenBatch> {
     const microPerEpoch = Math.ceil(o.trainData.length / this.o.batchSize);
     this.totalSteps = o.maxSteps ?? (o.epochs ?? 1) * Math.max(1, Math.ceil(microPerEpoch / this.o.gradientAccumulationSteps));
     this.lrFactor = scheduleFactor({ kind: o.schedule ?? 'linear', warmupSteps: o.warmupSteps ?? 0, totalSteps: this.totalSteps });
+    // Without `collate`, T and I are the defaults (EncodedExample, TokenBatch): the generics cannot say so.
     this.collate = o.collate ?? (((items: readonly T[]) => collateExamples(items as unknown as EncodedExample[], o.padTokenId ?? 0)) as unknown as (items: readonly T[]) => I);
     // The generator the adapters' dropout draws from is the PeftModel's (`PeftModelOptions.rng`,
     // default core's global one): its state is checkpointed for an exact resume.

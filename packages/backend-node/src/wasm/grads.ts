@@ -41,6 +41,7 @@ const matMulGradFunc: GradFunc = (dy, saved, attrs) => {
   const [a, b] = saved as [tf.Tensor, tf.Tensor];
   const batched = size(a.shape.slice(0, -2)) > 1 && size(b.shape.slice(0, -2)) > 1;
   if (!fastPaths.matMulGradient || !onWasm() || batched) return stockMatMulGrad!.gradFunc(dy, saved, attrs);
+  // tfjs passes attrs as NamedAttrMap; BatchMatMul's are these two flags.
   const { transposeA, transposeB } = attrs as unknown as { transposeA: boolean; transposeB: boolean };
   const d = dy as tf.Tensor;
   let da: () => tf.Tensor;
@@ -90,6 +91,7 @@ function scatterAdd(params: tf.Tensor, indices: tf.Tensor, dy: tf.Tensor, axis: 
 
 const gatherGradFunc: GradFunc = (dy, saved, attrs) => {
   const [x, indices] = saved as [tf.Tensor, tf.Tensor];
+  // tfjs passes attrs as NamedAttrMap; GatherV2's are these two numbers.
   const { axis, batchDims } = attrs as unknown as { axis: number; batchDims: number };
   if (!fastPaths.gatherGradient || !onJsMemory() || batchDims || x.dtype !== 'float32') {
     return stockGatherGrad!.gradFunc(dy, saved, attrs);

@@ -29,7 +29,8 @@ function transposeLast2(x: Info, backend: WasmBackendLike): Info {
   const r = perm.length;
   [perm[r - 2], perm[r - 1]] = [perm[r - 1], perm[r - 2]];
   const kernel = tf.getKernel('Transpose', 'wasm')!;
-  return kernel.kernelFunc({ inputs: { x }, backend: backend as never, attrs: { perm } }) as Info;
+  // WasmBackendLike is the part of the wasm backend we use; the kernel takes the backend object itself.
+  return kernel.kernelFunc({ inputs: { x }, backend: backend as unknown as tf.KernelBackend, attrs: { perm } }) as Info;
 }
 
 /** Frees cached transposes together with their source (also when data moves to another backend). */
@@ -77,6 +78,7 @@ function cachedTranspose(b: Info, backend: WasmBackendLike, temps: Info[]): Info
  * `transposeA` unset. Same values as the stock kernel up to float summation order.
  */
 function fastBatchMatMul(args: KernelArgs): Info {
+  // tfjs types kernel functions loosely (KernelFunc); the stock BatchMatMul takes and returns these shapes.
   const stock = stockKernel!.kernelFunc as unknown as (args: KernelArgs) => Info;
   const { inputs, backend, attrs } = args;
   const { a, b } = inputs;
@@ -129,5 +131,6 @@ export function registerWasmMatMulKernel(): void {
   if (!stock) return;
   stockKernel = stock;
   tf.unregisterKernel('BatchMatMul', 'wasm');
+  // Our kernel is typed by its real arguments; tfjs's registry takes the loose KernelFunc.
   tf.registerKernel({ ...stock, kernelFunc: fastBatchMatMul as unknown as tf.KernelFunc });
 }

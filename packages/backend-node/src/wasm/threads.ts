@@ -110,6 +110,7 @@ export async function initWasmWithThreads(threads: number): Promise<WasmInit> {
 
 /** Whether the wasm backend already exists (`tf.findBackend` would start initializing it). */
 export function wasmInitialized(): boolean {
+  // `registry` is a private member of tfjs's Engine (no public way to ask without initializing).
   const engine = tf.engine() as unknown as { registry: Record<string, unknown> };
   return engine.registry['wasm'] != null;
 }

@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs-core';
-import { generate as generateWith, generateStream, type PretrainedModel } from '@peftjs/models';
+import { generate as generateWith, generateStream, generativeModel, type GenerativeModel, type PretrainedModel } from '@peftjs/models';
 import type { CommandSpec, ParsedArgs } from '../args.js';
 import { loadBase, loadTok, loadWithAdapter } from '../common.js';
 import { UsageError } from '../errors.js';
@@ -33,7 +33,7 @@ export interface GenerateArgs {
 
 /** Generates and streams text; returns the generated part. */
 export async function generateText(
-  model: { forward: PretrainedModel['forward'] },
+  model: Pick<GenerativeModel, 'forward'>,
   base: PretrainedModel,
   tok: Awaited<ReturnType<typeof loadTok>>,
   a: GenerateArgs,
@@ -44,8 +44,7 @@ export async function generateText(
   if (ids.length === 0) throw new UsageError('generate: the prompt encodes to no tokens');
   const generated: number[] = [];
   let shown = '';
-  const gm = { forward: model.forward.bind(model), newCache: () => (base as unknown as { newCache(): never }).newCache() };
-  for await (const step of generateStream(gm as never, [ids], {
+  for await (const step of generateStream(generativeModel(model, base), [ids], {
     maxNewTokens: a.maxNewTokens,
     temperature: a.temperature,
     topK: a.topK,
@@ -68,15 +67,14 @@ export async function generateText(
 
 /** Greedy answers for many prompts at once: one left-padded batch, decoded with the KV cache. */
 export async function generateBatch(
-  model: { forward: PretrainedModel['forward'] },
+  model: Pick<GenerativeModel, 'forward'>,
   base: PretrainedModel,
   tok: Awaited<ReturnType<typeof loadTok>>,
   prompts: string[],
   maxNewTokens: number,
 ): Promise<string[]> {
   const { inputIds, attentionMask } = tok.encodeBatch(prompts, { paddingSide: 'left' });
-  const gm = { forward: model.forward.bind(model), newCache: () => (base as unknown as { newCache(): never }).newCache() };
-  const out = await generateWith(gm, inputIds, { maxNewTokens, attentionMask, eosTokenId: tok.eosTokenId, padTokenId: tok.padTokenId ?? tok.eosTokenId });
+  const out = await generateWith(generativeModel(model, base), inputIds, { maxNewTokens, attentionMask, eosTokenId: tok.eosTokenId, padTokenId: tok.padTokenId ?? tok.eosTokenId });
   return out.newTokens.map((ids) => tok.decode(ids.filter((t) => t !== tok.eosTokenId), { skipSpecialTokens: true }));
 }
 
@@ -87,7 +85,7 @@ export async function generate(args: ParsedArgs, out: (s: string) => void, write
   const runner = f.adapter ? await loadWithAdapter(base, f.adapter) : base;
   const before = tf.memory().numTensors;
   write(f.prompt);
-  await generateText(runner as never, base, tok, f, write);
+  await generateText(runner, base, tok, f, write);
   write('\n');
   if (tf.memory().numTensors > before + 8) out(`(warning: ${tf.memory().numTensors - before} tensors left after generation)`);
 }

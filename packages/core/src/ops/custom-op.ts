@@ -33,6 +33,7 @@ export function definePeftOp<I extends string, A extends object>(spec: PeftOpSpe
       if (!(inputs[name] instanceof tf.Tensor)) throw new Error(`${spec.kernelName}: input "${name}" must be a tensor`);
     }
     if (tf.getKernel(spec.kernelName, tf.getBackend())) {
+      // tfjs types a kernel's inputs and attrs as open maps; ours are the op's typed records of the same values.
       return tf.engine().runKernel(spec.kernelName, inputs as unknown as tf.NamedTensorMap, attrs as unknown as tf.NamedAttrMap) as tf.Tensor;
     }
     return spec.fallback(inputs, attrs);
@@ -66,6 +67,7 @@ export function registerPeftKernel<I extends string, A extends object>(
       gradFunc: (dy, saved, attrs) => {
         const inputs = {} as Record<I, tf.Tensor>;
         spec.inputNames.forEach((n, i) => (inputs[n] = saved[i]));
+        // tfjs hands attrs back as a NamedAttrMap: they are the `A` the op ran with.
         return spec.gradient(dy as tf.Tensor, inputs, attrs as unknown as A);
       },
     });
