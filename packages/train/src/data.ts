@@ -41,7 +41,7 @@ export interface JsonlRecord {
 /** Parses JSONL (blank lines skipped); a bad line is an error naming the file and line number. */
 export function parseJsonl(text: string, file: string): JsonlRecord[] {
   const out: JsonlRecord[] = [];
-  const lines = text.split(/\r?\n/);
+  const lines = text.replace(/^\uFEFF/, '').split(/\r?\n/); // a UTF-8 byte-order mark may open the file
   lines.forEach((raw, i) => {
     if (raw.trim() === '') return;
     let value: unknown;
@@ -225,13 +225,35 @@ export function buildDataset(
   return { train: examples, validation, format, labelMap, truncated };
 }
 
+/** Strict UTF-8 (no silent U+FFFD): invalid bytes are an error naming the file and the line. */
+export function decodeUtf8(bytes: Uint8Array, file: string): string {
+  try {
+    return new TextDecoder('utf-8', { fatal: true }).decode(bytes);
+  } catch {
+    let line = 1;
+    let start = 0;
+    for (let i = 0; i <= bytes.length; i++) {
+      if (i < bytes.length && bytes[i] !== 0x0a) continue;
+      try {
+        new TextDecoder('utf-8', { fatal: true }).decode(bytes.subarray(start, i));
+      } catch {
+        throw new Error(`${file}:${line}: invalid UTF-8 (the file must be UTF-8 text)`);
+      }
+      line++;
+      start = i + 1;
+    }
+    throw new Error(`${file}: invalid UTF-8 (the file must be UTF-8 text)`);
+  }
+}
+
 /** Reads a JSONL file (and the validation file when `validation` is a path) into a dataset. */
 export async function loadJsonlDataset(path: string, tokenizer: Tokenizer, opts: DatasetOptions = {}): Promise<Dataset> {
   const fs = await import('node:fs/promises');
   const read = async (p: string) => {
     try {
-      return await fs.readFile(p, 'utf8');
+      return decodeUtf8(await fs.readFile(p), p);
     } catch (e) {
+      if ((e as NodeJS.ErrnoException).code === undefined) throw e;
       throw new Error(`${p}: ${(e as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : (e as Error).message}`, { cause: e });
     }
   };

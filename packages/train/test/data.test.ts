@@ -90,6 +90,20 @@ describe('truncation, shuffling and splits', () => {
     for (const v of d.validation) expect(train.has(v.inputIds[0])).toBe(false);
   });
 
+  it('accepts a UTF-8 byte-order mark at the start of the file', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'peftjs-data-'));
+    await writeFile(join(dir, 'bom.jsonl'), Buffer.concat([Buffer.from([0xef, 0xbb, 0xbf]), Buffer.from(jsonl({ text: 'ab' }, { text: 'cd' }))]));
+    const d = await loadJsonlDataset(join(dir, 'bom.jsonl'), tok, { shuffle: false, validation: 0 });
+    expect(d.train.map((e) => e.inputIds.slice(0, 2))).toEqual([enc(jsonl({ text: 'ab' })).examples[0].inputIds.slice(0, 2), enc(jsonl({ text: 'cd' })).examples[0].inputIds.slice(0, 2)]);
+  });
+
+  it('refuses invalid UTF-8, naming the file and the line (no silent U+FFFD)', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'peftjs-data-'));
+    const bad = Buffer.concat([Buffer.from(`${jsonl({ text: 'ab' })}\n`), Buffer.from('{"text": "caf'), Buffer.from([0xe9]), Buffer.from('"}\n')]);
+    await writeFile(join(dir, 'latin1.jsonl'), bad);
+    await expect(loadJsonlDataset(join(dir, 'latin1.jsonl'), tok)).rejects.toThrow(`${join(dir, 'latin1.jsonl')}:2: invalid UTF-8`);
+  });
+
   it('reads a separate validation file, with errors naming that file', async () => {
     const dir = await mkdtemp(join(tmpdir(), 'peftjs-data-'));
     await writeFile(join(dir, 'train.jsonl'), jsonl({ text: 'ab', label: 'x' }, { text: 'cd', label: 'y' }));
