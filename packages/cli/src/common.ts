@@ -37,7 +37,12 @@ export async function loadTok(dir: string): Promise<PretrainedTokenizer> {
 /** A base model with the adapter saved in `adapterDir` (any installed method), frozen for inference. */
 export async function loadWithAdapter(model: PretrainedModel, adapterDir: string, trainable = false): Promise<PeftModel<any, any>> {
   if (!existsSync(join(adapterDir, 'adapter_config.json'))) throw new UsageError(`--adapter ${adapterDir}: no adapter_config.json there`);
-  const cfg = await readAdapterConfig(adapterDir);
+  let cfg;
+  try {
+    cfg = await readAdapterConfig(adapterDir);
+  } catch (e) {
+    throw new UsageError(`--adapter ${adapterDir}: ${(e as Error).message}`);
+  }
   await loadMethodForType(cfg.peft_type);
   const peft = new PeftModel(model as never, { registry });
   try {
@@ -46,6 +51,12 @@ export async function loadWithAdapter(model: PretrainedModel, adapterDir: string
     throw new UsageError(`--adapter ${adapterDir}: ${(e as Error).message}`);
   }
   return peft;
+}
+
+/** The model's position table size (max_position_embeddings / n_positions), when it has one. */
+export function maxPositions(model: PretrainedModel): number | undefined {
+  const c: { maxPositionEmbeddings?: number; nPositions?: number } = model.config;
+  return c.maxPositionEmbeddings ?? c.nPositions;
 }
 
 export function formatDuration(ms: number): string {

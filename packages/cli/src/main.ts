@@ -23,7 +23,7 @@ async function commands(): Promise<Record<string, Command>> {
   return {
     train: { spec: trainSpec, run: (a, io) => train(a, io) },
     eval: { spec: evalSpec, run: (a, io) => evaluate(a, io) },
-    generate: { spec: generateSpec, run: (a, io) => generate(a, io.out, io.write) },
+    generate: { spec: generateSpec, run: (a, io) => generate(a, io) },
     merge: { spec: mergeSpec, run: (a, io) => merge(a, io.out) },
     inspect: { spec: inspectSpec, run: (a, io) => inspect(a, io.out) },
     demo: { spec: demoSpec, run: (a, io) => demo(a, io) },

@@ -3,22 +3,22 @@ import { createRequire } from 'node:module';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { collateExamples, evaluateModel } from '@peftjs/train';
-import type { CommandSpec, ParsedArgs } from '../args.js';
+import type { CommandSpec, FlagSpec, FlagValues, ParsedArgs } from '../args.js';
 import type { Io } from '../main.js';
 import { generateBatch } from './generate.js';
-import { reportFor, runTraining, writeReport, type TrainFlags } from './train.js';
+import { reportFor, runTraining, writeReport, type TrainFlags, type TrainRun } from './train.js';
 
-export const demoSpec: CommandSpec = {
+export const demoSpec = {
   name: 'demo',
   summary: 'the main job: LoRA fine-tune of the bundled small LLaMA on the bundled riddle task, with before/after and a report',
   usage: 'peft demo [--out DIR] [--steps N] [--backend auto|wasm|cpu]',
   flags: [
-    { name: 'out', type: 'string', description: 'output folder (adapter, checkpoints, metrics.jsonl, report.html)', default: 'peft-demo-output' },
-    { name: 'steps', type: 'number', description: 'optimizer steps', default: 120 },
-    { name: 'backend', type: 'string', description: 'tfjs backend: auto, tensorflow, wasm or cpu', default: 'auto' },
+    { name: 'out', type: 'string', description: 'output folder (adapter, checkpoints, metrics.jsonl, report.html); a previous demo run in it is replaced', default: 'peft-demo-output' },
+    { name: 'steps', type: 'number', description: 'optimizer steps', default: 120, rule: { integer: true, min: 1 } },
+    { name: 'backend', type: 'string', description: 'tfjs backend', default: 'auto', choices: ['auto', 'tensorflow', 'wasm', 'cpu'] },
     { name: 'json', type: 'boolean', description: 'one JSON event per line' },
-  ],
-};
+  ] as const satisfies readonly FlagSpec[],
+} satisfies CommandSpec;
 
 /** The bundled model folder (shipped in @peftjs/models) and the demo task (shipped here). */
 export function demoPaths(): { model: string; train: string; valid: string } {
@@ -46,73 +46,95 @@ async function answerAccuracy(
   return { accuracy: right / riddles.length, answers };
 }
 
-export async function demo(args: ParsedArgs, io: Io): Promise<void> {
-  const f = args.flags as { out: string; steps: number; backend: string; json?: boolean };
+interface Measure {
+  loss: number;
+  accuracy: number;
+  answers: string[];
+}
+
+/** Held-out val_loss and riddle accuracy of the (adapted) model. */
+async function measure(run: Pick<TrainRun, 'peft' | 'base' | 'tokenizer' | 'dataset'>, riddles: Riddle[]): Promise<Measure> {
+  const pad = run.tokenizer.padTokenId ?? run.tokenizer.eosTokenId ?? 0;
+  const loss = evaluateModel(run.peft, run.dataset.validation, { batchSize: 16, collate: (x) => collateExamples(x, pad) }).loss;
+  return { loss, ...(await answerAccuracy(run.peft, run.base, run.tokenizer, riddles)) };
+}
+
+/** The demo's run: the bundled model and riddles, LoRA on every linear layer; its own folder is replaced. */
+function demoFlags(f: DemoFlags): TrainFlags {
   const paths = demoPaths();
-  const say = (s: string) => (f.json ? undefined : io.out(s));
-  const valid = readFileSync(paths.valid, 'utf8').trim().split('\n').map((l) => JSON.parse(l) as Riddle);
-  const shown = [0, 17, 41].map((i) => valid[i % valid.length]);
-  say('peft demo: LoRA fine-tune of the bundled peftjs-tiny-llama (a 2.2M-parameter LLaMA pretrained on fables)');
-  say('task: answer animal riddles; 112 training riddles, 56 held-out riddles whose clue pairs never appear in training\n');
-  const t0 = Date.now();
-  let before: { loss: number; accuracy: number; answers: string[] } | undefined;
-  const flags: TrainFlags = {
+  return {
+    ...DEMO_TRAINING,
     model: paths.model,
     data: paths.train,
     valid: paths.valid,
-    method: 'lora',
     out: f.out,
-    valSplit: 0,
     steps: f.steps,
-    epochs: 1,
-    batchSize: 8,
-    gradAccum: 1,
-    lr: 5e-3,
-    schedule: 'cosine',
-    warmupSteps: 10,
-    weightDecay: 0,
-    maxGradNorm: 1,
-    maxLength: 64,
-    evalEvery: 10,
-    saveEvery: 1000,
-    patience: 0,
-    seed: 42,
     backend: f.backend,
     json: f.json,
+    overwrite: true,
   };
+}
+
+const DEMO_TRAINING = {
+  method: 'lora',
+  valSplit: 0,
+  epochs: 1,
+  batchSize: 8,
+  gradAccum: 1,
+  lr: 5e-3,
+  schedule: 'cosine',
+  warmupSteps: 10,
+  weightDecay: 0,
+  maxGradNorm: 1,
+  maxLength: 64,
+  evalEvery: 10,
+  saveEvery: 1000,
+  patience: 0,
+  seed: 42,
+} as const;
+
+type DemoFlags = FlagValues<typeof demoSpec.flags>;
+
+export async function demo(args: ParsedArgs, io: Io): Promise<void> {
+  const f = args.flags as DemoFlags;
+  const say = (s: string) => (f.json ? undefined : io.out(s));
+  const valid = readFileSync(demoPaths().valid, 'utf8').trim().split('\n').map((l) => JSON.parse(l) as Riddle);
+  const shown = [0, 17, 41].map((i) => valid[i % valid.length]);
+  const showAnswers = (m: Measure) => shown.forEach((r) => say(`  ${r.prompt.replace('\n', ' ')} →${m.answers[valid.indexOf(r)]}`));
+  say('peft demo: LoRA fine-tune of the bundled peftjs-tiny-llama (a 2.2M-parameter LLaMA pretrained on fables)');
+  say('task: answer animal riddles; 112 training riddles, 56 held-out riddles whose clue pairs never appear in training\n');
+  const t0 = Date.now();
+  let before: Measure | undefined;
   const lora = { r: 8, lora_alpha: 16, lora_dropout: 0.05, target_modules: 'all-linear' };
-  const run = await runTraining(flags, lora, io, {
-    beforeTrain: async ({ peft, base, tokenizer, dataset }) => {
-      const pad = tokenizer.padTokenId ?? tokenizer.eosTokenId ?? 0;
-      const loss = evaluateModel(peft as never, dataset.validation, { batchSize: 16, collate: (x) => collateExamples(x, pad) }).loss;
-      const acc = await answerAccuracy(peft as never, base, tokenizer, valid);
-      before = { loss, ...acc };
-      say(`before: held-out val_loss ${loss.toFixed(3)}, riddles answered right ${(100 * acc.accuracy).toFixed(1)}% (${Math.round(acc.accuracy * valid.length)}/${valid.length})`);
-      for (const r of shown) say(`  ${r.prompt.replace('\n', ' ')} →${acc.answers[valid.indexOf(r)]}`);
+  const run = await runTraining(demoFlags(f), lora, io, {
+    beforeTrain: async (setup) => {
+      before = await measure(setup, valid);
+      say(`before: held-out val_loss ${before.loss.toFixed(3)}, riddles answered right ${(100 * before.accuracy).toFixed(1)}% (${Math.round(before.accuracy * valid.length)}/${valid.length})`);
+      showAnswers(before);
       say('');
     },
   });
-  const pad = run.tokenizer.padTokenId ?? run.tokenizer.eosTokenId ?? 0;
-  const afterLoss = evaluateModel(run.peft as never, run.dataset.validation, { batchSize: 16, collate: (x) => collateExamples(x, pad) }).loss;
-  const after = await answerAccuracy(run.peft as never, run.base, run.tokenizer, valid);
-  const b = before!;
-  say(`\nafter ${run.result.step} steps (${run.seconds.toFixed(0)} s of training): held-out val_loss ${afterLoss.toFixed(3)} (was ${b.loss.toFixed(3)}), riddles answered right ${(100 * after.accuracy).toFixed(1)}% (was ${(100 * b.accuracy).toFixed(1)}%)`);
-  for (const r of shown) say(`  ${r.prompt.replace('\n', ' ')} →${after.answers[valid.indexOf(r)]}`);
-  const report = reportFor(run, 'peft demo — LoRA on peftjs-tiny-llama, animal riddles', {
-    summary: [
-      ['held-out val_loss before → after', `${b.loss.toFixed(3)} → ${afterLoss.toFixed(3)}`],
-      ['held-out riddles answered right before → after', `${(100 * b.accuracy).toFixed(1)}% → ${(100 * after.accuracy).toFixed(1)}%`],
-      ['total demo time', `${((Date.now() - t0) / 1000).toFixed(0)} s`],
-    ],
-    samples: shown.map((r) => ({ prompt: r.prompt, before: b.answers[valid.indexOf(r)], after: after.answers[valid.indexOf(r)] })),
-  });
-  const path = await writeReport(f.out, report);
+  const [b, after] = [before!, await measure(run, valid)];
+  say(`\nafter ${run.result.step} steps (${run.seconds.toFixed(0)} s of training): held-out val_loss ${after.loss.toFixed(3)} (was ${b.loss.toFixed(3)}), riddles answered right ${(100 * after.accuracy).toFixed(1)}% (was ${(100 * b.accuracy).toFixed(1)}%)`);
+  showAnswers(after);
+  const path = await writeReport(f.out, demoReport(run, b, after, shown.map((r) => valid.indexOf(r)), valid, t0));
   const d = run.result.diagnosis;
   say(`\ndiagnosis: ${d.case} — ${d.summary}`);
   for (const s of d.suggestions) say(`  - ${s}`);
   say(run.trainableLine);
   say(`report: ${path}   adapter: ${f.out}/adapter_model.safetensors   total ${((Date.now() - t0) / 1000).toFixed(0)} s`);
   if (f.json) {
-    io.out(JSON.stringify({ type: 'demo', before: { val_loss: b.loss, accuracy: b.accuracy }, after: { val_loss: afterLoss, accuracy: after.accuracy }, steps: run.result.step, seconds: run.seconds, report: path, diagnosis: d.case }));
+    io.out(JSON.stringify({ type: 'demo', before: { val_loss: b.loss, accuracy: b.accuracy }, after: { val_loss: after.loss, accuracy: after.accuracy }, steps: run.result.step, seconds: run.seconds, report: path, diagnosis: d.case }));
   }
+}
+
+function demoReport(run: TrainRun, b: Measure, after: Measure, shown: number[], valid: Riddle[], t0: number) {
+  return reportFor(run, 'peft demo — LoRA on peftjs-tiny-llama, animal riddles', {
+    summary: [
+      ['held-out val_loss before → after', `${b.loss.toFixed(3)} → ${after.loss.toFixed(3)}`],
+      ['held-out riddles answered right before → after', `${(100 * b.accuracy).toFixed(1)}% → ${(100 * after.accuracy).toFixed(1)}%`],
+      ['total demo time', `${((Date.now() - t0) / 1000).toFixed(0)} s`],
+    ],
+    samples: shown.map((i) => ({ prompt: valid[i].prompt, before: b.answers[i], after: after.answers[i] })),
+  });
 }

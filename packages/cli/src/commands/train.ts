@@ -1,42 +1,48 @@
-import { join } from 'node:path';
-import { PeftModel, registry, saveAdapter, type PeftConfigBase } from '@peftjs/core';
-import { writeFileAtomic } from '@peftjs/core/io';
+import { join, resolve } from 'node:path';
+import { rmdir } from 'node:fs/promises';
+import { PeftModel, adapterConfigJSON, registry, saveAdapter, type PeftConfigBase, type PeftMethod } from '@peftjs/core';
+import { FolderLockedError, lockFolder, writeFileAtomic } from '@peftjs/core/io';
 import type { BackendInfo } from '@peftjs/backend-node';
 import type { PretrainedModel, PretrainedTokenizer } from '@peftjs/models';
-import { Trainer, loadJsonlDataset, type Dataset, type TrainEvent, type TrainResult } from '@peftjs/train';
-import type { CommandSpec, ParsedArgs } from '../args.js';
-import { ensureBackend, loadBase, loadTok } from '../common.js';
+import { Trainer, loadJsonlDataset, resolveCheckpoint, type Dataset, type EncodedExample, type TrainEvent, type TrainResult, type TrainerOptions } from '@peftjs/train';
+import type { CommandSpec, FlagSpec, FlagValues, ParsedArgs } from '../args.js';
+import { ensureBackend, loadBase, loadTok, maxPositions } from '../common.js';
 import { UsageError, FailureError } from '../errors.js';
 import type { Io } from '../main.js';
+import { checkMethodOptions } from '../method-options.js';
 import { loadMethod } from '../methods.js';
+import { checkOutputLocation, checkResume, fileSha256, prepareNewRun, writeRunRecord, type RunRecord } from '../output.js';
 import { Progress, type ProgressMode } from '../progress.js';
 import { renderReport, type ReportInput } from '../report.js';
 
-export const TRAIN_FLAGS: CommandSpec['flags'] = [
+const positiveInt = { integer: true, min: 1 } as const;
+
+export const TRAIN_FLAGS = [
   { name: 'model', type: 'string', description: 'Hugging Face model folder (config.json, model.safetensors, tokenizer.json)', required: true },
   { name: 'data', type: 'string', description: 'training data, JSONL of {"text"}, {"prompt","completion"}, {"messages"} or {"text","label"}', required: true },
   { name: 'method', type: 'string', description: 'PEFT method: lora, prompt, prefix, ptuning, adalora, adapter, or a package name', default: 'lora' },
   { name: 'out', type: 'string', description: 'output folder: adapter files, checkpoints, metrics.jsonl, report.html', required: true },
   { name: 'valid', type: 'string', description: 'validation JSONL (default: --val-split of the training data)' },
-  { name: 'val-split', type: 'number', description: 'fraction of the training data held out when --valid is absent', default: 0.1 },
-  { name: 'steps', type: 'number', description: 'optimizer steps (default: --epochs over the data)' },
-  { name: 'epochs', type: 'number', description: 'passes over the training data', default: 1 },
-  { name: 'batch-size', type: 'number', description: 'examples per micro-batch', default: 8 },
-  { name: 'grad-accum', type: 'number', description: 'micro-batches per optimizer step', default: 1 },
-  { name: 'lr', type: 'number', description: 'peak learning rate', default: 2e-4 },
-  { name: 'schedule', type: 'string', description: 'learning-rate schedule: constant, linear or cosine', default: 'linear' },
-  { name: 'warmup-steps', type: 'number', description: 'linear warmup steps', default: 0 },
-  { name: 'weight-decay', type: 'number', description: 'AdamW decoupled weight decay', default: 0 },
-  { name: 'max-grad-norm', type: 'number', description: 'global-norm clipping (0 = off)', default: 1 },
-  { name: 'max-length', type: 'number', description: 'longest example in tokens (longer ones are cut and counted)', default: 128 },
-  { name: 'eval-every', type: 'number', description: 'evaluate every N steps (and at the end)', default: 20 },
-  { name: 'save-every', type: 'number', description: 'checkpoint every N steps (and at the end)', default: 100 },
-  { name: 'patience', type: 'number', description: 'early stopping: evaluations without val_loss improvement (0 = off)', default: 0 },
-  { name: 'seed', type: 'number', description: 'seed of initialisation, data order and dropout', default: 42 },
-  { name: 'resume', type: 'boolean', description: 'resume from the last checkpoint in --out' },
-  { name: 'backend', type: 'string', description: 'tfjs backend: auto, tensorflow, wasm or cpu', default: 'auto' },
+  { name: 'val-split', type: 'number', description: 'fraction of the training data held out when --valid is absent', default: 0.1, rule: { min: 0, max: 0.9 } },
+  { name: 'steps', type: 'number', description: 'optimizer steps (default: --epochs over the data)', rule: positiveInt },
+  { name: 'epochs', type: 'number', description: 'passes over the training data', default: 1, rule: positiveInt },
+  { name: 'batch-size', type: 'number', description: 'examples per micro-batch', default: 8, rule: positiveInt },
+  { name: 'grad-accum', type: 'number', description: 'micro-batches per optimizer step', default: 1, rule: positiveInt },
+  { name: 'lr', type: 'number', description: 'peak learning rate', default: 2e-4, rule: { min: 0, exclusiveMin: true } },
+  { name: 'schedule', type: 'string', description: 'learning-rate schedule', default: 'linear', choices: ['constant', 'linear', 'cosine'] },
+  { name: 'warmup-steps', type: 'number', description: 'linear warmup steps', default: 0, rule: { integer: true, min: 0 } },
+  { name: 'weight-decay', type: 'number', description: 'AdamW decoupled weight decay', default: 0, rule: { min: 0 } },
+  { name: 'max-grad-norm', type: 'number', description: 'global-norm clipping (0 = off)', default: 1, rule: { min: 0 } },
+  { name: 'max-length', type: 'number', description: "longest example in tokens (longer ones are cut and counted; at most the model's positions)", default: 128, rule: positiveInt },
+  { name: 'eval-every', type: 'number', description: 'evaluate every N steps (and at the end)', default: 20, rule: positiveInt },
+  { name: 'save-every', type: 'number', description: 'checkpoint every N steps (and at the end)', default: 100, rule: positiveInt },
+  { name: 'patience', type: 'number', description: 'early stopping: evaluations without val_loss improvement (0 = off)', default: 0, rule: { integer: true, min: 0 } },
+  { name: 'seed', type: 'number', description: 'seed of initialisation, data order and dropout', default: 42, rule: { integer: true, min: 0 } },
+  { name: 'resume', type: 'boolean', description: 'resume from the last checkpoint in --out (same data, batch and method options)' },
+  { name: 'overwrite', type: 'boolean', description: "replace the run in a non-empty --out (its adapter only once the new run succeeds)" },
+  { name: 'backend', type: 'string', description: 'tfjs backend', default: 'auto', choices: ['auto', 'tensorflow', 'wasm', 'cpu'] },
   { name: 'json', type: 'boolean', description: 'one JSON event per line on stdout' },
-];
+] as const satisfies readonly FlagSpec[];
 
 export const trainSpec: CommandSpec = {
   name: 'train',
@@ -46,31 +52,8 @@ export const trainSpec: CommandSpec = {
   passthrough: true,
 };
 
-export interface TrainFlags {
-  model: string;
-  data: string;
-  method: string;
-  out: string;
-  valid?: string;
-  valSplit: number;
-  steps?: number;
-  epochs: number;
-  batchSize: number;
-  gradAccum: number;
-  lr: number;
-  schedule: 'constant' | 'linear' | 'cosine';
-  warmupSteps: number;
-  weightDecay: number;
-  maxGradNorm: number;
-  maxLength: number;
-  evalEvery: number;
-  saveEvery: number;
-  patience: number;
-  seed: number;
-  resume?: boolean;
-  backend: string;
-  json?: boolean;
-}
+/** The values of `peft train`'s flags, typed from TRAIN_FLAGS. */
+export type TrainFlags = FlagValues<typeof TRAIN_FLAGS>;
 
 export interface TrainRun {
   backend: BackendInfo;
@@ -85,6 +68,15 @@ export interface TrainRun {
   seconds: number;
 }
 
+type RunSetup = Omit<TrainRun, 'result' | 'events' | 'seconds'>;
+
+export interface RunOptions {
+  /** Called once everything is loaded and checked, before the first step (the demo's "before"). */
+  beforeTrain?: (run: RunSetup) => Promise<void>;
+  /** The flag each method option came from (`ParsedArgs.extraFlags`), for error messages. */
+  flagOf?: Record<string, string>;
+}
+
 /** Wraps bad-input failures (files, fields) as usage errors: exit code 2. */
 async function asUsage<T>(what: string, f: () => Promise<T> | T): Promise<T> {
   try {
@@ -95,41 +87,89 @@ async function asUsage<T>(what: string, f: () => Promise<T> | T): Promise<T> {
   }
 }
 
-/** Loads everything, checks every input, then trains. Shared by `train` and `demo`. */
-export async function runTraining(
-  f: TrainFlags,
-  methodOptions: Record<string, unknown>,
-  io: Io,
-  hooks: { beforeTrain?: (run: Omit<TrainRun, 'result' | 'events' | 'seconds'>) => Promise<void> } = {},
-): Promise<TrainRun> {
-  if (!['constant', 'linear', 'cosine'].includes(f.schedule)) throw new UsageError(`--schedule must be constant, linear or cosine, got "${f.schedule}"`);
-  for (const k of ['batchSize', 'gradAccum', 'maxLength', 'epochs'] as const) {
-    if (!(Number.isInteger(f[k]) && f[k] > 0)) throw new UsageError(`--${k.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)} must be a positive integer, got ${f[k]}`);
+/** The output folder's lock for the run; another live run holding it is a usage error. */
+async function lockOutput(out: string): Promise<() => Promise<void>> {
+  try {
+    return await lockFolder(out);
+  } catch (e) {
+    if (e instanceof FolderLockedError) throw new UsageError(`--out ${e.message}`);
+    throw e;
   }
-  if (!(['auto', 'tensorflow', 'wasm', 'cpu'] as const).includes(f.backend as never)) throw new UsageError(`--backend must be auto, tensorflow, wasm or cpu, got "${f.backend}"`);
-  const backend = await ensureBackend(f.backend as 'auto');
-  const mode: ProgressMode = f.json ? 'json' : io.isTTY ? 'tty' : 'plain';
-  const say = (s: string) => (mode === 'json' ? undefined : io.out(s));
-  say(`backend: ${backend.name}${backend.threads > 1 ? ` (${backend.threads} threads)` : ''} — ${backend.reason}`);
+}
 
+/**
+ * Checks every input, loads everything, then trains; the adapter is saved to `--out` only when the
+ * run succeeds. Shared by `train` and `demo`. The output folder is checked before anything loads
+ * and locked for the life of the run.
+ */
+export async function runTraining(f: TrainFlags, methodOptions: Record<string, unknown>, io: Io, opts: RunOptions = {}): Promise<TrainRun> {
+  await checkOutputLocation('--out', f.out);
+  const existed = await import('node:fs').then((fs) => fs.existsSync(f.out));
+  const unlock = await lockOutput(f.out);
+  try {
+    if (!f.resume) await prepareNewRun(f.out, !!f.overwrite);
+    const method = await loadMethod(f.method);
+    const setup = await setUp(f, method, methodOptions, io, opts.flagOf ?? {});
+    await opts.beforeTrain?.(setup);
+    const t0 = Date.now();
+    const { result, events } = await trainLoaded(f, setup, io);
+    const seconds = (Date.now() - t0) / 1000;
+    // a failed run never replaces the adapter of an earlier good one
+    if (result.stopReason === 'non-finite') throw new FailureError(`${result.message ?? 'training stopped: non-finite loss'} The adapter in ${f.out} was not written.`);
+    await saveAdapter(setup.peft, f.out);
+    return { ...setup, events, result, seconds, config: setup.peft.config() };
+  } finally {
+    await unlock();
+    if (!existed) await rmdir(f.out).catch(() => undefined); // only when the run left it empty
+  }
+}
+
+/** Backend, base model, tokenizer, data, the adapter; every option checked; the run recorded. */
+async function setUp(f: TrainFlags, method: PeftMethod, methodOptions: Record<string, unknown>, io: Io, flagOf: Record<string, string>): Promise<RunSetup> {
+  const say = (s: string) => (f.json ? undefined : io.out(s));
+  const config = { peft_type: method.type, task_type: 'CAUSAL_LM', ...methodOptions } as PeftConfigBase;
+  checkMethodOptions(trainSpec, method, config, methodOptions, flagOf);
+  const backend = await ensureBackend(f.backend);
+  say(`backend: ${backend.name}${backend.threads > 1 ? ` (${backend.threads} threads)` : ''} — ${backend.reason}`);
   const base = await loadBase(f.model);
+  const positions = maxPositions(base);
+  if (positions !== undefined && f.maxLength > positions) throw new UsageError(`--max-length ${f.maxLength} exceeds the model's ${positions} positions (max_position_embeddings)`);
   const tokenizer = await loadTok(f.model);
   const dataset = await asUsage('', () =>
     loadJsonlDataset(f.data, tokenizer, { maxLength: f.maxLength, validation: f.valid ?? f.valSplit, seed: f.seed, warn: (m) => say(`warning: ${m}`) }),
   );
-  const method = await loadMethod(f.method);
-  const taskType = dataset.format === 'classification' ? 'SEQ_CLS' : 'CAUSAL_LM';
-  const config = { peft_type: method.type, task_type: taskType, ...methodOptions } as PeftConfigBase;
+  if (dataset.format === 'classification') config.task_type = 'SEQ_CLS';
   const peft = new PeftModel(base as never, { registry }) as PeftModel<any, any>;
   await asUsage(`--method ${f.method}`, () => peft.addAdapter('default', config));
+  const record = await runRecord(f, peft);
+  if (f.resume) await checkResume(f.out, record, await asUsage('--resume', () => resolveCheckpoint(f.out)));
+  else await writeRunRecord(f.out, record);
   const trainableLine = peft.printTrainableParameters(say);
   say(`data: ${dataset.train.length} training and ${dataset.validation.length} validation examples (${dataset.format})${dataset.truncated ? `, ${dataset.truncated} truncated to ${f.maxLength} tokens` : ''}`);
-  await hooks.beforeTrain?.({ backend, base, tokenizer, peft, dataset, trainableLine, config: peft.config() });
+  return { backend, base, tokenizer, peft, dataset, trainableLine, config: peft.config() };
+}
 
-  const progress = new Progress(mode, io.write);
-  const events: TrainEvent[] = [];
-  const trainer = new Trainer({
-    model: peft,
+async function runRecord(f: TrainFlags, peft: PeftModel<any, any>): Promise<RunRecord> {
+  return {
+    data: resolve(f.data),
+    data_sha256: await fileSha256(f.data),
+    valid: f.valid ? resolve(f.valid) : null,
+    valid_sha256: f.valid ? await fileSha256(f.valid) : null,
+    val_split: f.valSplit,
+    max_length: f.maxLength,
+    batch_size: f.batchSize,
+    grad_accum: f.gradAccum,
+    seed: f.seed,
+    method: f.method,
+    adapter_config: adapterConfigJSON(peft.adapter('default')),
+  };
+}
+
+/** The Trainer's options from the flags. */
+function trainerOptions(f: TrainFlags, run: RunSetup): TrainerOptions<EncodedExample> {
+  const { dataset, tokenizer } = run;
+  return {
+    model: run.peft,
     trainData: dataset.train,
     evalData: dataset.validation.length ? dataset.validation : undefined,
     padTokenId: tokenizer.padTokenId ?? tokenizer.eosTokenId ?? 0,
@@ -147,25 +187,29 @@ export async function runTraining(
     outputDir: f.out,
     earlyStopping: f.patience > 0 ? { patience: f.patience } : undefined,
     seed: f.seed,
+  };
+}
+
+/** Trains the loaded run (from its checkpoint with --resume), showing progress. */
+async function trainLoaded(f: TrainFlags, run: RunSetup, io: Io): Promise<{ result: TrainResult; events: TrainEvent[] }> {
+  const mode: ProgressMode = f.json ? 'json' : io.isTTY ? 'tty' : 'plain';
+  const progress = new Progress(mode, io.write);
+  const events: TrainEvent[] = [];
+  const trainer = new Trainer({
+    ...trainerOptions(f, run),
     onEvent: (e) => {
       events.push(e);
       progress.event({ ...e, totalSteps: trainer.totalSteps, elapsed_ms: e.elapsed_s * 1000, tokens_per_s: e.tokens_per_sec });
       if (e.type === 'stopped' && e.message) progress.line(e.message);
     },
   });
-  const t0 = Date.now();
-  let result: TrainResult;
   try {
-    if (f.resume) await trainer.restore(f.out);
-    result = await trainer.train();
+    if (f.resume) await asUsage('--resume', () => trainer.restore(f.out));
+    return { result: await trainer.train(), events };
   } finally {
     progress.end();
     trainer.dispose();
   }
-  const seconds = (Date.now() - t0) / 1000;
-  await saveAdapter(peft, f.out);
-  if (result.stopReason === 'non-finite') throw new FailureError(result.message ?? 'training stopped: non-finite loss');
-  return { backend, base, tokenizer, peft, dataset, events, result, trainableLine, config: peft.config(), seconds };
 }
 
 /** The report of a run: charts from the events, the diagnosis, the config. */
@@ -206,7 +250,7 @@ export async function writeReport(dir: string, report: ReportInput): Promise<str
 
 export async function train(args: ParsedArgs, io: Io): Promise<void> {
   const f = args.flags as TrainFlags;
-  const run = await runTraining(f, args.extra, io);
+  const run = await runTraining(f, args.extra, io, { flagOf: args.extraFlags });
   const path = await writeReport(f.out, reportFor(run, `peft train — ${f.method} on ${f.data}`));
   const d = run.result.diagnosis;
   if (f.json) {

@@ -1,0 +1,112 @@
+import { spawn } from 'node:child_process';
+import { existsSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { paths, peft, tmp } from './helpers.js';
+
+const FAST = ['--steps', '2', '--batch-size', '4', '--eval-every', '100', '--save-every', '1', '--max-length', '64'];
+const LORA = ['--r', '2', '--target-modules', 'q_proj,v_proj'];
+const train = (out: string, ...more: string[]) => peft('train', '--model', paths.model, '--data', paths.train, '--valid', paths.valid, '--out', out, ...FAST, ...LORA, ...more);
+const steps = (out: string) =>
+  readFileSync(join(out, 'metrics.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l)).filter((e) => e.type === 'step').map((e) => e.step);
+
+describe('the output location is checked before anything loads (exit 2)', () => {
+  it.each([
+    ['/proc/peftjs-test/out', /cannot write in \/proc/],
+    ['/sys/peftjs-test', /cannot write in \/sys/],
+  ])('%s', async (out, message) => {
+    const t0 = Date.now();
+    const r = await train(out);
+    expect(r.code).toBe(2);
+    expect(r.err).toMatch(message);
+    expect(Date.now() - t0).toBeLessThan(5000);
+  });
+
+  it('a folder under a file', async () => {
+    const file = join(tmp(), 'a-file');
+    writeFileSync(file, 'x');
+    const r = await train(join(file, 'out'));
+    expect([r.code, r.err.trim()]).toEqual([2, `peft train: --out ${join(file, 'out')}: ${file} is a file, not a folder`]);
+  });
+});
+
+describe('one run per output folder', () => {
+  const out = join(tmp(), 'run');
+  let first: Awaited<ReturnType<typeof peft>>;
+  beforeAll(async () => {
+    first = await train(out);
+  }, 120_000);
+
+  it('a finished run leaves its adapter, checkpoints and record, and no lock or temp files', () => {
+    expect(first.err).toBe('');
+    expect(first.code).toBe(0);
+    expect(steps(out)).toEqual([1, 2]);
+    expect(first.out).toMatch(/step 2\/2 {2}loss \d/);
+    const names = readdirSync(out);
+    for (const f of ['adapter_config.json', 'adapter_model.safetensors', 'run.json', 'checkpoint-2', 'latest']) expect(names).toContain(f);
+    expect(names.filter((n) => n.startsWith('.peftjs'))).toEqual([]);
+  });
+
+  it('a second run into the used folder is refused without --resume or --overwrite (exit 2), the folder unchanged', async () => {
+    const before = readdirSync(out).sort();
+    const r = await train(out);
+    expect(r.code).toBe(2);
+    expect(r.err).toContain(`--out ${out} is not empty`);
+    expect(r.err).toContain('give --resume to continue its run, --overwrite to replace it');
+    expect(readdirSync(out).sort()).toEqual(before);
+  });
+
+  it('--resume with other data or another method option is refused, naming what differs', async () => {
+    const data = await train(out, '--resume', '--data', paths.valid, '--steps', '3');
+    expect(data.code).toBe(2);
+    expect(data.err).toContain(`--data (was ${paths.train}, now ${paths.valid})`);
+    const rank = await peft('train', '--model', paths.model, '--data', paths.train, '--valid', paths.valid, '--out', out, ...FAST, '--r', '4', '--target-modules', 'q_proj,v_proj', '--resume');
+    expect(rank.code).toBe(2);
+    expect(rank.err).toContain('method option r (was 2, now 4)');
+    const none = await train(join(tmp(), 'empty'), '--resume');
+    expect(none.code).toBe(2);
+    expect(none.err).toContain('--resume');
+  });
+
+  it('another live process holding the folder is refused (exit 2) naming the folder and its pid', async () => {
+    const holder = spawn(process.execPath, ['-e', 'setTimeout(() => {}, 60000)']);
+    try {
+      writeFileSync(join(out, '.peftjs-lock'), JSON.stringify({ pid: holder.pid }));
+      const before = readFileSync(join(out, 'metrics.jsonl'), 'utf8');
+      const r = await train(out, '--resume', '--steps', '3');
+      expect(r.code).toBe(2);
+      expect(r.err).toContain(`${out} is in use by another peftjs process (pid ${holder.pid}`);
+      expect(readFileSync(join(out, 'metrics.jsonl'), 'utf8')).toBe(before);
+    } finally {
+      holder.kill('SIGKILL');
+    }
+  });
+
+  it('a stale lock (its process is gone) is taken over: --resume continues the run', async () => {
+    writeFileSync(join(out, '.peftjs-lock'), JSON.stringify({ pid: 2 ** 22 + 7 }));
+    const r = await train(out, '--resume', '--steps', '3');
+    expect(r.err).toBe('');
+    expect(r.code).toBe(0);
+    expect(steps(out)).toEqual([1, 2, 3]);
+    expect(existsSync(join(out, '.peftjs-lock'))).toBe(false);
+  }, 120_000);
+
+  it('a failed run with --overwrite (lr 1e39: every update non-finite) exits 1 and leaves the earlier good adapter as it was', async () => {
+    const adapter = readFileSync(join(out, 'adapter_model.safetensors'));
+    const config = readFileSync(join(out, 'adapter_config.json'));
+    const r = await train(out, '--overwrite', '--lr', '1e39', '--steps', '8');
+    expect(r.code).toBe(1);
+    expect(r.err).toContain('non-finite');
+    expect(r.err).toContain('was not written');
+    expect(readFileSync(join(out, 'adapter_model.safetensors')).equals(adapter)).toBe(true);
+    expect(readFileSync(join(out, 'adapter_config.json')).equals(config)).toBe(true);
+    expect(readdirSync(out).filter((n) => n.startsWith('checkpoint-'))).toEqual([]);
+  }, 120_000);
+
+  it('--overwrite replaces the previous run: metrics start again at step 1, old checkpoints gone', async () => {
+    const r = await train(out, '--overwrite');
+    expect(r.code).toBe(0);
+    expect(steps(out)).toEqual([1, 2]);
+    expect(readdirSync(out).filter((n) => n.startsWith('checkpoint-')).sort()).toEqual(['checkpoint-1', 'checkpoint-2']);
+  }, 120_000);
+});
