@@ -35,7 +35,7 @@ export async function loadTok(dir: string): Promise<PretrainedTokenizer> {
 }
 
 /** A base model with the adapter saved in `adapterDir` (any installed method), frozen for inference. */
-export async function loadWithAdapter(model: PretrainedModel, adapterDir: string, trainable = false): Promise<PeftModel<any, any>> {
+export async function loadWithAdapter(model: PretrainedModel, adapterDir: string, trainable = false): Promise<PeftModel> {
   if (!existsSync(join(adapterDir, 'adapter_config.json'))) throw new UsageError(`--adapter ${adapterDir}: no adapter_config.json there`);
   let cfg;
   try {
@@ -44,7 +44,7 @@ export async function loadWithAdapter(model: PretrainedModel, adapterDir: string
     throw new UsageError(`--adapter ${adapterDir}: ${(e as Error).message}`);
   }
   await loadMethodForType(cfg.peft_type);
-  const peft = new PeftModel(model as never, { registry });
+  const peft = new PeftModel(model, { registry });
   try {
     await loadAdapter(peft, adapterDir, 'default', { trainable });
   } catch (e) {

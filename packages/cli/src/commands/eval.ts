@@ -36,7 +36,7 @@ export async function evaluate(args: ParsedArgs, io: Io): Promise<void> {
   }
   const model = f.adapter ? await loadWithAdapter(base, f.adapter) : base;
   const pad = tok.padTokenId ?? tok.eosTokenId ?? 0;
-  const r = evaluateModel(model as never, data.train, { batchSize: f.batchSize, collate: (items) => collateExamples(items, pad) });
+  const r = evaluateModel(model, data.train, { batchSize: f.batchSize, collate: (items) => collateExamples(items, pad) });
   if (f.json) io.out(JSON.stringify({ loss: r.loss, perplexity: r.perplexity, accuracy: r.accuracy, examples: r.examples }));
   else io.out(`${f.data}: ${r.examples} examples — loss ${r.loss.toFixed(4)}, perplexity ${r.perplexity.toFixed(2)}${r.accuracy !== undefined ? `, accuracy ${(100 * r.accuracy).toFixed(1)}%` : ''}`);
 }

@@ -59,7 +59,7 @@ export interface TrainRun {
   backend: BackendInfo;
   base: PretrainedModel;
   tokenizer: PretrainedTokenizer;
-  peft: PeftModel<any, any>;
+  peft: PeftModel;
   dataset: Dataset;
   events: TrainEvent[];
   result: TrainResult;
@@ -139,7 +139,7 @@ async function setUp(f: TrainFlags, method: PeftMethod, methodOptions: Record<st
     loadJsonlDataset(f.data, tokenizer, { maxLength: f.maxLength, validation: f.valid ?? f.valSplit, seed: f.seed, warn: (m) => say(`warning: ${m}`) }),
   );
   if (dataset.format === 'classification') config.task_type = 'SEQ_CLS';
-  const peft = new PeftModel(base as never, { registry }) as PeftModel<any, any>;
+  const peft = new PeftModel(base, { registry });
   await asUsage(`--method ${f.method}`, () => peft.addAdapter('default', config));
   const record = await runRecord(f, peft);
   if (f.resume) await checkResume(f.out, record, await asUsage('--resume', () => resolveCheckpoint(f.out)));
@@ -149,7 +149,7 @@ async function setUp(f: TrainFlags, method: PeftMethod, methodOptions: Record<st
   return { backend, base, tokenizer, peft, dataset, trainableLine, config: peft.config() };
 }
 
-async function runRecord(f: TrainFlags, peft: PeftModel<any, any>): Promise<RunRecord> {
+async function runRecord(f: TrainFlags, peft: PeftModel): Promise<RunRecord> {
   return {
     data: resolve(f.data),
     data_sha256: await fileSha256(f.data),
