@@ -1,5 +1,5 @@
 import { spawn } from 'node:child_process';
-import { existsSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { paths, peft, tmp } from './helpers.js';
@@ -82,9 +82,15 @@ describe('one run per output folder', () => {
     }
   });
 
-  it('a stale lock (its process is gone) is taken over: --resume continues the run', async () => {
-    writeFileSync(join(out, '.peftjs-lock'), JSON.stringify({ pid: 2 ** 22 + 7 }));
+  it('a stale lock (its process is gone) is taken over and crash leftovers are swept: --resume continues the run', async () => {
+    const gone = 2 ** 22 + 7; // above Linux's largest pid: no such process
+    writeFileSync(join(out, '.peftjs-lock'), JSON.stringify({ pid: gone }));
+    writeFileSync(join(out, `.peftjs-tmp-p${gone}-metrics.jsonl-k2j3`), 'left by a killed run');
+    writeFileSync(join(out, '.peftjs-tmp-adapter_model.safetensors-k2j3'), 'left by an older peftjs');
+    mkdirSync(join(out, 'checkpoint-2', `.peftjs-tmp-p${gone}-save-k2j3`));
+    writeFileSync(join(out, 'checkpoint-2', `.peftjs-tmp-p${gone}-save-k2j3`, 'optimizer.safetensors'), 'x');
     const r = await train(out, '--resume', '--steps', '3');
+    for (const d of [out, join(out, 'checkpoint-2'), join(out, 'checkpoint-3')]) expect(readdirSync(d).filter((n) => n.startsWith('.peftjs')), d).toEqual([]);
     expect(r.err).toBe('');
     expect(r.code).toBe(0);
     expect(steps(out)).toEqual([1, 2, 3]);
