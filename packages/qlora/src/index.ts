@@ -8,4 +8,6 @@ export type { BnbConfig, QuantizeOnLoad } from './config.js';
 export { Linear4bit } from './layer.js';
 export type { Linear4bitMeta } from './layer.js';
 export { bitsandbytes4bit, isSkipped } from './format.js';
-export { saveQuantizedModel, quantizedStateDict, linear4bitModules } from './save.js';
+export { saveQuantizedModel, saveFloatModel, quantizedStateDict, linear4bitModules } from './save.js';
+export { dequantizeModel, mergeToFloat, mergeRequantized } from './merge.js';
+export type { RequantizeReport } from './merge.js';

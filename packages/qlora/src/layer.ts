@@ -1,7 +1,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { LinearLike, bytesToInt32Words, dequantizeNf4, linear, nf4MatMul, type Nf4MatMulAttrs } from '@peftjs/core';
 import { codeTable } from './codes.js';
-import type { QuantState4bit } from './math.js';
+import { quantize4bit, type QuantState4bit } from './math.js';
 
 /** The op's quantized inputs of one layer (tensors owned by the layer). */
 interface PackedTensors {
@@ -104,6 +104,29 @@ export class Linear4bit extends LinearLike {
     this.registerParameter('weight', this.dequantize(), false);
     tf.dispose(Object.values(this.quant));
     this.quant = null;
+  }
+
+  /**
+   * Quantizes the float weight again (after `toFloat` and a merge), with the layer's quant type, block
+   * size and double quantization, as bitsandbytes' `Params4bit(W)` does. Returns max |W_float − W_4bit|.
+   */
+  requantize(): number {
+    const w = this.parameter('weight');
+    if (!w) return 0;
+    const values = w.dataSync() as Float32Array;
+    const state = quantize4bit(values, [this.outFeatures, this.inFeatures], {
+      quantType: this.meta.quantType,
+      blockSize: this.meta.blockSize,
+      doubleQuant: this.attrs.doubleQuant,
+      dtype: this.meta.dtype,
+    });
+    const fresh = new Linear4bit(state);
+    this.quant = fresh.quant;
+    Object.assign(this.attrs, fresh.attrs);
+    fresh.quant = null;
+    const err = tf.tidy(() => tf.max(tf.abs(tf.sub(w, this.dequantize()))).dataSync()[0]);
+    this.deleteParameter('weight');
+    return err;
   }
 
   /** The bitsandbytes state, read back from the tensors (for writing files). */
