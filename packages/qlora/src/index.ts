@@ -11,3 +11,5 @@ export { bitsandbytes4bit, isSkipped } from './format.js';
 export { saveQuantizedModel, saveFloatModel, quantizedStateDict, linear4bitModules } from './save.js';
 export { dequantizeModel, mergeToFloat, mergeRequantized } from './merge.js';
 export type { RequantizeReport } from './merge.js';
+export { prepareModelForKbitTraining } from './prepare.js';
+export type { KbitTrainingOptions, KbitTrainingReport } from './prepare.js';
