@@ -1,6 +1,7 @@
 import * as tf from '@tensorflow/tfjs-core';
-import { Rng } from '@peftjs/core';
-import { entryToTensor, pathExists, readJsonFile, readSafetensorsFile, type SafetensorsEntry } from '@peftjs/core/io';
+import { LinearLike, Rng, sameShape, weightFormats, type QuantizeRequest, type WeightFormatSession } from '@peftjs/core';
+import { entryToTensor, readJsonFile, type SafetensorsEntry } from '@peftjs/core/io';
+import { joinPath, readCheckpointHeader, readEntries, type CheckpointTensor } from './checkpoint.js';
 import type { HfConfig } from './config.js';
 import { SkipInitRng, viewF32 } from './init.js';
 import { architectureEntry, resolveArchitecture, type PretrainedModel } from './registry.js';
@@ -15,6 +16,11 @@ export interface LoadOptions {
    * embeddings get normal(0, initializer_range) as transformers' `_init_weights`, biases 0.
    */
   rng?: Rng;
+  /**
+   * Quantize the linears while loading, one tensor at a time (`{ type: 'nf4', doubleQuant: true }`),
+   * through a registered weight format (`import '@peftjs/qlora/register'`).
+   */
+  quantize?: QuantizeRequest;
 }
 
 export interface LoadReport {
@@ -32,13 +38,6 @@ export interface LoadReport {
   mismatched: Array<{ name: string; expected: number[]; got: number[] }>;
 }
 
-const SINGLE = 'model.safetensors';
-const INDEX = 'model.safetensors.index.json';
-
-function join(dir: string, name: string): string {
-  return dir.endsWith('/') || dir.endsWith('\\') ? `${dir}${name}` : `${dir}/${name}`;
-}
-
 /**
  * Builds the model a Hugging Face folder describes (`config.json`) and loads its weights
  * (`model.safetensors` or the shards of `model.safetensors.index.json`), in eval mode.
@@ -52,14 +51,14 @@ export async function loadModelWithReport(dir: string, opts: LoadOptions = {}): 
   if (opts.dtype !== undefined && opts.dtype !== 'float32') {
     throw new Error(`loadModel: dtype "${String(opts.dtype)}" is not supported (supported: float32)`);
   }
-  const configPath = join(dir, 'config.json');
+  const configPath = joinPath(dir, 'config.json');
   const config = await readJsonFile<HfConfig>(configPath);
   if (!config || typeof config !== 'object' || Array.isArray(config)) throw new Error(`${configPath}: expected a JSON object`);
   const architecture = resolveArchitecture(config, configPath);
   // built with zero weights (no random-number time, no resident pages) that the checkpoint replaces
   const model = architectureEntry(architecture).build(config, new SkipInitRng(0));
   try {
-    const report = await loadWeights(model, dir, { ...opts, architecture });
+    const report = await loadWeights(model, dir, { ...opts, architecture, config });
     initMissing(model, report.missing, config, opts.rng ?? new Rng(0));
     return { model: model.eval(), report, config };
   } catch (e) {
@@ -68,37 +67,66 @@ export async function loadModelWithReport(dir: string, opts: LoadOptions = {}): 
   }
 }
 
-/** The safetensors files of a folder, each with the tensor names it should hold (null: all). */
-async function weightFiles(dir: string): Promise<Array<{ file: string; names: Set<string> | null }>> {
-  if (await pathExists(join(dir, INDEX))) {
-    const indexPath = join(dir, INDEX);
-    const index = await readJsonFile<{ weight_map?: Record<string, string> }>(indexPath);
-    const map = index?.weight_map;
-    if (!map || typeof map !== 'object') throw new Error(`${indexPath}: missing "weight_map"`);
-    const byFile = new Map<string, Set<string>>();
-    for (const [name, file] of Object.entries(map)) {
-      if (typeof file !== 'string') throw new Error(`${indexPath}: weight_map["${name}"] must be a file name`);
-      if (!byFile.has(file)) byFile.set(file, new Set());
-      byFile.get(file)!.add(name);
-    }
-    return [...byFile.entries()].map(([file, names]) => ({ file, names }));
-  }
-  if (await pathExists(join(dir, SINGLE))) return [{ file: SINGLE, names: null }];
-  const hint = (await pathExists(join(dir, 'pytorch_model.bin'))) ? ' (pytorch_model.bin is not read: convert it to safetensors)' : '';
-  throw new Error(`${dir}: no ${SINGLE} or ${INDEX}${hint}`);
-}
-
 /**
- * Loads a folder's weights into a model built for it, shard by shard and tensor by tensor
- * (each decoded tensor replaces its variable's data at once), so that the peak is about the
- * model plus one shard. Names map one-for-one; a bare base model's checkpoint (`embed_tokens…`)
- * also loads into a task class (`model.embed_tokens…`) and the other way round.
+ * Loads a folder's weights into a model built for it. The safetensors headers are read first and
+ * every name and shape is checked before any tensor data is read; then each tensor is read by offset
+ * and replaces its variable's data at once, so that the peak is about the model plus one tensor.
+ * Names map one-for-one; a bare base model's checkpoint (`embed_tokens…`) also loads into a task
+ * class (`model.embed_tokens…`) and the other way round. A registered weight format (see core's
+ * `weightFormats`) may take over linears: quantized checkpoints, or `quantize` while loading.
  */
 export async function loadWeights(
   model: PretrainedModel,
   dir: string,
-  opts: LoadOptions & { architecture: string },
+  opts: LoadOptions & { architecture: string; config?: HfConfig },
 ): Promise<LoadReport> {
+  const header = await readCheckpointHeader(dir);
+  const plan = planLoad(model, header.tensors, { ...opts, configPath: joinPath(dir, 'config.json') });
+  const report: LoadReport = { architecture: opts.architecture, files: header.files, loaded: 0, missing: [], unexpected: plan.unexpected, mismatched: [] };
+  const seen = new Set<string>();
+  // checked from the headers alone, before any data is read
+  for (const [target, t] of plan.floats) {
+    const v = plan.params.get(target)!;
+    if (!sameShape(t.shape, v.shape)) report.mismatched.push({ name: target, expected: [...v.shape], got: [...t.shape] });
+  }
+  const pending = new Set([...plan.floats.keys()].filter((n) => !report.mismatched.some((m) => m.name === n)));
+  const covered = new Set([...pending, ...plan.linears.flatMap((l) => l.params)]);
+  for (const name of plan.params.keys()) if (!covered.has(name)) report.missing.push(name);
+  const strict = opts.strict ?? true;
+  const problems = describeProblems(report);
+  if (strict && problems) throw new Error(`${dir}: checkpoint does not match ${opts.architecture}: ${problems}`);
+
+  for (const l of plan.linears) {
+    const tensors = await readEntries(dir, l.names.map((n) => header.tensors.get(n)!));
+    const layer = plan.session!.build(l.path, l.prefix, model.getModule(l.path) as LinearLike, tensors);
+    model.setModule(l.path, layer).dispose();
+    for (const p of l.params) seen.add(p);
+    report.loaded += l.names.length;
+  }
+  for (const target of pending) {
+    const t = plan.floats.get(target)!;
+    const e = (await readEntries(dir, [t])).get(t.name)!;
+    assign(plan.params.get(target)!, target, e, t.file, report, seen);
+  }
+  return report;
+}
+
+interface LoadPlan {
+  params: Map<string, tf.Variable>;
+  /** model parameter → the checkpoint tensor loaded into it */
+  floats: Map<string, CheckpointTensor>;
+  unexpected: string[];
+  session: WeightFormatSession | null;
+  /** linears a weight format replaces: their checkpoint tensors and the parameters they cover */
+  linears: Array<{ path: string; prefix: string; names: string[]; params: string[] }>;
+}
+
+/** Which checkpoint tensor goes where, from the header alone. */
+function planLoad(
+  model: PretrainedModel,
+  header: Map<string, CheckpointTensor>,
+  opts: LoadOptions & { architecture: string; config?: HfConfig; configPath: string },
+): LoadPlan {
   const entry = architectureEntry(opts.architecture);
   const params = new Map<string, tf.Variable>(model.namedParameters());
   // tied aliases: `lm_head.weight` → `model.embed_tokens.weight`
@@ -107,46 +135,46 @@ export async function loadWeights(
     const candidates = [name];
     if (entry.basePrefix) candidates.push(`${entry.basePrefix}.${name}`);
     if (entry.stripPrefix && name.startsWith(`${entry.stripPrefix}.`)) candidates.push(name.slice(entry.stripPrefix.length + 1));
-    for (const c of candidates) {
-      if (params.has(c)) return c;
-      if (aliases.has(c)) return c;
-    }
-    return null;
+    return candidates.find((c) => params.has(c) || aliases.has(c)) ?? null;
   };
-
-  const report: LoadReport = { architecture: opts.architecture, files: [], loaded: 0, missing: [], unexpected: [], mismatched: [] };
-  const seen = new Set<string>();
-  const aliasEntries: Array<[string, SafetensorsEntry, string]> = [];
-  for (const { file, names } of await weightFiles(dir)) {
-    const path = join(dir, file);
-    // one shard in memory at a time; its bytes are released when this iteration ends
-    const shard = await readSafetensorsFile(path);
-    report.files.push(file);
-    for (const [name, e] of shard.tensors) {
-      if (names && !names.has(name)) continue;
-      const target = resolve(name);
-      if (target === null) {
-        if (!entry.ignoreUnexpected.some((re) => re.test(name))) report.unexpected.push(name);
-        continue;
-      }
-      if (aliases.has(target)) {
-        // a tied copy: loaded only if its source is not in the checkpoint (decided at the end)
-        aliasEntries.push([target, { ...e, bytes: e.bytes.slice() }, file]);
-        continue;
-      }
-      assign(params.get(target)!, target, e, file, report, seen);
-    }
+  const byTarget = new Map<string, string>();
+  for (const name of header.keys()) {
+    const target = resolve(name);
+    if (target !== null && !byTarget.has(target)) byTarget.set(target, name);
   }
-  for (const [alias, e, file] of aliasEntries) {
-    const source = aliases.get(alias)!;
-    if (!seen.has(source)) assign(params.get(source)!, source, { ...e, name: alias }, file, report, seen);
+  const session = weightFormats.open({
+    config: opts.config ?? {},
+    configPath: opts.configPath,
+    quantize: opts.quantize,
+    header,
+    outputHeads: model.outputHeadPaths ?? [],
+  });
+  const claimed = new Set<string>();
+  const linears: LoadPlan['linears'] = [];
+  for (const [path, m] of session ? model.namedModules() : []) {
+    if (!(m instanceof LinearLike) || m.layout !== 'linear' || aliases.has(`${path}.weight`)) continue;
+    const source = byTarget.get(`${path}.weight`);
+    if (source === undefined) continue;
+    const prefix = source.slice(0, -'weight'.length);
+    const names = session!.claim(path, prefix, m);
+    if (!names) continue;
+    names.forEach((n) => claimed.add(n));
+    linears.push({ path, prefix, names, params: m.namedParameters(path).map(([p]) => p) });
   }
-  for (const name of params.keys()) if (!seen.has(name)) report.missing.push(name);
-
-  const strict = opts.strict ?? true;
-  const problems = describeProblems(report);
-  if (strict && problems) throw new Error(`${dir}: checkpoint does not match ${opts.architecture}: ${problems}`);
-  return report;
+  const floats = new Map<string, CheckpointTensor>();
+  const unexpected: string[] = [];
+  const aliasSources: Array<[string, CheckpointTensor]> = [];
+  for (const [name, t] of header) {
+    if (claimed.has(name)) continue;
+    const target = resolve(name);
+    if (target === null) {
+      if (!entry.ignoreUnexpected.some((re) => re.test(name))) unexpected.push(name);
+    } else if (aliases.has(target)) aliasSources.push([aliases.get(target)!, t]);
+    else if (!floats.has(target)) floats.set(target, t);
+  }
+  // a tied copy is loaded only if its source is not in the checkpoint
+  for (const [source, t] of aliasSources) if (!floats.has(source)) floats.set(source, t);
+  return { params, floats, unexpected, session, linears };
 }
 
 /** Missing weights (strict: false) as transformers initialises them: matrices normal(0, initializer_range). */

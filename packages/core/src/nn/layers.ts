@@ -30,6 +30,11 @@ export abstract class LinearLike extends Module {
     return this.parameter('bias');
   }
 
+  /** Whether a hook may run the layer as one fused kernel on its float `weight` (false for a quantized layer). */
+  get fusable(): boolean {
+    return true;
+  }
+
   /** The layer without any adapter. */
   abstract baseForward(x: tf.Tensor): tf.Tensor;
 
@@ -37,7 +42,7 @@ export abstract class LinearLike extends Module {
     const hooks = this.peft.activeHooks();
     if (hooks.length === 0) return this.baseForward(x);
     const ctx = this.peft.context;
-    if (hooks.length === 1 && hooks[0].fused) {
+    if (hooks.length === 1 && hooks[0].fused && this.fusable) {
       const y = hooks[0].fused(x, this, ctx);
       if (y) return y;
     }

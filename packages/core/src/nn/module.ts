@@ -138,10 +138,14 @@ export class Module {
     return this;
   }
 
-  /** Disposes every parameter of the subtree (a shared one once). */
+  /** Disposes every parameter of the subtree (a shared one once) and the tensors each module holds besides. */
   dispose(): void {
     for (const [, v] of this.namedParameters()) if (!v.isDisposed) v.dispose();
+    for (const [, m] of this.namedModules()) m.disposeBuffers();
   }
+
+  /** Tensors a module keeps outside its parameters (a quantized layer's codes), disposed with the tree. */
+  protected disposeBuffers(): void {}
 }
 
 export function joinPath(prefix: string, name: string): string {

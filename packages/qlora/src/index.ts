@@ -1,0 +1,15 @@
+export { NF4_CODE, FP4_CODE, DYNAMIC_MAP, BLOCK_SIZES, codeTable } from './codes.js';
+export type { QuantType } from './codes.js';
+export { quantize4bit, dequantize4bit, dequantizeAbsmax, bitsPerParameter } from './math.js';
+export type { QuantState4bit, NestedState, QuantizeOptions } from './math.js';
+export { quantStateJson, stateToEntries, entriesToState } from './bnb-format.js';
+export { parseBnbConfig, bnbConfigFor, parseQuantizeRequest } from './config.js';
+export type { BnbConfig, QuantizeOnLoad } from './config.js';
+export { Linear4bit } from './layer.js';
+export type { Linear4bitMeta } from './layer.js';
+export { bitsandbytes4bit, isSkipped } from './format.js';
+export { saveQuantizedModel, saveFloatModel, quantizedStateDict, linear4bitModules } from './save.js';
+export { dequantizeModel, mergeToFloat, mergeRequantized } from './merge.js';
+export type { RequantizeReport } from './merge.js';
+export { prepareModelForKbitTraining } from './prepare.js';
+export type { KbitTrainingOptions, KbitTrainingReport } from './prepare.js';
