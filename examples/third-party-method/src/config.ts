@@ -1,18 +1,19 @@
-import type { PeftConfigBase } from '@peftjs/core';
+import { defineConfigFields, field, type ConfigOf } from '@peftjs/core';
 
-/** PEFT's `IA3Config`, field for field (snake_case, as in `adapter_config.json`). */
-export interface Ia3Config extends PeftConfigBase {
-  peft_type: 'IA3';
-  task_type: string | null;
+/** PEFT's `IA3Config`, field for field (snake_case, as in `adapter_config.json`), with PEFT's defaults. */
+export const IA3_FIELDS = defineConfigFields('IA3', 'IA3', {
   /** A string is a full-match regex, a list an exact or `.suffix` match; null: PEFT's default for the architecture. */
-  target_modules: string | string[] | null;
+  target_modules: field.stringOrList(),
   /** Targets whose input is scaled (PEFT: regex full match, or a list matched with `endswith`); the others' output is. */
-  feedforward_modules: string | string[] | null;
-  fan_in_fan_out: boolean;
-  modules_to_save: string[] | null;
+  feedforward_modules: field.stringOrList(),
+  fan_in_fan_out: field.bool(false),
+  modules_to_save: field.moduleList(),
   /** Start every vector at ones (the identity); false draws them from N(0, 1). */
-  init_ia3_weights: boolean;
-}
+  init_ia3_weights: field.bool(true),
+  auto_mapping: field.keep(null),
+});
+
+export type Ia3Config = ConfigOf<typeof IA3_FIELDS>;
 
 declare module '@peftjs/core' {
   interface PeftConfigRegistry {
@@ -20,45 +21,12 @@ declare module '@peftjs/core' {
   }
 }
 
-const DEFAULTS: Omit<Ia3Config, 'peft_type'> = {
-  task_type: null,
-  target_modules: null,
-  feedforward_modules: null,
-  fan_in_fan_out: false,
-  modules_to_save: null,
-  init_ia3_weights: true,
-  base_model_name_or_path: null,
-  revision: null,
-  inference_mode: false,
-  auto_mapping: null,
-};
-
-function fail(field: string, msg: string): never {
-  throw new Error(`IA3 ${field} ${msg}`);
-}
-
-function stringOrList(field: string, v: unknown): string | string[] | null {
-  if (v == null) return null;
-  if (typeof v === 'string') return v;
-  if (Array.isArray(v) && v.every((s) => typeof s === 'string')) return [...v];
-  return fail(field, `must be a string or a list of strings, got ${JSON.stringify(v)}`);
-}
-
 /** Validates a raw (IA)³ config and fills PEFT's defaults; errors name the field. */
 export function parseIa3Config(raw: Record<string, unknown>): Ia3Config {
-  if (raw.peft_type !== undefined && raw.peft_type !== 'IA3') fail('peft_type', `must be "IA3", got ${JSON.stringify(raw.peft_type)}`);
-  const c = { ...DEFAULTS, ...raw, peft_type: 'IA3' } as Ia3Config;
-  c.target_modules = stringOrList('target_modules', c.target_modules);
-  c.feedforward_modules = stringOrList('feedforward_modules', c.feedforward_modules);
-  for (const f of ['fan_in_fan_out', 'init_ia3_weights', 'inference_mode'] as const) {
-    if (typeof c[f] !== 'boolean') fail(f, `must be true or false, got ${JSON.stringify(c[f])}`);
-  }
-  if (c.modules_to_save != null && !(Array.isArray(c.modules_to_save) && c.modules_to_save.every((s) => typeof s === 'string'))) {
-    fail('modules_to_save', `must be a list of module names, got ${JSON.stringify(c.modules_to_save)}`);
-  }
+  const c = IA3_FIELDS.parse(raw);
   const [t, ff] = [c.target_modules, c.feedforward_modules];
   if (Array.isArray(t) && Array.isArray(ff) && ff.some((m) => !t.includes(m))) {
-    fail('feedforward_modules', `must be a subset of target_modules: ${JSON.stringify(ff.filter((m) => !t.includes(m)))} not in ${JSON.stringify(t)}`);
+    IA3_FIELDS.fail('feedforward_modules', `must be a subset of target_modules: ${JSON.stringify(ff.filter((m) => !t.includes(m)))} not in ${JSON.stringify(t)}`);
   }
   return c;
 }

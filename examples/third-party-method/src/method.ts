@@ -1,5 +1,5 @@
 import { definePeftMethod } from '@peftjs/core';
-import { IA3_DEFAULT_MODULES, parseIa3Config, type Ia3Config } from './config.js';
+import { IA3_DEFAULT_MODULES, IA3_FIELDS, parseIa3Config, type Ia3Config } from './config.js';
 import { Ia3Hook } from './layer.js';
 
 /** PEFT: a regex full match, or any module path ending with a listed name. */
@@ -18,7 +18,7 @@ export const ia3 = definePeftMethod<Ia3Config>({
   type: 'IA3',
   prefix: 'ia3_',
   sites: ['linear'],
-  config: { parse: parseIa3Config },
+  config: { parse: parseIa3Config, fields: IA3_FIELDS.fields },
   hooks: {
     inject(ctx, config) {
       const defaults = IA3_DEFAULT_MODULES[ctx.dims.modelType];

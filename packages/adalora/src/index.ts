@@ -1,5 +1,5 @@
 export { adalora, updateAndAllocate, orthogonalRegularization, rankAllocator, adaLoraModules } from './method.js';
-export { ADALORA_DEFAULTS, ADALORA_FLOAT_FIELDS, parseAdaLoraConfig, adaLoraConfigToJSON, rankMask } from './config.js';
+export { ADALORA_DEFAULTS, ADALORA_FIELDS, ADALORA_FLOAT_FIELDS, parseAdaLoraConfig, adaLoraConfigToJSON, rankMask } from './config.js';
 export type { AdaLoraConfig, RankPattern } from './config.js';
 export { AdaLoraHook } from './layer.js';
 export type { AdaLoraLayerOptions } from './layer.js';

@@ -7,7 +7,7 @@ import {
   type InjectionContext,
   type PeftModel,
 } from '@peftjs/core';
-import { ADALORA_FLOAT_FIELDS, adaLoraConfigToJSON, parseAdaLoraConfig, rankMask, type AdaLoraConfig } from './config.js';
+import { ADALORA_FIELDS, adaLoraConfigToJSON, parseAdaLoraConfig, rankMask, type AdaLoraConfig } from './config.js';
 import { AdaLoraHook } from './layer.js';
 import { RankAllocator, type AllocationResult, type AllocatorModule, type ModuleGradients } from './allocator.js';
 import { orthogonalityGap } from './math.js';
@@ -109,7 +109,7 @@ export const adalora = definePeftMethod<AdaLoraConfig>({
   type: 'ADALORA',
   prefix: 'lora_',
   sites: ['linear'],
-  config: { parse: parseAdaLoraConfig, toJSON: adaLoraConfigToJSON, floatFields: ADALORA_FLOAT_FIELDS },
+  config: { parse: parseAdaLoraConfig, toJSON: adaLoraConfigToJSON, fields: ADALORA_FIELDS.fields, floatFields: ADALORA_FIELDS.floatFields },
   hooks: {
     inject(ctx, config) {
       resolveTargets(ctx, config);

@@ -1,4 +1,4 @@
-import type { PeftConfigBase } from '@peftjs/core';
+import { defineConfigFields, field, showValue, type FieldError, type PeftConfigBase } from '@peftjs/core';
 
 export type NonLinearity = 'relu' | 'swish' | 'silu' | 'gelu' | 'gelu_new' | 'tanh' | 'leakyrelu' | 'sigmoid';
 export type BottleneckInit = 'bert' | 'houlsby' | 'mam_adapter';
@@ -88,19 +88,61 @@ export const BOTTLENECK_PRESETS: Readonly<Record<string, Architecture>> = {
 };
 const ALIASES: Record<string, string> = { pfeiffer: 'seq_bn', houlsby: 'double_seq_bn', parallel: 'par_bn' };
 
-const NON_LINEARITIES: readonly NonLinearity[] = ['relu', 'swish', 'silu', 'gelu', 'gelu_new', 'tanh', 'leakyrelu', 'sigmoid'];
-const INITS: readonly BottleneckInit[] = ['bert', 'houlsby', 'mam_adapter'];
 /** Fields of AdapterHub's BnConfig we do not implement, with the only value accepted. */
 const UNSUPPORTED: Record<string, unknown> = { use_gating: false, phm_layer: false, inv_adapter: null, cross_adapter: false, stochastic_depth: 0 };
 
+const positive = (n: unknown) => typeof n === 'number' && Number.isFinite(n) && n > 0;
+
+/** AdapterHub's `BnConfig` fields: types and ranges (defaults come from the preset). */
+export const BOTTLENECK_FIELDS = defineConfigFields('Bottleneck adapter', BOTTLENECK_ADAPTER, {
+  architecture: field.oneOf(['bottleneck'] as const, 'bottleneck'),
+  mh_adapter: field.bool(false),
+  output_adapter: field.bool(true),
+  reduction_factor: field.custom<number | Record<string, number>>(16, (v, fail) => {
+    if (typeof v === 'object' && v !== null && !Array.isArray(v)) {
+      for (const [k, x] of Object.entries(v)) if (!positive(x)) fail(`must be a positive number, got ${JSON.stringify(x)}`, `reduction_factor["${k}"]`);
+      return { ...(v as Record<string, number>) };
+    }
+    return positive(v) ? (v as number) : fail(`must be a positive number or a map of layer → number, got ${JSON.stringify(v)}`);
+  }),
+  non_linearity: field.oneOf(['relu', 'swish', 'silu', 'gelu', 'gelu_new', 'tanh', 'leakyrelu', 'sigmoid'] as const, 'relu'),
+  original_ln_before: field.bool(false),
+  original_ln_after: field.bool(true),
+  residual_before_ln: field.oneOf([true, false, 'post_add'] as const, true),
+  adapter_residual_before_ln: field.bool(false),
+  ln_before: field.bool(false),
+  ln_after: field.bool(false),
+  init_weights: field.oneOf(['bert', 'houlsby', 'mam_adapter'] as const, 'bert'),
+  is_parallel: field.bool(false),
+  scaling: field.custom<number | 'learned' | 'channel'>(1.0, (v, fail) =>
+    positive(v) || v === 'learned' || v === 'channel' ? (v as number | 'learned' | 'channel') : fail(`must be a positive number, "learned" or "channel", got ${JSON.stringify(v)}`),
+  { float: true }),
+  use_gating: field.bool(false),
+  dropout: field.float(0, { min: 0, max: 1, maxOpen: true }),
+  leave_out: field.custom<number[]>([], (v, fail) =>
+    Array.isArray(v) && v.every((n) => Number.isInteger(n) && n >= 0) ? [...v] : fail(`must be a list of layer indices, got ${JSON.stringify(v)}`),
+  ),
+  modules_to_save: field.moduleList(),
+  // AdapterHub's file fields, and the preset name a config may give.
+  name: field.keep(null),
+  hidden_size: field.keep(null),
+  model_type: field.keep(null),
+  config: field.keep(undefined),
+  version: field.keep(undefined),
+  phm_layer: field.keep(undefined),
+  inv_adapter: field.keep(undefined),
+  cross_adapter: field.keep(undefined),
+  stochastic_depth: field.keep(undefined),
+  inv_adapter_reduction_factor: field.keep(undefined),
+  model_name: field.keep(undefined),
+  model_class: field.keep(undefined),
+});
+
 /** Fields Python writes as floats. */
-export const BOTTLENECK_FLOAT_FIELDS = ['dropout', 'scaling'] as const;
+export const BOTTLENECK_FLOAT_FIELDS = BOTTLENECK_FIELDS.floatFields;
 
-function fail(field: string, msg: string): never {
-  throw new Error(`Bottleneck adapter ${field} ${msg}`);
-}
-
-const show = (v: unknown) => JSON.stringify(v) ?? String(v);
+const fail: FieldError = BOTTLENECK_FIELDS.fail;
+const show = showValue;
 
 /** The preset a raw config names in `config` (a string), default `seq_bn` as AdapterHub's `add_adapter`. */
 function preset(raw: Record<string, unknown>): Architecture {
@@ -122,46 +164,14 @@ export function parseBottleneckConfig(raw: Record<string, unknown>): BottleneckC
   if (raw.peft_type !== undefined && raw.peft_type !== BOTTLENECK_ADAPTER) fail('peft_type', `must be "${BOTTLENECK_ADAPTER}", got ${show(raw.peft_type)}`);
   const nested = raw.config != null && typeof raw.config === 'object' && !Array.isArray(raw.config) ? (raw.config as Record<string, unknown>) : {};
   const { config: _ignored, ...top } = raw;
-  const merged: Record<string, unknown> = {
-    task_type: null,
-    modules_to_save: null,
-    inference_mode: false,
-    name: null,
-    hidden_size: null,
-    model_type: null,
-    ...preset(raw),
-    ...nested,
-    ...top,
-    peft_type: BOTTLENECK_ADAPTER,
-  };
+  const merged: Record<string, unknown> = { ...preset(raw), ...nested, ...top };
   for (const [k, only] of Object.entries(UNSUPPORTED)) {
     const v = merged[k];
     if (v !== undefined && v !== only) fail(k, `is not supported by @peftjs/adapter (only ${show(only)}), got ${show(v)}`);
   }
   for (const k of ['phm_layer', 'inv_adapter', 'cross_adapter', 'stochastic_depth', 'inv_adapter_reduction_factor', 'version', 'model_name', 'model_class']) delete merged[k];
-  const c = merged as BottleneckConfig;
-  if (c.architecture !== 'bottleneck') fail('architecture', `must be "bottleneck", got ${show(c.architecture)}`);
-  for (const f of ['mh_adapter', 'output_adapter', 'original_ln_before', 'original_ln_after', 'adapter_residual_before_ln', 'ln_before', 'ln_after', 'is_parallel', 'inference_mode'] as const) {
-    if (typeof c[f] !== 'boolean') fail(f, `must be true or false, got ${show(c[f])}`);
-  }
+  const c = BOTTLENECK_FIELDS.parse(merged) as BottleneckConfig;
   if (!c.mh_adapter && !c.output_adapter) fail('mh_adapter', 'and output_adapter are both false: the adapter would be placed nowhere');
-  const rf = c.reduction_factor;
-  const positive = (n: unknown) => typeof n === 'number' && Number.isFinite(n) && n > 0;
-  if (typeof rf === 'object' && rf !== null && !Array.isArray(rf)) {
-    for (const [k, v] of Object.entries(rf)) if (!positive(v)) fail(`reduction_factor["${k}"]`, `must be a positive number, got ${show(v)}`);
-  } else if (!positive(rf)) fail('reduction_factor', `must be a positive number or a map of layer → number, got ${show(rf)}`);
-  if (!NON_LINEARITIES.includes(c.non_linearity)) fail('non_linearity', `must be one of ${NON_LINEARITIES.join(', ')}, got ${show(c.non_linearity)}`);
-  if (!INITS.includes(c.init_weights)) fail('init_weights', `must be one of ${INITS.join(', ')}, got ${show(c.init_weights)}`);
-  if (!(c.residual_before_ln === true || c.residual_before_ln === false || c.residual_before_ln === 'post_add')) {
-    fail('residual_before_ln', `must be true, false or "post_add", got ${show(c.residual_before_ln)}`);
-  }
-  if (!(positive(c.scaling) || c.scaling === 'learned' || c.scaling === 'channel')) fail('scaling', `must be a positive number, "learned" or "channel", got ${show(c.scaling)}`);
-  if (typeof c.dropout !== 'number' || !(c.dropout >= 0 && c.dropout < 1)) fail('dropout', `must be a number in [0, 1), got ${show(c.dropout)}`);
-  if (!Array.isArray(c.leave_out) || !c.leave_out.every((n) => Number.isInteger(n) && n >= 0)) fail('leave_out', `must be a list of layer indices, got ${show(c.leave_out)}`);
-  c.leave_out = [...c.leave_out];
-  if (c.modules_to_save != null && !(Array.isArray(c.modules_to_save) && c.modules_to_save.every((s) => typeof s === 'string'))) {
-    fail('modules_to_save', `must be a list of module names, got ${show(c.modules_to_save)}`);
-  }
   return c;
 }
 

@@ -2,7 +2,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { definePeftMethod, type AdapterRecord, type InjectionContext, type Module, type SiteSlot } from '@peftjs/core';
 import {
   BOTTLENECK_ADAPTER,
-  BOTTLENECK_FLOAT_FIELDS,
+  BOTTLENECK_FIELDS,
   bottleneckConfigToJSON,
   bottleneckSize,
   parseBottleneckConfig,
@@ -125,7 +125,7 @@ export const bottleneckAdapter = definePeftMethod<BottleneckConfig>({
   sites: ['sublayerOutput'],
   statePrefix: '',
   notMergeable: NOT_MERGEABLE,
-  config: { parse: parseBottleneckConfig, toJSON: bottleneckConfigToJSON, floatFields: BOTTLENECK_FLOAT_FIELDS },
+  config: { parse: parseBottleneckConfig, toJSON: bottleneckConfigToJSON, fields: BOTTLENECK_FIELDS.fields, floatFields: BOTTLENECK_FIELDS.floatFields },
   hooks: { inject },
   state: { save: savedTensors, load: loadTensors },
 });

@@ -167,11 +167,11 @@ export function parseArgs(spec: CommandSpec, argv: readonly string[]): ParsedArg
 
 export function helpText(spec: CommandSpec): string {
   const lines = [`peft ${spec.name} — ${spec.summary}`, '', `Usage: ${spec.usage}`, '', 'Options:'];
-  const w = Math.max(...spec.flags.map((f) => f.name.length + (f.type === 'boolean' ? 0 : 8)), 10) + 4;
+  const left = (f: FlagSpec) => `  --${f.name}${f.type === 'boolean' ? '' : ` <${f.type === 'list' ? 'a,b' : f.choices ? f.choices.join('|') : f.type}>`}`;
+  const w = Math.max(...spec.flags.map((f) => left(f).length), 10) + 2;
   for (const f of spec.flags) {
-    const left = `  --${f.name}${f.type === 'boolean' ? '' : ` <${f.type === 'list' ? 'a,b' : f.choices ? f.choices.join('|') : f.type}>`}`;
     const def = f.default !== undefined ? ` (default: ${f.default})` : f.required ? ' (required)' : '';
-    lines.push(`${left.padEnd(w)}${f.description}${def}`);
+    lines.push(`${left(f).padEnd(w)}${f.description}${def}`);
   }
   lines.push(`${'  --help'.padEnd(w)}Show this help`);
   if (spec.passthrough) {

@@ -14,13 +14,13 @@ function written(method: PeftMethod, raw: Json): Json | undefined {
 }
 
 /**
- * Whether `key` is a field of the method's config: its declared field list when it has one;
- * otherwise the key is a field when the method writes it though the user did not give it (a
- * default), or when the config no longer parses without it (a required field).
+ * Whether `key` is a field of the method's config: its declared `config.fields` when it has them
+ * (every first-party method); for a method that declares none, the key is a field when the method
+ * writes it though the user did not give it (a default), or when the config no longer parses
+ * without it (a required field).
  */
 function knownField(method: PeftMethod, config: Json, key: string): boolean {
-  const declared = (method.config as { fields?: readonly string[] }).fields;
-  if (declared) return declared.includes(key);
+  if (method.config.fields) return method.config.fields.includes(key);
   const { [key]: _given, ...rest } = config;
   const without = written(method, rest);
   return without === undefined || key in without;
@@ -34,7 +34,7 @@ function knownField(method: PeftMethod, config: Json, key: string): boolean {
 export function checkMethodOptions(spec: CommandSpec, method: PeftMethod, config: PeftConfigBase, options: Json, flagOf: Record<string, string>): void {
   const unknown = Object.keys(options).filter((k) => !knownField(method, config, k));
   if (unknown.length === 0) return;
-  const fields = Object.keys(written(method, Object.fromEntries(Object.entries(config).filter(([k]) => !unknown.includes(k)))) ?? {});
+  const fields = method.config.fields ?? Object.keys(written(method, Object.fromEntries(Object.entries(config).filter(([k]) => !unknown.includes(k)))) ?? {});
   const asFlags = fields.filter((k) => k !== 'peft_type').map((k) => k.replace(/_/g, '-'));
   const first = unknown[0];
   const err = unknownOption(spec, flagOf[first] ?? first.replace(/_/g, '-'), asFlags);

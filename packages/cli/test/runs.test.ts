@@ -1,6 +1,7 @@
 import { spawn } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { paths, peft, tmp } from './helpers.js';
 
@@ -116,3 +117,27 @@ describe('one run per output folder', () => {
     expect(readdirSync(out).filter((n) => n.startsWith('checkpoint-')).sort()).toEqual(['checkpoint-1', 'checkpoint-2']);
   }, 120_000);
 });
+
+describe('two peft train processes on one folder', () => {
+  it('the second is refused (exit 2) naming the first one\'s pid; after the first is killed its lock is stale and taken over', async () => {
+    const out = join(tmp(), 'shared');
+    const bin = fileURLToPath(new URL('../src/bin.ts', import.meta.url));
+    const args = ['--conditions=@peftjs/source', '--import', 'tsx', bin, 'train', '--model', paths.model, '--data', paths.train, '--out', out, ...LORA, '--steps', '500', '--batch-size', '2'];
+    const first = spawn(process.execPath, args, { stdio: 'ignore', cwd: fileURLToPath(new URL('..', import.meta.url)) });
+    try {
+      for (let i = 0; i < 600 && !existsSync(join(out, '.peftjs-lock')); i++) await new Promise((r) => setTimeout(r, 100));
+      expect(existsSync(join(out, '.peftjs-lock'))).toBe(true);
+      const second = await train(out, '--overwrite');
+      expect(second.code).toBe(2);
+      expect(second.err).toContain(`${out} is in use by another peftjs process (pid ${first.pid}`);
+    } finally {
+      first.kill('SIGKILL');
+      await new Promise((r) => first.on('exit', r));
+    }
+    const after = await train(out, '--overwrite');
+    expect(after.err).toBe('');
+    expect(after.code).toBe(0);
+    expect(steps(out)).toEqual([1, 2]);
+  }, 180_000);
+});
+

@@ -139,7 +139,7 @@ export async function loadAdapter<I, O>(
   const tensors = decodeTensors(await readFileBytes(`${dir}/${ADAPTER_WEIGHTS_NAME}`), ADAPTER_WEIGHTS_NAME);
   const record = (() => {
     try {
-      return peft.addAdapter(adapterName, config, { trainable: opts.trainable ?? false });
+      return peft.addAdapter(adapterName, config, { trainable: opts.trainable ?? false, keepUnknownFields: true });
     } catch (e) {
       tf.dispose([...tensors.values()]);
       throw new Error(`${dir}/${ADAPTER_CONFIG_NAME}: ${(e as Error).message}`);

@@ -20,7 +20,9 @@ export type {
   TokenBatch,
   ModelOutput,
 } from './sites.js';
-export { PROMPT_LEARNING_DEFAULTS, checkPromptLearningFields, fillFromModel } from './prompt-learning.js';
+export { PROMPT_LEARNING_FIELDS, PROMPT_EMBEDDINGS, ENCODER_FILE, fillFromModel } from './prompt-learning.js';
+export { field, defineConfigFields, showValue } from './config-fields.js';
+export type { Field, FieldError, ConfigKit, ConfigOf, ConfigValues } from './config-fields.js';
 export type { PromptLearningFields } from './prompt-learning.js';
 export { definePeftMethod } from './method.js';
 export type {

@@ -81,6 +81,13 @@ export interface MethodConfigSpec<C extends PeftConfigBase> {
   toJSON?(config: C): Record<string, unknown>;
   /** Fields Python writes as floats (`0.0`, not `0`), so that the saved JSON is PEFT's byte for byte. */
   floatFields?: readonly string[];
+  /**
+   * Every config field name the method accepts (PEFT's names, base fields included), e.g. from
+   * `defineConfigFields(...).fields`. When given, `PeftModel.addAdapter` refuses a config made in
+   * code with any other key, naming the closest of these; tools (the CLI) check options against it.
+   * A config read from a file keeps unknown keys (files from newer PEFT versions).
+   */
+  fields?: readonly string[];
 }
 
 /** State a method saves besides its hook parameters (or instead of them), by saved tensor name. */

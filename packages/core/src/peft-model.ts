@@ -8,6 +8,8 @@ import { ModulesToSave } from './modules-to-save.js';
 import { mixedBatchForward } from './mixed-batch.js';
 import { mergeAdapter, unmergeAdapter } from './merge.js';
 import { checkSites, injectionContext } from './injection.js';
+import { checkBaseFields, checkKnownFields } from './config-fields.js';
+import { closestNames } from './targets.js';
 
 export interface PeftModelOptions {
   registry?: PeftRegistry;
@@ -17,6 +19,11 @@ export interface PeftModelOptions {
 export interface AddAdapterOptions {
   /** False loads an adapter frozen, for inference (PEFT's `is_trainable=False`). Default true. */
   trainable?: boolean;
+  /**
+   * Keep config keys the method does not declare instead of refusing them (a config read from an
+   * `adapter_config.json`, maybe from a newer PEFT: they are written back). Default false.
+   */
+  keepUnknownFields?: boolean;
 }
 
 export interface ParameterCount {
@@ -98,7 +105,11 @@ export class PeftModel<I = TokenBatch, O = ModelOutput> {
     const type = (rawConfig as { peft_type?: unknown }).peft_type;
     if (typeof type !== 'string') throw new Error('adapter config: peft_type must be a string');
     const method = this.registry.get(type);
+    if (method.config.fields && !opts.keepUnknownFields) {
+      checkKnownFields(method.meta.name, rawConfig, method.config.fields, (key, names) => closestNames([key], names));
+    }
     const config = method.config.parse({ ...rawConfig });
+    checkBaseFields(method.meta.name, config);
     const record: AdapterRecord = { name, method, config, hooks: [], baseParameters: new Map(), savedModules: new Map() };
     try {
       checkSites(this.base, method);

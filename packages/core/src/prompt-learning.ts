@@ -1,4 +1,5 @@
 import type { ModelDims } from './sites.js';
+import { field, showValue } from './config-fields.js';
 
 /**
  * The fields of PEFT's `PromptLearningConfig`, which every prompt-learning method's config
@@ -15,37 +16,35 @@ export interface PromptLearningFields {
   num_layers: number | null;
 }
 
-/** The defaults PEFT 0.10 writes for every prompt-learning config. */
-export const PROMPT_LEARNING_DEFAULTS = {
-  auto_mapping: null,
-  base_model_name_or_path: null,
-  revision: null,
-  task_type: null,
-  inference_mode: false,
-  token_dim: null,
-  num_transformer_submodules: null,
-  num_attention_heads: null,
-  num_layers: null,
-} as const;
+/**
+ * The fields of PEFT's `PromptLearningConfig` for `defineConfigFields` (spread them into a prompt
+ * method's table), with PEFT 0.10's defaults: null sizes are filled from the model at injection.
+ */
+export const PROMPT_LEARNING_FIELDS = {
+  num_virtual_tokens: field.required(field.positiveInt(0)),
+  token_dim: field.positiveInt(null, { nullable: true }),
+  num_transformer_submodules: field.custom<number | null>(null, (v, fail) => {
+    if (v == null) return null;
+    if (v !== 1) fail(`must be 1 (encoder-decoder models are not supported), got ${showValue(v)}`);
+    return 1;
+  }),
+  num_attention_heads: field.positiveInt(null, { nullable: true }),
+  num_layers: field.positiveInt(null, { nullable: true }),
+  auto_mapping: field.keep(null),
+};
+
+/** The name PEFT saves a prompt-learning adapter's virtual tokens under (`prompt_embeddings`). */
+export const PROMPT_EMBEDDINGS = 'prompt_embeddings';
+
+/**
+ * The file peftjs writes beside a prompt-learning adapter whose prompt comes from an encoder PEFT
+ * does not keep after training (P-Tuning's MLP/LSTM, Prefix Tuning's projection), so that training
+ * can resume from it: `model.prompt_encoder["default"].load_state_dict(load_file(path))` in Python.
+ */
+export const ENCODER_FILE = 'peftjs_prompt_encoder.safetensors';
 
 /** How a method reports an invalid field: throws an error naming the method and the field. */
 type Fail = (field: string, msg: string) => never;
-
-function isPositiveInt(x: unknown): x is number {
-  return typeof x === 'number' && Number.isInteger(x) && x > 0;
-}
-
-/** Validates the shared fields in place; errors name the field. */
-export function checkPromptLearningFields(c: PromptLearningFields & { inference_mode?: unknown }, fail: Fail): void {
-  if (!isPositiveInt(c.num_virtual_tokens)) fail('num_virtual_tokens', `must be a positive integer, got ${JSON.stringify(c.num_virtual_tokens)}`);
-  for (const f of ['token_dim', 'num_attention_heads', 'num_layers', 'num_transformer_submodules'] as const) {
-    if (c[f] != null && !isPositiveInt(c[f])) fail(f, `must be a positive integer or null, got ${JSON.stringify(c[f])}`);
-  }
-  if (c.num_transformer_submodules != null && c.num_transformer_submodules !== 1) {
-    fail('num_transformer_submodules', `must be 1 (encoder-decoder models are not supported), got ${c.num_transformer_submodules}`);
-  }
-  if (typeof c.inference_mode !== 'boolean') fail('inference_mode', `must be true or false, got ${JSON.stringify(c.inference_mode)}`);
-}
 
 /**
  * Fills null sizes from the model (token_dim = hidden size, heads, layers) and checks given ones

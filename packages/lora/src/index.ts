@@ -1,5 +1,5 @@
 export { lora } from './method.js';
-export { LORA_DEFAULTS, parseLoraConfig, loraConfigToJSON, rankAndAlpha } from './config.js';
+export { LORA_DEFAULTS, LORA_FIELDS, parseLoraConfig, loraConfigToJSON, rankAndAlpha } from './config.js';
 export type { LoraConfig, LoraBias, LoraInit } from './config.js';
 export { LoraHook } from './layer.js';
 export type { LoraLayerOptions } from './layer.js';

@@ -4,7 +4,7 @@ import {
   definePeftMethod,
   type InjectionContext,
 } from '@peftjs/core';
-import { loraConfigToJSON, parseLoraConfig, rankAndAlpha, type LoraConfig } from './config.js';
+import { LORA_FIELDS, loraConfigToJSON, parseLoraConfig, rankAndAlpha, type LoraConfig } from './config.js';
 import { LoraHook } from './layer.js';
 import { loraScaling } from './math.js';
 
@@ -27,7 +27,7 @@ export const lora = definePeftMethod<LoraConfig>({
   type: 'LORA',
   prefix: 'lora_',
   sites: ['linear'],
-  config: { parse: parseLoraConfig, toJSON: loraConfigToJSON, floatFields: ['lora_dropout'] },
+  config: { parse: parseLoraConfig, toJSON: loraConfigToJSON, fields: LORA_FIELDS.fields, floatFields: LORA_FIELDS.floatFields },
   hooks: {
     inject(ctx, config) {
       resolveTargets(ctx, config);

@@ -1,20 +1,8 @@
 import * as tf from '@tensorflow/tfjs-core';
-import { checkTensorShapes, definePeftMethod, encodeParameters, withDecodedTensors, type AdapterRecord } from '@peftjs/core';
-import { parsePrefixTuningConfig, prefixConfigError, prefixTuningConfigToJSON, type PrefixTuningConfig } from './config.js';
+import { ENCODER_FILE, PROMPT_EMBEDDINGS, checkTensorShapes, definePeftMethod, encodeParameters, withDecodedTensors, type AdapterRecord } from '@peftjs/core';
+import { PREFIX_TUNING_FIELDS, fillPrefixSizes, parsePrefixTuningConfig, prefixTuningConfigToJSON, type PrefixTuningConfig } from './config.js';
 import { PrefixEncoder } from './encoder.js';
 import { PrefixKVHook } from './layer.js';
-import { fillPrefixSizes } from './sizes.js';
-
-/** The one tensor name PEFT saves for prompt learning. */
-export const PROMPT_EMBEDDINGS = 'prompt_embeddings';
-
-/**
- * The file beside `adapter_model.safetensors` that keeps the prefix encoder's projection weights,
- * which PEFT does not save (it saves only the projection's output). Tensor names are PEFT's
- * `PrefixEncoder.state_dict()` keys (`embedding.weight`, `transform.0.weight`, …), so that Python
- * can also resume from it: `model.prompt_encoder["default"].load_state_dict(load_file(path))`.
- */
-export const ENCODER_FILE = 'peftjs_prompt_encoder.safetensors';
 
 /** The adapter's shared prefix encoder. */
 export function prefixEncoderOf(adapter: AdapterRecord): PrefixEncoder {
@@ -39,10 +27,10 @@ export const prefixTuning = definePeftMethod<PrefixTuningConfig>({
   sites: ['attentionKV'],
   statePrefix: 'base_model.',
   notMergeable: 'its prefix keys and values are extra attention inputs, not a change of the base weights',
-  config: { parse: parsePrefixTuningConfig, toJSON: prefixTuningConfigToJSON },
+  config: { parse: parsePrefixTuningConfig, toJSON: prefixTuningConfigToJSON, fields: PREFIX_TUNING_FIELDS.fields },
   hooks: {
     inject(ctx, config) {
-      fillPrefixSizes(config, ctx.dims, prefixConfigError);
+      fillPrefixSizes(config, ctx.dims);
       config.encoder_hidden_size ??= config.token_dim;
       const encoder = new PrefixEncoder(
         {

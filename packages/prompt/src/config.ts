@@ -1,4 +1,4 @@
-import { PROMPT_LEARNING_DEFAULTS, checkPromptLearningFields, type PeftConfigBase, type PromptLearningFields } from '@peftjs/core';
+import { PROMPT_LEARNING_FIELDS, defineConfigFields, field, type PeftConfigBase, type PromptLearningFields } from '@peftjs/core';
 
 /**
  * How the virtual tokens start: `RANDOM` (N(0, 1), torch's `nn.Embedding`), `TEXT` (the word
@@ -38,46 +38,39 @@ declare module '@peftjs/core' {
   }
 }
 
+/** The fields of PEFT's `PromptTuningConfig` (and the two runtime-only ones): types and PEFT 0.10's defaults. */
+export const PROMPT_TUNING_FIELDS = defineConfigFields('Prompt Tuning', 'PROMPT_TUNING', {
+  ...PROMPT_LEARNING_FIELDS,
+  prompt_tuning_init: field.oneOf(['RANDOM', 'TEXT', 'SAMPLE_VOCAB'] as const, 'RANDOM'),
+  prompt_tuning_init_text: field.string(null, { nullable: true }),
+  tokenizer_name_or_path: field.string(null, { nullable: true }),
+  tokenizer_kwargs: field.keep<Record<string, unknown> | null>(null),
+  tokenizer: field.custom<PromptTokenizer | undefined>(undefined, (v, fail) =>
+    v === undefined || typeof (v as PromptTokenizer | null)?.encode === 'function' ? (v as PromptTokenizer | undefined) : fail('must be an object with encode(text): number[]'),
+  ),
+  prompt_tuning_init_token_ids: field.custom<readonly number[] | undefined>(undefined, (v, fail) =>
+    v === undefined || (Array.isArray(v) && v.length > 0 && v.every((i) => Number.isInteger(i) && i >= 0))
+      ? (v as readonly number[] | undefined)
+      : fail(`must be a non-empty list of token ids, got ${JSON.stringify(v)}`),
+  ),
+});
+
 /** PEFT 0.10's defaults. */
-export const PROMPT_TUNING_DEFAULTS = {
-  ...PROMPT_LEARNING_DEFAULTS,
-  prompt_tuning_init: 'RANDOM',
-  prompt_tuning_init_text: null,
-  tokenizer_name_or_path: null,
-  tokenizer_kwargs: null,
-} as const;
+export const PROMPT_TUNING_DEFAULTS = PROMPT_TUNING_FIELDS.defaults;
 
 /** Keys we accept in code but never write. */
 const RUNTIME_ONLY = ['tokenizer', 'prompt_tuning_init_token_ids'] as const;
 
-function fail(field: string, msg: string): never {
-  throw new Error(`Prompt Tuning ${field} ${msg}`);
-}
-
 /** Validates a raw Prompt Tuning config and fills PEFT's defaults. Errors name the field. */
 export function parsePromptTuningConfig(raw: Record<string, unknown>): PromptTuningConfig {
-  if (raw.peft_type !== undefined && raw.peft_type !== 'PROMPT_TUNING') fail('peft_type', `must be "PROMPT_TUNING", got ${JSON.stringify(raw.peft_type)}`);
-  const c = { ...PROMPT_TUNING_DEFAULTS, ...raw, peft_type: 'PROMPT_TUNING' } as unknown as PromptTuningConfig;
-  checkPromptLearningFields(c, fail);
-  if (!['RANDOM', 'TEXT', 'SAMPLE_VOCAB'].includes(c.prompt_tuning_init)) {
-    fail('prompt_tuning_init', `must be "RANDOM", "TEXT" or "SAMPLE_VOCAB", got ${JSON.stringify(c.prompt_tuning_init)}`);
-  }
-  if (c.prompt_tuning_init_text != null && typeof c.prompt_tuning_init_text !== 'string') {
-    fail('prompt_tuning_init_text', `must be a string or null, got ${JSON.stringify(c.prompt_tuning_init_text)}`);
-  }
+  const fail = PROMPT_TUNING_FIELDS.fail;
+  const c = PROMPT_TUNING_FIELDS.parse(raw) as PromptTuningConfig;
   if (c.prompt_tuning_init === 'TEXT') {
     // PEFT refuses these too, also when it loads the file for inference
     if (!c.tokenizer_name_or_path) fail('tokenizer_name_or_path', 'must be set when prompt_tuning_init is "TEXT" (PEFT needs it to read the config)');
     if (c.prompt_tuning_init_text == null) fail('prompt_tuning_init_text', 'must be set when prompt_tuning_init is "TEXT"');
   }
   if (c.tokenizer_kwargs && c.prompt_tuning_init !== 'TEXT') fail('tokenizer_kwargs', 'is only valid when prompt_tuning_init is "TEXT"');
-  if (c.tokenizer !== undefined && typeof (c.tokenizer as PromptTokenizer)?.encode !== 'function') {
-    fail('tokenizer', 'must be an object with encode(text): number[]');
-  }
-  const ids = c.prompt_tuning_init_token_ids;
-  if (ids !== undefined && !(Array.isArray(ids) && ids.length > 0 && ids.every((i) => Number.isInteger(i) && i >= 0))) {
-    fail('prompt_tuning_init_token_ids', `must be a non-empty list of token ids, got ${JSON.stringify(ids)}`);
-  }
   return c;
 }
 

@@ -1,12 +1,12 @@
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import * as tf from '@tensorflow/tfjs-core';
-import { PeftModel, PeftRegistry, Rng, adapterStateDict, type ModelOutput } from '@peftjs/core';
+import { PeftModel, PeftRegistry, Rng, adapterStateDict, prependVirtualTokens, type ModelOutput } from '@peftjs/core';
 import { lora } from '@peftjs/lora';
 import { generate, loadModel, type CausalLMModel, type ModelBatch } from '@peftjs/models';
 import { trainSteps } from '@peftjs/testing';
 import { FIXTURES, disposeBatch, hasFixtures, lossOf, subsetTask, tinyLlama, trainOn } from '@peftjs/testing/fixtures';
-import { prependVirtualTokens, promptTuning } from '../src/index.js';
+import { promptTuning } from '../src/index.js';
 
 const registry = new PeftRegistry().use(promptTuning).use(lora);
 

@@ -1,12 +1,10 @@
-export { pTuning, promptEncoderOf, PROMPT_EMBEDDINGS, ENCODER_FILE } from './method.js';
-export { P_TUNING_DEFAULTS, parsePTuningConfig } from './config.js';
+export { pTuning, promptEncoderOf } from './method.js';
+export { P_TUNING_DEFAULTS, P_TUNING_FIELDS, parsePTuningConfig } from './config.js';
 export type { PTuningConfig, EncoderReparameterizationType } from './config.js';
 export { PromptEncoder, encoderOutput } from './encoder.js';
 export type { PromptEncoderSizes } from './encoder.js';
 export { PromptEncoderHook } from './layer.js';
 export { lstmDirection, bidirectionalLstm } from './lstm.js';
 export type { LstmWeights } from './lstm.js';
-export { prependVirtualTokens } from '@peftjs/core';
 export { pTuningV2Config, initClassificationHead } from './v2.js';
 export type { PTuningV2Options } from './v2.js';
-export type { PromptLearningFields } from '@peftjs/core';

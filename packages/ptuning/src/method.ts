@@ -1,19 +1,7 @@
-import { checkTensorShapes, definePeftMethod, encodeParameters, fillFromModel, withDecodedTensors, type AdapterRecord } from '@peftjs/core';
-import { pTuningConfigError, parsePTuningConfig, type PTuningConfig } from './config.js';
+import { ENCODER_FILE, PROMPT_EMBEDDINGS, checkTensorShapes, definePeftMethod, encodeParameters, fillFromModel, withDecodedTensors, type AdapterRecord } from '@peftjs/core';
+import { P_TUNING_FIELDS, parsePTuningConfig, type PTuningConfig } from './config.js';
 import { PromptEncoder } from './encoder.js';
 import { PromptEncoderHook } from './layer.js';
-
-/** The one tensor name PEFT saves for prompt learning. */
-export const PROMPT_EMBEDDINGS = 'prompt_embeddings';
-
-/**
- * The file beside `adapter_model.safetensors` that keeps the prompt encoder's own weights, which
- * PEFT does not save (it saves only the encoder's output). Tensor names are the encoder's
- * `state_dict()` keys in PEFT (`embedding.weight`, `mlp_head.0.weight`, `lstm_head.weight_ih_l0`, …),
- * so that Python can also resume from it:
- * `model.prompt_encoder["default"].load_state_dict(load_file(path))`.
- */
-export const ENCODER_FILE = 'peftjs_prompt_encoder.safetensors';
 
 /** The adapter's prompt encoder. */
 export function promptEncoderOf(adapter: AdapterRecord): PromptEncoder {
@@ -37,10 +25,10 @@ export const pTuning = definePeftMethod<PTuningConfig>({
   sites: ['inputEmbeddings'],
   statePrefix: 'base_model.',
   notMergeable: 'its virtual tokens are extra inputs, not a change of the base weights',
-  config: { parse: parsePTuningConfig, floatFields: ['encoder_dropout'] },
+  config: { parse: parsePTuningConfig, fields: P_TUNING_FIELDS.fields, floatFields: P_TUNING_FIELDS.floatFields },
   hooks: {
     inject(ctx, config) {
-      fillFromModel(config, ctx.dims, pTuningConfigError);
+      fillFromModel(config, ctx.dims, P_TUNING_FIELDS.fail);
       config.encoder_hidden_size ??= config.token_dim;
       const encoder = new PromptEncoder(
         {

@@ -43,8 +43,8 @@ export function pTuningV2Config(opts: PTuningV2Options): Record<string, unknown>
  * P-Tuning v2 puts such a randomly initialised linear head on the encoder instead of a verbalizer.
  * Throws when the adapter trains no head (its task_type is not SEQ_CLS / TOKEN_CLS).
  */
-export function initClassificationHead(
-  peft: PeftModel<never, unknown>,
+export function initClassificationHead<I, O>(
+  peft: PeftModel<I, O>,
   adapterName = 'default',
   opts: { std?: number; rng?: Rng } = {},
 ): void {

@@ -6,7 +6,8 @@ import * as tf from '@tensorflow/tfjs-core';
 import { Rng, readAdapterConfig } from '@peftjs/core';
 import { maxAbsDiff } from '@peftjs/testing';
 import { FIXTURES, copyFixtureWithStateFile, fixtureLogitsDiff, hasFixtures, loadFixtureCase, readTensors } from '@peftjs/testing/fixtures';
-import { ENCODER_FILE, PromptEncoder, encoderOutput, lstmDirection, pTuning, promptEncoderOf } from '../src/index.js';
+import { PromptEncoder, encoderOutput, lstmDirection, pTuning, promptEncoderOf } from '../src/index.js';
+import { ENCODER_FILE } from '@peftjs/core';
 
 const tmp = mkdtempSync(join(tmpdir(), 'peftjs-ptuning-'));
 afterAll(() => rmSync(tmp, { recursive: true, force: true }));

@@ -8,7 +8,8 @@ import { parseSafetensors } from '@peftjs/core/io';
 import type { ModelBatch } from '@peftjs/models';
 import { maxAbsDiff } from '@peftjs/testing';
 import { logitsDiff, readTensors, tinyLlama, trainTinySubsetTask } from '@peftjs/testing/fixtures';
-import { ENCODER_FILE, pTuning, promptEncoderOf } from '../src/index.js';
+import { pTuning, promptEncoderOf } from '../src/index.js';
+import { ENCODER_FILE } from '@peftjs/core';
 
 const tmp = mkdtempSync(join(tmpdir(), 'peftjs-ptuning-files-'));
 afterAll(() => rmSync(tmp, { recursive: true, force: true }));

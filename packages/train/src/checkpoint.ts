@@ -1,11 +1,11 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { ADAPTER_WEIGHTS_NAME, adapterCommitFiles, adapterFiles, loadAdapterStateDict, type PeftModel } from '@peftjs/core';
 import {
-  entryToTensor,
+  decodeTensors,
   formatPythonJson,
   pathExists,
+  readFileBytes,
   readJsonFile,
-  readSafetensorsFile,
   recoverFolder,
   serializeSafetensors,
   writeFileAtomic,
@@ -111,14 +111,7 @@ export async function loadCheckpoint<I, O>(dir: string, model: PeftModel<I, O>):
   return { dir: ckpt, state, optimizer: { tensors, info: state.optimizer } };
 }
 
+/** The tensors of a safetensors file (the caller disposes them); errors name the path. */
 async function readTensors(path: string): Promise<Map<string, tf.Tensor>> {
-  const file = await readSafetensorsFile(path);
-  const out = new Map<string, tf.Tensor>();
-  try {
-    for (const [name, entry] of file.tensors) out.set(name, entryToTensor(entry, path));
-  } catch (e) {
-    tf.dispose([...out.values()]);
-    throw e;
-  }
-  return out;
+  return decodeTensors(await readFileBytes(path), path);
 }

@@ -1,7 +1,7 @@
 export { Trainer } from './trainer.js';
 export { evaluateModel } from './evaluate.js';
 export type { EvalResult, EvaluableModel } from './evaluate.js';
-export type { TrainerOptions, EarlyStoppingOptions, TrainResult, StopReason } from './trainer.js';
+export type { TrainerOptions, EarlyStoppingOptions, TrainResult, StopReason } from './options.js';
 export { AdamW, SGD, globalNorm, clipByGlobalNorm, clipCoefficient } from './optimizers.js';
 export type { Optimizer, OptimizerState, AdamWOptions, SgdOptions, NamedVariable } from './optimizers.js';
 export { scheduleFactor, learningRateAt } from './schedules.js';

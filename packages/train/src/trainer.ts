@@ -2,83 +2,15 @@ import * as tf from '@tensorflow/tfjs-core';
 import { Rng, requireGradients, type ModelOutput, type PeftModel, type TokenBatch } from '@peftjs/core';
 import { collateExamples, type EncodedExample } from './data.js';
 import { collectTrainingHooks, type BoundHooks, type TrainingHookContext, type TrainingHooks } from './hooks.js';
-import { AdamW, SGD, type AdamWOptions, type NamedVariable, type Optimizer, type SgdOptions } from './optimizers.js';
-import { scheduleFactor, type LearningRateSchedule, type ScheduleKind } from './schedules.js';
+import { AdamW, SGD, type NamedVariable, type Optimizer } from './optimizers.js';
+import { scheduleFactor, type LearningRateSchedule } from './schedules.js';
 import { diagnoseRun, type LossPoint, type RunDiagnosis } from './diagnostics.js';
+import { checkTrainerOptions, type StopReason, type TrainResult, type TrainerOptions } from './options.js';
 import { loadCheckpoint, saveCheckpoint, type TrainerState } from './checkpoint.js';
 import { MetricsLog, type TrainEvent } from './metrics.js';
 import { lockFolder } from '@peftjs/core/io';
 import { evaluateModel, type EvalResult } from './evaluate.js';
 import { accumulateGradients, applyUpdate, type StepContext } from './step.js';
-
-export interface EarlyStoppingOptions {
-  /** Evaluations without an improvement of val_loss before stopping. */
-  patience: number;
-  /** An improvement must lower the best val_loss by more than this. Default 0. */
-  minDelta?: number;
-}
-
-export interface TrainerOptions<T = EncodedExample, I = TokenBatch> {
-  /** A PeftModel whose forward returns `{ logits, loss }` when the batch has labels. */
-  model: PeftModel<I, ModelOutput>;
-  trainData: readonly T[];
-  evalData?: readonly T[];
-  /** Items → a batch of tensors (the Trainer disposes them). Default: `collateExamples` with `padTokenId`. */
-  collate?: (items: readonly T[]) => I;
-  padTokenId?: number;
-  /** Micro-batch size. Default 8. */
-  batchSize?: number;
-  evalBatchSize?: number;
-  /** Micro-batches per optimizer step. Default 1. */
-  gradientAccumulationSteps?: number;
-  /** Optimizer steps to run; default: `epochs` (default 1) over the training data. */
-  maxSteps?: number;
-  epochs?: number;
-  /** Base learning rate. Default 2e-4. */
-  learningRate?: number;
-  /** 'adamw' (default), 'sgd', or a factory of your own. */
-  optimizer?: 'adamw' | 'sgd' | ((params: readonly NamedVariable[]) => Optimizer);
-  adamw?: AdamWOptions;
-  sgd?: SgdOptions;
-  /** Default 'linear' (transformers' default). */
-  schedule?: ScheduleKind;
-  warmupSteps?: number;
-  /** Global-norm clipping (torch `clip_grad_norm_`); null turns it off. Default 1.0. */
-  maxGradNorm?: number | null;
-  /** Evaluate every N optimizer steps (and always at the end when there is eval data). */
-  evalEvery?: number;
-  /** Checkpoint every N optimizer steps into `outputDir` (and at the end). */
-  saveEvery?: number;
-  /** Where checkpoints and `metrics.jsonl` go. */
-  outputDir?: string;
-  earlyStopping?: EarlyStoppingOptions;
-  /** Seeds the data order and reseeds the dropout generator. Default 42. */
-  seed?: number;
-  /** The generator the model's dropout draws from (its state is checkpointed). Default: the PeftModel's own. */
-  rng?: Rng;
-  /** Non-finite steps in a row before the run stops. Default 5. */
-  maxNonFiniteSteps?: number;
-  hooks?: TrainingHooks | readonly TrainingHooks[];
-  /** Every step, evaluation, checkpoint and stop. */
-  onEvent?: (event: TrainEvent) => void;
-  /** Classification accuracy at evaluation: default when labels are [B] and logits [B, C]. */
-  accuracy?: boolean;
-}
-
-export type StopReason = 'completed' | 'early-stopping' | 'non-finite';
-
-export interface TrainResult {
-  step: number;
-  stopReason: StopReason;
-  message?: string;
-  /** Steps skipped: a non-finite loss or gradients, or an update rolled back because it made a parameter non-finite. */
-  skippedSteps: number;
-  trainLosses: LossPoint[];
-  valLosses: LossPoint[];
-  lastEval?: EvalResult;
-  lastCheckpoint?: string;
-  diagnosis: RunDiagnosis;
-}
 
 interface Stop {
   reason: StopReason;
@@ -140,13 +72,7 @@ export class Trainer<T = EncodedExample, I = TokenBatch> {
       seed: o.seed ?? 42,
       maxNonFiniteSteps: o.maxNonFiniteSteps ?? 5,
     };
-    for (const [k, v] of Object.entries({ batchSize: this.o.batchSize, gradientAccumulationSteps: this.o.gradientAccumulationSteps, maxNonFiniteSteps: this.o.maxNonFiniteSteps })) {
-      if (!Number.isInteger(v) || v < 1) throw new Error(`Trainer ${k} must be a positive integer, got ${v}`);
-    }
-    for (const [k, v] of Object.entries({ maxSteps: o.maxSteps, epochs: o.epochs, evalEvery: o.evalEvery, saveEvery: o.saveEvery })) {
-      if (v !== undefined && (!Number.isInteger(v) || v < 1)) throw new Error(`Trainer ${k} must be a positive integer, got ${v}`);
-    }
-    checkNumbers(o, this.o);
+    checkTrainerOptions(o, this.o);
     if (o.trainData.length === 0) throw new Error('Trainer: trainData is empty');
     if (o.saveEvery && !o.outputDir) throw new Error('Trainer: saveEvery needs an outputDir');
     const microPerEpoch = Math.ceil(o.trainData.length / this.o.batchSize);
@@ -420,18 +346,6 @@ export class Trainer<T = EncodedExample, I = TokenBatch> {
     this.options.onEvent?.(e);
     await this.metrics?.append(e);
   }
-}
-
-/** The numeric options beyond the counts: a learning rate that trains uphill or a negative clip is refused. */
-function checkNumbers(o: Pick<TrainerOptions, 'warmupSteps' | 'maxGradNorm' | 'adamw'>, d: { learningRate: number; seed: number }): void {
-  const bad = (k: string, v: unknown, what: string) => new Error(`Trainer ${k} must be ${what}, got ${v}`);
-  if (!(Number.isFinite(d.learningRate) && d.learningRate > 0)) throw bad('learningRate', d.learningRate, 'a number > 0');
-  if (!Number.isInteger(d.seed)) throw bad('seed', d.seed, 'an integer');
-  if (o.warmupSteps !== undefined && !(Number.isInteger(o.warmupSteps) && o.warmupSteps >= 0)) throw bad('warmupSteps', o.warmupSteps, 'an integer ≥ 0');
-  const clip = o.maxGradNorm;
-  if (clip !== undefined && clip !== null && !(Number.isFinite(clip) && clip > 0)) throw bad('maxGradNorm', clip, 'a number > 0 or null (no clipping)');
-  const wd = o.adamw?.weightDecay;
-  if (wd !== undefined && !(Number.isFinite(wd) && wd >= 0)) throw bad('adamw.weightDecay', wd, 'a number ≥ 0');
 }
 
 function unknownOptimizer(name: string): never {

@@ -2,9 +2,11 @@ import { afterEach, describe, expect, it } from 'vitest';
 import * as tf from '@tensorflow/tfjs-core';
 import { mkdtemp, readFile, readdir, writeFile } from 'node:fs/promises';
 import { spawn } from 'node:child_process';
+import { promises as fsp } from 'node:fs';
+import { syncBuiltinESMExports } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { PeftModel, PeftRegistry, definePeftMethod, fromPretrained } from '@peftjs/core';
+import { PeftModel, PeftRegistry, definePeftMethod, fromPretrained, saveAdapter } from '@peftjs/core';
 import { lora } from '@peftjs/lora';
 import { AdamW, Trainer, parseMetrics, saveCheckpoint, type TrainEvent, type TrainerState, type TrainingHooks, type EncodedExample } from '../src/index.js';
 import { TinyClassifier, TinyLM, textExamples, withLora } from './helpers.js';
@@ -212,6 +214,28 @@ describe('Trainer: saves', () => {
     expect(name).toMatch(/lora_[AB]/);
     expect(await readdir(dir)).toEqual([]);
     t.dispose();
+  });
+
+  it('an adapter save of another rank aborted at any rename loads as wholly the old adapter or wholly the new one', async () => {
+    const dir = await tmp();
+    const [small, big] = [withLora(new TinyLM(), { r: 2 }), withLora(new TinyLM(), { r: 4 })];
+    const realRename = fsp.rename;
+    const ranks = new Set<number>();
+    for (let n = 1; n < 40; n++) {
+      await saveAdapter(small, dir);
+      let renames = 0;
+      fsp.rename = (...a: Parameters<typeof realRename>) => (++renames >= n ? Promise.reject(new Error(`killed at rename ${n}`)) : realRename(...a));
+      syncBuiltinESMExports();
+      const finished = await saveAdapter(big, dir).then(() => true, () => false);
+      fsp.rename = realRename;
+      syncBuiltinESMExports();
+      const loaded = await fromPretrained(new TinyLM(), dir, { registry: new PeftRegistry().use(lora) });
+      const r = loaded.adapter('default').config.r as number;
+      expect(loaded.namedParameters().filter(([k]) => k.includes('lora_A')).every(([, v]) => v.shape[0] === r), `abort at rename ${n}: weights of rank ${r}`).toBe(true);
+      ranks.add(r);
+      if (finished) break;
+    }
+    expect([...ranks].sort()).toEqual([2, 4]);
   });
 
   it('a second Trainer on an output folder another live process holds is refused, naming the pid', async () => {

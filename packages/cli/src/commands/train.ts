@@ -103,6 +103,7 @@ async function lockOutput(out: string): Promise<() => Promise<void>> {
  * and locked for the life of the run.
  */
 export async function runTraining(f: TrainFlags, methodOptions: Record<string, unknown>, io: Io, opts: RunOptions = {}): Promise<TrainRun> {
+  if (f.resume && f.overwrite) throw new UsageError('give --resume (continue the run in --out) or --overwrite (replace it), not both');
   await checkOutputLocation('--out', f.out);
   const existed = await import('node:fs').then((fs) => fs.existsSync(f.out));
   const unlock = await lockOutput(f.out);

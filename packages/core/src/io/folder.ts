@@ -60,8 +60,13 @@ export async function writeFolderAtomic(dir: string, files: readonly FolderFile[
     throw new Error(`${dir}: save failed, the folder is unchanged: ${(e as Error).message}`, { cause: e });
   }
   const journal: Journal = { stage, files: order, commitFiles: order.filter((p) => commit.has(p)) };
-  await writeFileAtomic(join(dir, COMMIT_JOURNAL), JSON.stringify(journal));
-  await finishCommit(dir, journal);
+  try {
+    await writeFileAtomic(join(dir, COMMIT_JOURNAL), JSON.stringify(journal));
+  } catch (e) {
+    await fs.rm(join(dir, stage), { recursive: true, force: true }).catch(() => undefined);
+    throw new Error(`${dir}: save failed, the folder is unchanged: ${(e as Error).message}`, { cause: e });
+  }
+  await finishCommit(dir, journal); // past the commit point: an error here is finished by recoverFolder
 }
 
 async function writeSynced(path: string, data: Uint8Array | string): Promise<void> {
