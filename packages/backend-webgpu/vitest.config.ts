@@ -1,0 +1,2 @@
+import { vitestConfig } from '../../vitest.shared.ts';
+export default vitestConfig();
