@@ -20,6 +20,3 @@ export async function ensureGradients(): Promise<void> {
     throw new Error(`@peftjs/backend-webgpu: @tensorflow/tfjs loaded but tfjs-core ${tf.version_core} has no gradient for ${NEEDED.join('/')}: two copies of tfjs-core are installed; dedupe them`);
   }
 }
-
-/** Gradients training needs that tfjs 4.22 lacks or gets wrong on webgpu; registered once. */
-export function registerWebGPUGradients(): void {}

@@ -2,7 +2,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { WebGPUBackend } from '@tensorflow/tfjs-backend-webgpu';
 import { type Importer, defaultImporter, findGpu, isNode, prepareNodeEnv, swiftShaderIcd, withTimeout } from './gpu.js';
 import { type DeviceGuard, WebGPUError, formatBytes, guardDevice } from './guard.js';
-import { ensureGradients, registerWebGPUGradients } from './gradients.js';
+import { ensureGradients } from './gradients.js';
 import { registerWebGPUKernels } from './kernels/register.js';
 
 /** The limits tfjs-backend-webgpu's kernels depend on; the ones `limits: 'adapter'` raises. */
@@ -134,7 +134,6 @@ export async function setupWebGPU(opts: SetupOptions = {}): Promise<BackendInfo>
   const why: string[] = [];
   prepareNodeEnv();
   await ensureGradients();
-  registerWebGPUGradients();
   try {
     const { adapter, device } = await openDevice(opts, importer, timeoutMs, why);
     const guard = guardDevice(device);
