@@ -70,6 +70,8 @@ export { definePeftOp, registerPeftKernel } from './ops/custom-op.js';
 export type { PeftOp, PeftOpSpec, PeftKernelArgs } from './ops/custom-op.js';
 export { loraMatMul } from './ops/lora-matmul.js';
 export type { LoraMatMulAttrs } from './ops/lora-matmul.js';
+export { nf4MatMul, dequantizeNf4, bytesToInt32Words } from './ops/nf4-matmul.js';
+export type { Nf4MatMulAttrs, Nf4MatMulInput } from './ops/nf4-matmul.js';
 export { requireGradients } from './gradients.js';
 export {
   parseSafetensors,
