@@ -29,7 +29,20 @@ export interface GemmOptions {
 const TILE = 64;
 const TK = 16;
 
-function userCode(transA: boolean, transB: boolean, epilogue: boolean, transQ: boolean): string {
+/** WGSL `fn readB(k, n) -> f32` of a dense B ([K, N], or [N, K] when transposed). */
+export function denseReadB(transB: boolean): string {
+  return `fn readB(k : i32, n : i32) -> f32 {
+      if (k >= uniforms.dimK || n >= uniforms.dimN) { return 0.0; }
+      return ${transB ? 'b[n * uniforms.dimK + k]' : 'b[k * uniforms.dimN + n]'};
+    }`;
+}
+
+/**
+ * The product's WGSL. `readB` defines `fn readB(k : i32, n : i32) -> f32` (0 outside [K, N]);
+ * `kMajorB` says whether consecutive k are adjacent in memory (B's loads then walk along k).
+ */
+export function gemmCode(transA: boolean, readB: string, kMajorB: boolean, epilogue: boolean, transQ: boolean): string {
+  const transB = kMajorB;
   // Consecutive threads read consecutive addresses: along K when K is the contiguous axis, else along M/N.
   const loadA = transA
     ? 'let mm = e % 64; let kk = e / 64; As[kk * 64 + mm] = readA(row0 + mm, k0 + kk);'
@@ -52,10 +65,7 @@ function userCode(transA: boolean, transB: boolean, epilogue: boolean, transQ: b
       if (m >= uniforms.dimM || k >= uniforms.dimK) { return 0.0; }
       return ${transA ? 'a[k * uniforms.dimM + m]' : 'a[m * uniforms.dimK + k]'};
     }
-    fn readB(k : i32, n : i32) -> f32 {
-      if (k >= uniforms.dimK || n >= uniforms.dimN) { return 0.0; }
-      return ${transB ? 'b[n * uniforms.dimK + k]' : 'b[k * uniforms.dimN + n]'};
-    }
+    ${readB}
 
     fn store(m : i32, n0 : i32, acc : vec4<f32>) {
       if (m >= uniforms.dimM) { return; }
@@ -104,22 +114,37 @@ function userCode(transA: boolean, transB: boolean, epilogue: boolean, transQ: b
     }`;
 }
 
-class GemmProgram implements WebGPUProgram {
-  variableNames: string[];
+export const GEMM_UNIFORMS = 'dimM : i32, dimN : i32, dimK : i32, dimR : i32, alpha : f32, beta : f32,';
+
+/** The first six uniforms of every product program, in `GEMM_UNIFORMS` order. */
+export function gemmUniforms(M: number, N: number, K: number, R: number, alpha: number, beta: number): Array<{ type: string; data: number[] }> {
+  return [
+    { type: 'int32', data: [M] },
+    { type: 'int32', data: [N] },
+    { type: 'int32', data: [K] },
+    { type: 'int32', data: [R] },
+    { type: 'float32', data: [alpha] },
+    { type: 'float32', data: [beta] },
+  ];
+}
+
+/** A product program: 16×16 threads, one 64×64 output tile per workgroup. */
+export class TiledProgram implements WebGPUProgram {
   outputShape: number[];
-  shaderKey: string;
   dispatchLayout = { x: [1], y: [0] };
   dispatch: [number, number, number];
   workgroupSize: [number, number, number] = [16, 16, 1];
-  uniforms = 'dimM : i32, dimN : i32, dimK : i32, dimR : i32, alpha : f32, beta : f32,';
-  private readonly code: string;
 
-  constructor(M: number, N: number, transA: boolean, transB: boolean, epilogue: boolean, transQ: boolean) {
-    this.variableNames = epilogue ? ['a', 'b', 'p', 'q'] : ['a', 'b'];
+  constructor(
+    M: number,
+    N: number,
+    public variableNames: string[],
+    public shaderKey: string,
+    public uniforms: string,
+    private readonly code: string,
+  ) {
     this.outputShape = [M, N];
     this.dispatch = [Math.ceil(N / TILE), Math.ceil(M / TILE), 1];
-    this.shaderKey = `peftGemm_${transA ? 'T' : 'N'}${transB ? 'T' : 'N'}_${epilogue ? `epi${transQ ? 'T' : 'N'}` : 'plain'}`;
-    this.code = userCode(transA, transB, epilogue, transQ);
   }
 
   getUserCode(): string {
@@ -149,15 +174,11 @@ export function gemm(backend: WebGPUBackend, a: tf.TensorInfo, b: tf.TensorInfo,
     const [qr, qn] = o.transQ ? [q1, q0] : [q0, q1];
     if (p0 !== M || qr !== R || qn !== N) throw new Error(`peftGemm: epilogue shapes [${o.p!.shape}]·[${o.q!.shape}] do not give [${M}, ${N}]`);
   }
-  const program = new GemmProgram(M, N, Boolean(o.transA), Boolean(o.transB), epilogue, Boolean(o.transQ));
-  const uniforms = [
-    { type: 'int32', data: [M] },
-    { type: 'int32', data: [N] },
-    { type: 'int32', data: [K] },
-    { type: 'int32', data: [R] },
-    { type: 'float32', data: [o.alpha ?? 1] },
-    { type: 'float32', data: [o.beta ?? 1] },
-  ];
+  const [transA, transB, transQ] = [Boolean(o.transA), Boolean(o.transB), Boolean(o.transQ)];
+  const key = `peftGemm_${transA ? 'T' : 'N'}${transB ? 'T' : 'N'}_${epilogue ? `epi${transQ ? 'T' : 'N'}` : 'plain'}`;
+  const code = gemmCode(transA, denseReadB(transB), transB, epilogue, transQ);
+  const program = new TiledProgram(M, N, epilogue ? ['a', 'b', 'p', 'q'] : ['a', 'b'], key, GEMM_UNIFORMS, code);
+  const uniforms = gemmUniforms(M, N, K, R, o.alpha ?? 1, o.beta ?? 1);
   const inputs = epilogue ? [a, b, o.p!, o.q!] : [a, b];
   return backend.runWebGPUProgram(program, inputs, 'float32', uniforms);
 }

@@ -1,7 +1,9 @@
 import * as tf from '@tensorflow/tfjs-core';
 import type { WebGPUBackend } from '@tensorflow/tfjs-backend-webgpu';
-import { loraMatMul, registerPeftKernel } from '@peftjs/core';
+import { loraMatMul, nf4MatMul, registerPeftKernel } from '@peftjs/core';
 import { gemm } from './gemm.js';
+import { nf4Kernel } from './nf4.js';
+import { registerBitwiseAnd } from './bitwise.js';
 
 /** This package's product kernel on 'webgpu' (used by the gradients below; not differentiable itself). */
 export const GEMM_KERNEL = 'PeftWebGPUGemm';
@@ -69,5 +71,7 @@ export function registerWebGPUKernels(): void {
     gpu.disposeData(xa.dataId);
     return y;
   });
+  registerPeftKernel(nf4MatMul, 'webgpu', nf4Kernel);
+  registerBitwiseAnd();
   registered = true;
 }
