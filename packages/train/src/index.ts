@@ -1,4 +1,5 @@
-export { Trainer, evaluateModel } from './trainer.js';
+export { Trainer } from './trainer.js';
+export { evaluateModel, evaluateModelAsync } from './evaluate.js';
 export type { TrainerOptions, EarlyStoppingOptions, EvalResult, TrainResult, StopReason } from './trainer.js';
 export { AdamW, SGD, globalNorm, clipByGlobalNorm, clipCoefficient } from './optimizers.js';
 export type { Optimizer, OptimizerState, AdamWOptions, SgdOptions, NamedVariable } from './optimizers.js';

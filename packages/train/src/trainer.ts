@@ -7,6 +7,7 @@ import { scheduleFactor, type LearningRateSchedule, type ScheduleKind } from './
 import { diagnoseRun, type LossPoint, type RunDiagnosis } from './diagnostics.js';
 import { loadCheckpoint, saveCheckpoint, type TrainerState } from './checkpoint.js';
 import { MetricsLog, type TrainEvent } from './metrics.js';
+import { disposeBatch, evaluateModel, evaluateModelAsync, type EvalResult } from './evaluate.js';
 
 export interface EarlyStoppingOptions {
   /** Evaluations without an improvement of val_loss before stopping. */
@@ -64,12 +65,7 @@ export interface TrainerOptions<T = EncodedExample, I = TokenBatch> {
 
 export type StopReason = 'completed' | 'early-stopping' | 'non-finite';
 
-export interface EvalResult {
-  loss: number;
-  perplexity: number;
-  accuracy?: number;
-  examples: number;
-}
+export type { EvalResult } from './evaluate.js';
 
 export interface TrainResult {
   step: number;
@@ -184,7 +180,7 @@ export class Trainer<T = EncodedExample, I = TokenBatch> {
     let lastEval: EvalResult | undefined;
     const { evalEvery, saveEvery, outputDir, evalData } = this.options;
     const doEval = async () => {
-      lastEval = this.evaluate();
+      lastEval = await evaluateModelAsync(this.model, this.options.evalData ?? [], this.evalOptions());
       this.valLosses.push({ step: this.step, loss: lastEval.loss });
       await this.emit({ type: 'eval', step: this.step, epoch: this.epoch, val_loss: lastEval.loss, perplexity: lastEval.perplexity, accuracy: lastEval.accuracy, elapsed_s: elapsed() });
       return this.earlyStop(lastEval.loss);
@@ -195,7 +191,7 @@ export class Trainer<T = EncodedExample, I = TokenBatch> {
     };
     try {
       while (this.step < this.totalSteps) {
-        const s = this.trainStep();
+        const s = await this.trainStep();
         await this.emit({
           type: 'step',
           step: this.step,
@@ -274,7 +270,11 @@ export class Trainer<T = EncodedExample, I = TokenBatch> {
 
   /** Mean loss over `data` (batches weighted by size, as transformers), perplexity = e^loss, accuracy for classification. */
   evaluate(data: readonly T[] = this.options.evalData ?? []): EvalResult {
-    return evaluateModel(this.model, data, { batchSize: this.options.evalBatchSize ?? this.o.batchSize, collate: this.collate, accuracy: this.options.accuracy });
+    return evaluateModel(this.model, data, this.evalOptions());
+  }
+
+  private evalOptions(): { batchSize: number; collate: (items: readonly T[]) => I; accuracy?: boolean } {
+    return { batchSize: this.options.evalBatchSize ?? this.o.batchSize, collate: this.collate, accuracy: this.options.accuracy };
   }
 
   /** The diagnosis of the run so far (loss and val_loss trends). */
@@ -289,7 +289,8 @@ export class Trainer<T = EncodedExample, I = TokenBatch> {
 
   // ---- one step ----------------------------------------------------------------------------
 
-  private trainStep(): StepStats {
+  /** One optimizer step; its loss and norm are read with `await data()` (WebGPU in a worker has no reliable sync read). */
+  private async trainStep(): Promise<StepStats> {
     const t0 = now();
     const vars = this.params.map(([, v]) => v);
     const accum = this.o.gradientAccumulationSteps;
@@ -339,8 +340,7 @@ export class Trainer<T = EncodedExample, I = TokenBatch> {
       }
       const grads = acc!;
       const stats = tf.tidy(() => tf.stack([tf.div(lossSum!, accum), tf.div(extraSum!, accum), globalNorm(grads)]));
-      const [loss, extraLoss, gradNorm] = stats.dataSync();
-      stats.dispose();
+      const [loss, extraLoss, gradNorm] = await stats.data().finally(() => stats.dispose());
       const lr = this.learningRate;
       const skipped = !Number.isFinite(loss) || !Number.isFinite(gradNorm) || !Number.isFinite(extraLoss);
       if (skipped) {
@@ -446,62 +446,6 @@ function unknownOptimizer(name: string): never {
   throw new Error(`Unknown optimizer "${name}": use "adamw", "sgd" or a factory`);
 }
 
-/** Disposes every tensor of a batch object (one level deep). */
-function disposeBatch(batch: unknown): void {
-  if (batch instanceof tf.Tensor) batch.dispose();
-  else if (batch && typeof batch === 'object') for (const v of Object.values(batch)) if (v instanceof tf.Tensor) v.dispose();
-}
-
 function now(): number {
   return globalThis.performance?.now() ?? Date.now();
-}
-
-/**
- * Mean loss of a model over data (batches weighted by size, as transformers), perplexity = e^loss,
- * and accuracy for classification. Works on any module with `forward(batch) → { logits, loss }`
- * (a PeftModel or a plain base model); the model is put in eval mode for the duration.
- */
-export function evaluateModel<T, I>(
-  model: { forward(batch: I): ModelOutput; train(mode?: boolean): unknown; eval(): unknown; training?: boolean; control?: { training: boolean } },
-  data: readonly T[],
-  opts: { batchSize: number; collate: (items: readonly T[]) => I; accuracy?: boolean },
-): EvalResult {
-  if (data.length === 0) throw new Error('evaluate: no evaluation data');
-  const wasTraining = model.control?.training ?? model.training ?? false;
-  model.eval();
-  let lossSum = 0;
-  let correct = 0;
-  let count = 0;
-  let withAccuracy = false;
-  try {
-    for (let i = 0; i < data.length; i += opts.batchSize) {
-      const items = data.slice(i, i + opts.batchSize);
-      const batch = opts.collate(items);
-      try {
-        const r = tf.tidy(() => {
-          const out = model.forward(batch);
-          if (!out.loss) throw new Error('evaluate: the model returned no loss; does the batch have labels?');
-          const labels = (batch as { labels?: tf.Tensor }).labels;
-          const acc = opts.accuracy ?? (labels !== undefined && labels.rank === 1 && out.logits.rank === 2);
-          const parts = [tf.mul(out.loss, items.length)];
-          if (acc && labels) parts.push(tf.sum(tf.cast(tf.equal(tf.argMax(out.logits, -1), tf.cast(labels, 'int32')), 'float32')));
-          return tf.stack(parts);
-        });
-        const d = r.dataSync();
-        r.dispose();
-        lossSum += d[0];
-        if (d.length > 1) {
-          withAccuracy = true;
-          correct += d[1];
-        }
-        count += items.length;
-      } finally {
-        disposeBatch(batch);
-      }
-    }
-  } finally {
-    model.train(wasTraining);
-  }
-  const loss = lossSum / count;
-  return { loss, perplexity: Math.exp(loss), ...(withAccuracy ? { accuracy: correct / count } : {}), examples: count };
 }
