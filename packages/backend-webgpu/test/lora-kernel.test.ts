@@ -28,7 +28,6 @@ const SHAPES: Array<[number, number, number, number]> = [
   [1, 1, 1, 1],
   [37, 45, 29, 3],
   [65, 130, 67, 16],
-  [3, 17, 200, 7],
   [40, 600, 20, 4],
 ];
 
