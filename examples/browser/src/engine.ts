@@ -4,7 +4,7 @@
  * saveAdapter/loadAdapter) over the in-memory file system.
  */
 import * as tf from '@tensorflow/tfjs-core';
-import { PeftModel, adapterStateDict, type TokenBatch, loadAdapter, readAdapterConfig, registry, saveAdapter, type PeftConfigBase, type PeftMethod } from '@peftjs/core';
+import { PeftModel, adapterStateDict, type ModelOutput, type TokenBatch, loadAdapter, readAdapterConfig, registry, saveAdapter, type PeftConfigBase, type PeftMethod } from '@peftjs/core';
 import { adalora } from '@peftjs/adalora';
 import { bottleneckAdapter } from '@peftjs/adapter';
 import { lora } from '@peftjs/lora';
@@ -16,6 +16,9 @@ import { collateExamples, evaluateModelAsync, loadJsonlDataset, type Dataset, ty
 import type { AdapterFile, DataInfo, DataSource, ModelInfo, ModelSource, PickedFile } from './protocol.js';
 import { stageDataFile, stageModel, stageRiddles } from './sources.js';
 import { getFile, listFiles, putFile, removeTree } from './vfs/store.js';
+
+/** The PeftModel of the page: token batches in, logits and loss out. */
+export type Peft = PeftModel<TokenBatch, ModelOutput>;
 
 /** The installed methods by the short names the CLI uses. */
 export const METHODS: Record<string, PeftMethod> = {
@@ -34,7 +37,7 @@ export interface Loaded {
   info: ModelInfo;
 }
 
-export const state: { model?: Loaded; data?: Dataset & { name: string }; peft?: PeftModel<any, any>; trainableLine?: string } = {};
+export const state: { model?: Loaded; data?: Dataset & { name: string }; peft?: Peft; trainableLine?: string } = {};
 
 export function padId(tok: PretrainedTokenizer): number {
   return tok.padTokenId ?? tok.eosTokenId ?? 0;
@@ -110,13 +113,13 @@ function promptOf(ids: number[], labels: number[] | number, tok: PretrainedToken
 }
 
 /** A fresh adapter of `method` on the base model (any previous one is removed). */
-export function newAdapter(method: string, options: Record<string, unknown>): PeftModel<any, any> {
+export function newAdapter(method: string, options: Record<string, unknown>): Peft {
   const { base } = requireModel();
   const m = METHODS[method];
   if (!m) throw new Error(`method "${method}" is not installed in this page (installed: ${Object.keys(METHODS).join(', ')})`);
   dropPeft();
   const taskType = state.data?.format === 'classification' ? 'SEQ_CLS' : 'CAUSAL_LM';
-  const peft = new PeftModel(base as never, { registry }) as PeftModel<any, any>;
+  const peft = new PeftModel(base as never, { registry }) as Peft;
   peft.addAdapter('default', { peft_type: m.type, task_type: taskType, ...options } as PeftConfigBase);
   state.peft = peft;
   state.trainableLine = peft.printTrainableParameters(() => undefined);
@@ -142,7 +145,7 @@ export function collateBucketed(items: readonly EncodedExample[], pad: number): 
 }
 
 /** Mean loss on the validation split (the number the chart's val_loss shows). */
-export async function validationLoss(model: PeftModel<any, any>): Promise<number | null> {
+export async function validationLoss(model: Peft): Promise<number | null> {
   const data = state.data;
   if (!data?.validation.length) return null;
   const pad = padId(requireModel().tokenizer);
@@ -177,7 +180,7 @@ export async function loadAdapterFiles(files: PickedFile[]): Promise<{ peftType:
   const cfg = await readAdapterConfig('/adapter-in');
   if (!registry.has(cfg.peft_type)) throw new Error(`adapter_config.json: peft_type "${cfg.peft_type}" is not a method installed in this page`);
   dropPeft();
-  const peft = new PeftModel(requireModel().base as never, { registry }) as PeftModel<any, any>;
+  const peft = new PeftModel(requireModel().base as never, { registry }) as Peft;
   try {
     await loadAdapter(peft, '/adapter-in', 'default', { trainable: false });
   } catch (e) {

@@ -76,6 +76,8 @@ let haveAdapter = false;
 let canResume = false;
 
 function refreshButtons(): void {
+  ($('load-model') as HTMLButtonElement).disabled = page.training;
+  ($('adapter-files') as HTMLInputElement).disabled = !haveModel || page.training;
   ($('load-data') as HTMLButtonElement).disabled = !haveModel;
   ($('train') as HTMLButtonElement).disabled = !(haveModel && haveData) || page.training;
   ($('generate') as HTMLButtonElement).disabled = !haveModel || page.training;

@@ -3,7 +3,7 @@ import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Browser, Page } from 'playwright-core';
-import { PeftModel, loadAdapter, registry } from '@peftjs/core';
+import { PeftModel, loadAdapter, registry, type ModelOutput, type TokenBatch } from '@peftjs/core';
 import { lora } from '@peftjs/lora';
 import { loadModel, loadTokenizer } from '@peftjs/models';
 import { collateExamples, evaluateModel, loadJsonlDataset } from '@peftjs/train';
@@ -117,7 +117,7 @@ export async function checkInNode(dir: string, data: { train: string; validation
   if (!registry.has('LORA')) registry.use(lora);
   const base = await loadModel(MODEL_DIR);
   const tok = await loadTokenizer(MODEL_DIR);
-  const peft = new PeftModel(base as never, { registry }) as PeftModel<any, any>;
+  const peft = new PeftModel(base as never, { registry }) as PeftModel<TokenBatch, ModelOutput>;
   try {
     await loadAdapter(peft, dir, 'default', { trainable: false });
     const ds = await loadJsonlDataset(data.train, tok, { maxLength, validation: data.validation, seed: 42, warn: () => undefined });
