@@ -1,6 +1,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import {
   ADAPTER_WEIGHTS_NAME,
+  adapterStateDict,
   entryToTensor,
   loadAdapterStateDict,
   pathExists,
@@ -63,6 +64,10 @@ export async function saveCheckpoint(
   state: TrainerState,
 ): Promise<string> {
   const dir = checkpointDir(outputDir, state.step);
+  // the values on the CPU first (await data()): the safetensors writer reads them synchronously,
+  // which WebGPU in a browser worker cannot do
+  const tensors = [...state.adapters.flatMap((n) => [...adapterStateDict(model.adapter(n)).values()]), ...optimizer.tensors.values()];
+  await Promise.all(tensors.map((t) => t.data()));
   await saveAdapter(model, dir, { adapterNames: state.adapters });
   await writeSafetensorsFile(`${dir}/${OPTIMIZER_STATE_NAME}`, optimizer.tensors, { metadata: { format: 'peftjs-optimizer', optimizer: optimizer.info.name } });
   await writeJsonAtomic(`${dir}/${TRAINER_STATE_NAME}`, state);
