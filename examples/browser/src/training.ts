@@ -5,9 +5,10 @@
 import { Trainer, type TrainEvent } from '@peftjs/train';
 import { collateBucketed, newAdapter, padId, requireModel, state, validationLoss } from './engine.js';
 import type { TrainSettings, TrainSummary } from './protocol.js';
+import { setAppendGate } from './vfs/fs.js';
 import { removeTree } from './vfs/store.js';
 
-/** Thrown from the Trainer's event callback to leave `train()` right after a finished step. */
+/** Thrown where the Trainer awaits a finished step's metrics line, to leave `train()` there. */
 class StopRequested extends Error {}
 
 interface Run {
@@ -41,8 +42,7 @@ export async function startTraining(
   const opts = method === 'adalora' ? { ...options, total_step: s.steps } : options;
   const peft = newAdapter(method, opts);
   removeTree('/run');
-  const r: Run = { stopAsked: false, trainer: undefined as unknown as Trainer };
-  const trainer = new Trainer({
+  const trainer: Trainer = new Trainer({
     model: peft,
     trainData: data.train,
     evalData: data.validation.length ? data.validation : undefined,
@@ -57,13 +57,9 @@ export async function startTraining(
     evalEvery: s.evalEvery,
     outputDir: '/run',
     seed: s.seed,
-    onEvent: (e) => {
-      post(e, trainer.totalSteps);
-      if (e.type === 'step' && r.stopAsked && trainer.currentStep < trainer.totalSteps) throw new StopRequested();
-    },
+    onEvent: (e) => post(e, trainer.totalSteps),
   });
-  r.trainer = trainer;
-  run = r;
+  run = { trainer, stopAsked: false };
   const before = await validationLoss(peft);
   if (before !== null) post({ type: 'eval', step: 0, epoch: 0, val_loss: before, perplexity: Math.exp(before), elapsed_s: 0 }, trainer.totalSteps);
   return continueTraining();
@@ -75,6 +71,10 @@ export async function continueTraining(): Promise<TrainSummary> {
   if (!r) throw new Error('nothing to resume: start a training run first');
   if (r.trainer.currentStep >= r.trainer.totalSteps) throw new Error('this run has finished; start a new one');
   r.stopAsked = false;
+  // Stop is read while the Trainer awaits the metrics line of a finished step (see setAppendGate)
+  setAppendGate(() => {
+    if (r.stopAsked && r.trainer.currentStep < r.trainer.totalSteps) throw new StopRequested();
+  });
   const summary = (stopReason: string, lastValLoss: number | null): TrainSummary => {
     const d = r.trainer.diagnose();
     return { step: r.trainer.currentStep, totalSteps: r.trainer.totalSteps, stopReason, diagnosis: { case: d.case, summary: d.summary, suggestions: d.suggestions }, trainableLine: state.trainableLine ?? '', lastValLoss };
@@ -87,5 +87,7 @@ export async function continueTraining(): Promise<TrainSummary> {
     state.peft?.eval();
     if (e instanceof StopRequested) return summary('stopped', null);
     throw e;
+  } finally {
+    setAppendGate(undefined);
   }
 }

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Browser } from 'playwright-core';
-import { CHROMIUM, NO_GPU_FLAGS, RIDDLES, WEBGPU_FLAGS, chartPixels, checkInNode, downloadAdapter, openPage, saveShot, setTraining, state, until } from './page-driver.js';
+import { CHROMIUM, MODEL_DIR, NO_GPU_FLAGS, RIDDLES, WEBGPU_FLAGS, chartPixels, checkInNode, downloadAdapter, openPage, saveShot, setTraining, state, until } from './page-driver.js';
 import { serveStatic } from './serve.js';
 
 const haveChromium = existsSync(CHROMIUM);
@@ -85,6 +85,35 @@ describe.skipIf(!haveChromium)('the fine-tuning page in headless Chromium', () =
       await browser.close();
     }
   }, 420_000);
+
+  it('a Hugging Face folder picked from disk loads with the real loaders, is cached in IndexedDB, and loads from the cache after a reload', async () => {
+    const browser = await launch(NO_GPU_FLAGS);
+    try {
+      const { page } = await openPage(browser, `${server!.url}?backend=wasm`);
+      expect(await page.textContent('#backend')).toMatch(/wasm/);
+      await page.setInputFiles('#model-folder', MODEL_DIR);
+      await page.click('#load-model');
+      await page.waitForFunction(() => /picked folder/.test(document.getElementById('model-info')!.textContent ?? ''), null, { timeout: 120_000 });
+      expect(await page.textContent('#model-info')).toMatch(/peftjs-tiny-llama: LlamaForCausalLM, 2,164,416 parameters.*now cached in this browser/);
+      await page.reload();
+      await page.waitForFunction(() => !document.getElementById('cached-row')!.hidden, null, { timeout: 120_000 });
+      await page.waitForFunction(() => !(document.getElementById('load-model') as HTMLButtonElement).disabled, null, { timeout: 120_000 });
+      await page.check('input[name=model][value=cached]');
+      await page.selectOption('#cached-models', 'peftjs-tiny-llama');
+      await page.click('#load-model');
+      await page.waitForFunction(() => /browser cache/.test(document.getElementById('model-info')!.textContent ?? ''), null, { timeout: 120_000 });
+      expect(await page.textContent('#model-info')).toMatch(/2,164,416 parameters.*browser cache \(IndexedDB\)/);
+      // a JSONL with a bad line gets the CLI's error, naming the file and line
+      const bad = join(mkdtempSync(join(tmpdir(), 'peftjs-bad-')), 'bad.jsonl');
+      writeFileSync(bad, '{"text": "a fine line"}\n{"text": oops}\n');
+      await page.setInputFiles('#data-file', bad);
+      await page.waitForFunction(() => document.getElementById('data-info')!.dataset.state === 'error', null, { timeout: 60_000 });
+      expect(await page.textContent('#data-info')).toMatch(/bad\.jsonl.*line 2/);
+      expect(await page.isDisabled('#train')).toBe(true);
+    } finally {
+      await browser.close();
+    }
+  }, 300_000);
 
   it('with WebGPU (SwiftShader): shows the adapter, trains a dropped JSONL, the loss falls, and the downloaded adapter gives the page val_loss in Node', async () => {
     const browser = await launch(WEBGPU_FLAGS);

@@ -46,8 +46,20 @@ export async function writeFile(path: string, data: Uint8Array | string): Promis
   putFile(path, typeof data === 'string' ? data : data.slice());
 }
 
+let appendGate: (() => void) | undefined;
+
+/**
+ * Runs `gate` in every append after the yield, before writing: a throw there ends the caller's
+ * await. The Trainer awaits its metrics append after each step, so the worker's Stop uses this to
+ * leave `train()` right after the step in progress (its state is complete at that point).
+ */
+export function setAppendGate(gate: (() => void) | undefined): void {
+  appendGate = gate;
+}
+
 export async function appendFile(path: string, data: string | Uint8Array): Promise<void> {
   await nextTask();
+  appendGate?.();
   const add = typeof data === 'string' ? new TextEncoder().encode(data) : data;
   const old = getFile(path) ?? new Uint8Array(0);
   const out = new Uint8Array(old.length + add.length);
