@@ -186,7 +186,7 @@ export class GPT2LMHeadModel extends Module implements PeftBaseModel<ModelBatch,
   forward(batch: ModelBatch): ModelOutput {
     return tf.tidy(() => {
       const { hidden, labels } = (this.child('transformer') as GPT2Model).run(batch, this.sites);
-      return causalLmOutput(this, hidden, labels, batch.logitsToKeep, this.config.modelType);
+      return causalLmOutput(this, hidden, labels, batch.logitsToKeep, this.config.modelType, batch.lossChunkSize);
     });
   }
 }

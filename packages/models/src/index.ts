@@ -11,6 +11,7 @@ export {
   crossEntropyIgnore,
   causalLmLoss,
 } from './ops.js';
+export { chunkedCausalLmLoss } from './chunked-loss.js';
 export { inverseFrequencies, rotaryCosSin, rotateHalf, applyRotary } from './rope.js';
 export { KVCache } from './cache.js';
 export type { ModelBatch, AttentionStep } from './step.js';

@@ -201,7 +201,7 @@ export class LlamaForCausalLM extends Module implements PeftBaseModel<ModelBatch
   forward(batch: ModelBatch): ModelOutput {
     return tf.tidy(() => {
       const { hidden, labels } = (this.child('model') as LlamaModel).run(batch, this.sites);
-      return causalLmOutput(this, hidden, labels, batch.logitsToKeep, this.config.modelType);
+      return causalLmOutput(this, hidden, labels, batch.logitsToKeep, this.config.modelType, batch.lossChunkSize);
     });
   }
 }

@@ -2,6 +2,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { attentionPrefix, prefixLength, type Module, type SiteSlot, type TokenBatch } from '@peftjs/core';
 import { KVCache } from './cache.js';
 import { attentionBias, causalLmLoss } from './ops.js';
+import { chunkedCausalLmLoss } from './chunked-loss.js';
 import { callChild } from './site-table.js';
 
 /** The batch the models here take: core's `TokenBatch` plus decoding state. */
@@ -15,6 +16,12 @@ export interface ModelBatch extends TokenBatch {
   cache?: KVCache;
   /** Causal LMs: compute logits for the last k positions only (generation needs 1); no loss then. */
   logitsToKeep?: number;
+  /**
+   * Causal LMs with labels: compute only the loss, the LM head and cross-entropy over chunks of this
+   * many vocabulary entries (`chunkedCausalLmLoss`), never the full [B, T, V] logits; `logits` is then
+   * empty ([B, 0, V]). For vocabularies whose logits exceed a WebGPU binding.
+   */
+  lossChunkSize?: number;
 }
 
 /** hidden [B, T, D] → its last `k` positions [B, k, D] (all when k is absent). */
@@ -36,8 +43,17 @@ export function causalLmOutput(
   labels: tf.Tensor | undefined,
   logitsToKeep: number | undefined,
   what: string,
+  lossChunkSize?: number,
 ): { logits: tf.Tensor; loss?: tf.Tensor } {
   if (labels && logitsToKeep !== undefined) throw new Error(`${what}: logitsToKeep and labels exclude each other`);
+  if (lossChunkSize !== undefined) {
+    if (!labels) throw new Error(`${what}: lossChunkSize needs labels (it computes only the loss)`);
+    const head = owner.child('lm_head');
+    if (!head) throw new Error(`${what}: no lm_head`);
+    const loss = chunkedCausalLmLoss(head, hidden, labels, lossChunkSize);
+    const V = (head as { outFeatures?: number }).outFeatures ?? 0;
+    return { logits: tf.zeros([hidden.shape[0]!, 0, V]), loss };
+  }
   const logits = callChild(owner, 'lm_head', keepLast(hidden, logitsToKeep, what));
   return labels ? { logits, loss: causalLmLoss(logits, labels) } : { logits };
 }

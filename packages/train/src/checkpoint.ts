@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs-core';
-import { ADAPTER_WEIGHTS_NAME, adapterCommitFiles, adapterFiles, loadAdapterStateDict, type PeftModel } from '@peftjs/core';
+import { ADAPTER_WEIGHTS_NAME, adapterCommitFiles, adapterFiles, adapterStateDict, loadAdapterStateDict, type PeftModel } from '@peftjs/core';
 import {
   decodeTensors,
   formatPythonJson,
@@ -58,6 +58,10 @@ function adapterSubdir(dir: string, name: string): string {
  */
 export async function saveCheckpoint<I, O>(outputDir: string, model: PeftModel<I, O>, optimizer: OptimizerState, state: TrainerState): Promise<string> {
   const dir = checkpointDir(outputDir, state.step);
+  // the values on the CPU first (await data()): the safetensors writer reads them synchronously,
+  // which WebGPU in a browser worker cannot do
+  const tensors = [...state.adapters.flatMap((n) => [...adapterStateDict(model.adapter(n)).values()]), ...optimizer.tensors.values()];
+  await Promise.all(tensors.map((t) => t.data()));
   const adapters = adapterFiles(model, { adapterNames: state.adapters });
   const files = [
     ...adapters,

@@ -1,5 +1,5 @@
 export { Trainer } from './trainer.js';
-export { evaluateModel } from './evaluate.js';
+export { evaluateModel, evaluateModelAsync } from './evaluate.js';
 export type { EvalResult, EvaluableModel } from './evaluate.js';
 export type { TrainerOptions, EarlyStoppingOptions, TrainResult, StopReason } from './options.js';
 export { AdamW, SGD, globalNorm, clipByGlobalNorm, clipCoefficient } from './optimizers.js';

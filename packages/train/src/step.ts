@@ -53,7 +53,7 @@ function microBatchGradients<T, I>(ctx: StepContext<T, I>, batch: I, accum: numb
  * Forward and backward over `accum` micro-batches (`next()` gives each one's items), the
  * gradients summed (each loss divided by `accum`), then one read of the losses and the norm.
  */
-export function accumulateGradients<T, I>(ctx: StepContext<T, I>, next: () => T[], accum: number): AccumulatedGradients {
+export async function accumulateGradients<T, I>(ctx: StepContext<T, I>, next: () => T[], accum: number): Promise<AccumulatedGradients> {
   let grads: tf.Tensor[] = [];
   let sums: tf.Tensor[] = []; // [model loss, extra loss]
   let tokens = 0;
@@ -74,8 +74,7 @@ export function accumulateGradients<T, I>(ctx: StepContext<T, I>, next: () => T[
     }
     const [s, g] = [sums, grads];
     const stats = tf.tidy(() => tf.stack([tf.div(s[0], accum), tf.div(s[1], accum), globalNorm(g)]));
-    const [loss, extraLoss, gradNorm] = stats.dataSync();
-    stats.dispose();
+    const [loss, extraLoss, gradNorm] = await stats.data().finally(() => stats.dispose());
     grads = [];
     return { grads: g, loss, extraLoss, gradNorm, tokens };
   } finally {
@@ -93,11 +92,10 @@ function snapshot(params: readonly NamedVariable[], optimizer: Optimizer): { par
 }
 
 /** Whether every trainable parameter is finite (one read). */
-export function parametersFinite(params: readonly NamedVariable[]): boolean {
+export async function parametersFinite(params: readonly NamedVariable[]): Promise<boolean> {
   if (params.length === 0) return true;
   const ok = tf.tidy(() => tf.all(tf.stack(params.map(([, v]) => tf.all(tf.isFinite(v))))));
-  const v = ok.dataSync()[0];
-  ok.dispose();
+  const [v] = await ok.data().finally(() => ok.dispose());
   return v === 1;
 }
 
@@ -106,13 +104,13 @@ export function parametersFinite(params: readonly NamedVariable[]): boolean {
  * parameters: an update that makes any of them non-finite is rolled back (parameters and optimizer
  * state as before) and `false` is returned. After a kept update the hooks get the clipped gradients.
  */
-export function applyUpdate<T, I>(ctx: StepContext<T, I>, optimizer: Optimizer, acc: AccumulatedGradients, lr: number, maxGradNorm: number | null): boolean {
+export async function applyUpdate<T, I>(ctx: StepContext<T, I>, optimizer: Optimizer, acc: AccumulatedGradients, lr: number, maxGradNorm: number | null): Promise<boolean> {
   const coef = maxGradNorm === null ? 1 : clipCoefficient(acc.gradNorm, maxGradNorm);
   const clipped = coef < 1 ? tf.tidy(() => acc.grads.map((g) => tf.mul(g, coef))) : acc.grads;
   const before = snapshot(ctx.params, optimizer);
   try {
     optimizer.step(clipped, lr);
-    if (!parametersFinite(ctx.params)) {
+    if (!(await parametersFinite(ctx.params))) {
       ctx.params.forEach(([, v], i) => v.assign(before.params[i]));
       optimizer.setState(before.optimizer);
       return false;

@@ -9,7 +9,7 @@ import { checkTrainerOptions, type StopReason, type TrainResult, type TrainerOpt
 import { loadCheckpoint, saveCheckpoint, type TrainerState } from './checkpoint.js';
 import { MetricsLog, type TrainEvent } from './metrics.js';
 import { lockFolder } from '@peftjs/core/io';
-import { evaluateModel, type EvalResult } from './evaluate.js';
+import { evaluateModel, evaluateModelAsync, type EvalOptions, type EvalResult } from './evaluate.js';
 import { accumulateGradients, applyUpdate, type StepContext } from './step.js';
 
 interface Stop {
@@ -115,7 +115,7 @@ export class Trainer<T = EncodedExample, I = TokenBatch> {
     const unlock = this.options.outputDir ? await lockFolder(this.options.outputDir) : undefined;
     try {
       while (this.step < this.totalSteps) {
-        const s = this.trainStep();
+        const s = await this.trainStep();
         await this.emit(this.stepEvent(s, elapsed()));
         const stopped = await this.afterStep(s, elapsed);
         if (stopped) {
@@ -157,7 +157,8 @@ export class Trainer<T = EncodedExample, I = TokenBatch> {
 
   /** Evaluates, records and emits val_loss; true when early stopping says stop. */
   private async evaluateAndCheck(elapsed: () => number): Promise<boolean> {
-    const r = this.evaluate();
+    // read with await data(): WebGPU in a browser worker has no reliable synchronous read
+    const r = await evaluateModelAsync(this.model, this.options.evalData ?? [], this.evalOptions());
     this.lastEval = r;
     this.valLosses.push({ step: this.step, loss: r.loss });
     await this.emit({ type: 'eval', step: this.step, epoch: this.epoch, val_loss: r.loss, perplexity: r.perplexity, accuracy: r.accuracy, elapsed_s: elapsed() });
@@ -219,7 +220,11 @@ export class Trainer<T = EncodedExample, I = TokenBatch> {
 
   /** Mean loss over `data` (batches weighted by size, as transformers), perplexity = e^loss, accuracy for classification. */
   evaluate(data: readonly T[] = this.options.evalData ?? []): EvalResult {
-    return evaluateModel(this.model, data, { batchSize: this.options.evalBatchSize ?? this.o.batchSize, collate: this.collate, accuracy: this.options.accuracy });
+    return evaluateModel(this.model, data, this.evalOptions());
+  }
+
+  private evalOptions(): EvalOptions<T, I> {
+    return { batchSize: this.options.evalBatchSize ?? this.o.batchSize, collate: this.collate, accuracy: this.options.accuracy };
   }
 
   /** The diagnosis of the run so far (loss and val_loss trends). */
@@ -237,9 +242,10 @@ export class Trainer<T = EncodedExample, I = TokenBatch> {
   /**
    * One optimizer step: gradients over `gradientAccumulationSteps` micro-batches, then the update.
    * A step is skipped (nothing changes) when the loss or the gradients are non-finite, and rolled
-   * back when the update makes a trainable parameter non-finite.
+   * back when the update makes a trainable parameter non-finite. Numbers are read with `await data()`
+   * (WebGPU in a browser worker has no reliable synchronous read).
    */
-  private trainStep(): StepStats {
+  private async trainStep(): Promise<StepStats> {
     const t0 = now();
     const ctx: StepContext<T, I> = {
       model: this.model,
@@ -248,14 +254,14 @@ export class Trainer<T = EncodedExample, I = TokenBatch> {
       hookContext: (h) => this.hookContext(h),
       collate: this.collate,
     };
-    const acc = accumulateGradients(ctx, () => this.nextItems(), this.o.gradientAccumulationSteps);
+    const acc = await accumulateGradients(ctx, () => this.nextItems(), this.o.gradientAccumulationSteps);
     const { loss, extraLoss, gradNorm, tokens } = acc;
     const lr = this.learningRate;
     let skipped = !Number.isFinite(loss) || !Number.isFinite(gradNorm) || !Number.isFinite(extraLoss);
     try {
       if (!skipped) {
         const max = this.options.maxGradNorm === undefined ? 1.0 : this.options.maxGradNorm;
-        skipped = !applyUpdate(ctx, this.optimizer, acc, lr, max);
+        skipped = !(await applyUpdate(ctx, this.optimizer, acc, lr, max));
       }
     } finally {
       tf.dispose(acc.grads);

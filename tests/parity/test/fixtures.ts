@@ -34,10 +34,17 @@ export function readTensors(file: string): Map<string, tf.Tensor> {
   return out;
 }
 
-export function maxAbsDiff(a: tf.Tensor, b: tf.Tensor): number {
+/** Read asynchronously: on webgpu in Node there is no synchronous readback. */
+export async function maxAbsDiff(a: tf.Tensor, b: tf.Tensor): Promise<number> {
   if (a.shape.join() !== b.shape.join()) throw new Error(`shape [${a.shape}] vs [${b.shape}]`);
-  return tf.tidy(() => tf.max(tf.abs(tf.sub(a, b))).dataSync()[0]);
+  const d = tf.tidy(() => tf.max(tf.abs(tf.sub(a, b))));
+  const v = (await d.data())[0]!;
+  d.dispose();
+  return v;
 }
+
+/** `PEFTJS_BACKEND=webgpu`: the parity cases run on WebGPU (see webgpu-setup.ts). */
+export const ON_WEBGPU = process.env.PEFTJS_BACKEND === 'webgpu';
 
 /** Package that provides a peft_type (first party). */
 const PACKAGES: Record<string, string> = {

@@ -1,0 +1,89 @@
+import * as tf from '@tensorflow/tfjs-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type BackendInfo, WebGPUError, setupWebGPU } from '../src/index.js';
+
+let info: BackendInfo;
+beforeAll(async () => {
+  info = await setupWebGPU();
+});
+afterAll(() => tf.setBackend('cpu'));
+
+describe('setupWebGPU', () => {
+  it('activates webgpu on a named adapter with WebGPU default limits and says why', () => {
+    expect(tf.getBackend()).toBe('webgpu');
+    expect(info.name).toBe('webgpu');
+    expect(info.adapter!.vendor.length + info.adapter!.architecture.length).toBeGreaterThan(0);
+    expect(info.limits!.maxBufferSize).toBe(256 * 1024 * 1024);
+    expect(info.limits!.maxStorageBufferBindingSize).toBe(128 * 1024 * 1024);
+    expect(info.adapterLimits!.maxBufferSize).toBeGreaterThanOrEqual(info.limits!.maxBufferSize);
+    expect(info.reason).toMatch(/^webgpu \(.+\): .*limits: buffer 256 MiB, binding 128 MiB/);
+    if (info.adapter!.fallback) expect(info.gpu).toBe(false);
+  });
+
+  it("computes on the device: matMul equals cpu's", async () => {
+    const a = tf.randomNormal([33, 17], 0, 1, 'float32', 1);
+    const b = tf.randomNormal([17, 9], 0, 1, 'float32', 2);
+    const got = await tf.matMul(a, b).data();
+    const [av, bv] = [await a.data(), await b.data()];
+    for (let i = 0; i < 33; i++) {
+      for (let j = 0; j < 9; j++) {
+        let s = 0;
+        for (let k = 0; k < 17; k++) s += av[i * 17 + k]! * bv[k * 9 + j]!;
+        expect(Math.abs(got[i * 9 + j]! - s)).toBeLessThan(1e-4);
+      }
+    }
+  });
+
+  it('asks for the adapter limits when told to and reports what it got', async () => {
+    const more = await setupWebGPU({ limits: 'adapter' });
+    expect(more.limits!.maxBufferSize).toBe(more.adapterLimits!.maxBufferSize);
+    expect(more.requestedLimits!.maxBufferSize).toBe(more.adapterLimits!.maxBufferSize);
+    await expect(setupWebGPU({ limits: { maxBufferSize: 2 ** 52 } })).rejects.toThrow(/maxBufferSize = 4503599627370496 asked for, but the adapter offers at most/);
+    info = await setupWebGPU();
+  });
+
+  it('without the webgpu package: a clear reason, thrown or with the fallback backend active', async () => {
+    const missing = (name: string) => (name === 'webgpu' ? Promise.reject(Object.assign(new Error(`Cannot find package 'webgpu'`), { code: 'ERR_MODULE_NOT_FOUND' })) : import(name));
+    await expect(setupWebGPU({ importer: missing, swiftshader: 'never' })).rejects.toThrow(/no WebGPU: Node without the optional `webgpu` package/);
+    const fb = await setupWebGPU({ importer: missing, swiftshader: 'never', fallback: 'cpu' });
+    expect(fb.name).toBe('cpu');
+    expect(tf.getBackend()).toBe('cpu');
+    expect(fb.reason).toMatch(/^cpu: WebGPU unavailable: Node without the optional `webgpu` package/);
+    info = await setupWebGPU();
+  });
+});
+
+describe('errors surface instead of zeros', () => {
+  it('a buffer over maxBufferSize throws a limit error naming the sizes', () => {
+    expect(() => tf.fill([80 * 1024 * 1024], 1)).toThrow(/320 MiB buffer exceeds this device's maxBufferSize of 256 MiB/);
+  });
+
+  it('a binding over maxStorageBufferBindingSize throws', () => {
+    expect(() => tf.fill([48 * 1024 * 1024], 1)).toThrow(/binding 0 of 192 MiB exceeds this device's maxStorageBufferBindingSize of 128 MiB/);
+  });
+
+  it('an error the device reports is thrown at the next read', async () => {
+    info.guard!.device.createBuffer({ size: 4, usage: 0 });
+    await expect(tf.add(tf.ones([4]), 1).data()).rejects.toThrow(WebGPUError);
+    expect(Array.from(await tf.add(tf.ones([2]), 1).data())).toEqual([2, 2]);
+  });
+
+  it('error scopes catch what a block caused', async () => {
+    await expect(info.guard!.scoped(() => info.guard!.device.createBuffer({ size: 4, usage: 0 }))).rejects.toThrow(/the device reported an error/);
+  });
+
+  it('a lost device fails later work with the reason, and setupWebGPU again resumes', async () => {
+    const x = tf.ones([3]);
+    await x.data();
+    info.guard!.device.destroy();
+    expect(await info.guard!.lost).toMatch(/device lost \(destroyed\)/);
+    expect(() => tf.add(tf.ones([1024]), 2)).toThrow(/device lost .*create a new backend \(setupWebGPU\) and resume from the last checkpoint/);
+    info = await setupWebGPU();
+    expect(Array.from(await tf.add(tf.ones([2]), 2).data())).toEqual([3, 3]);
+  });
+
+  it('dataSync in Node says to use data()', () => {
+    const y = tf.add(tf.ones([4096]), 1); // small tensors run on the CPU (tfjs hands them off) and can be read
+    expect(() => y.dataSync()).toThrow(/dataSync\(\)\/arraySync\(\) cannot read GPU memory here .*use await tensor.data\(\)/);
+  });
+});
