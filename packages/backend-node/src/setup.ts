@@ -5,6 +5,8 @@ import os from 'node:os';
 import { ensureGradients } from './gradients.js';
 import { loadTensorflow } from './tensorflow.js';
 import { registerWasmGradients } from './wasm/grads.js';
+import { registerWasmIdentityKernel } from './wasm/identity.js';
+import { registerWasmPeftKernels } from './wasm/lora.js';
 import { registerWasmMatMulKernel } from './wasm/matmul.js';
 import { initWasmWithThreads } from './wasm/threads.js';
 
@@ -77,6 +79,8 @@ export async function setupBackend(opts: SetupOptions = {}): Promise<BackendInfo
 
   if (prefer === 'auto' || prefer === 'wasm') {
     registerWasmMatMulKernel();
+    registerWasmPeftKernels();
+    registerWasmIdentityKernel();
     const w = await initWasmWithThreads(opts.threads ?? defaultThreads());
     why.push(...w.notes);
     const cores = os.cpus().length;
