@@ -9,3 +9,5 @@ export { registerWasmPeftKernels } from './wasm/lora.js';
 export { WasmGemm, relaxedSimdSupported } from './wasm/gemm/gemm.js';
 export type { MatView } from './wasm/gemm/gemm.js';
 export { registerWasmIdentityKernel } from './wasm/identity.js';
+export { WasmHeapError } from './wasm/heap.js';
+export { registerWasmCrossEntropy } from './wasm/cross-entropy.js';

@@ -4,6 +4,8 @@ import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loraMatMul } from '@peftjs/core';
 import { setupBackend, setWasmFastPaths, WasmGemm } from '../src/index.js';
+import { GemmPool } from '../src/wasm/gemm/pool.js';
+import { nodeHelperFactory } from '../src/wasm/gemm/node-helpers.js';
 import { binarySource, buildGemmBinaries, BINARY_FILE } from '../scripts/build-gemm.js';
 import { expectClose } from './helpers.js';
 import fs from 'node:fs';
@@ -112,5 +114,50 @@ describe('WasmGemm on a memory of its own', () => {
     const r = spawnSync(process.execPath, ['--experimental-wasm-relaxed-simd', '--import', 'tsx', script], { encoding: 'utf8' });
     expect(r.stderr).toBe('');
     expect(r.stdout.trim()).toBe('fma ok');
+  });
+});
+
+describe('GemmPool: one product split over a helper thread on a shared memory', () => {
+  it('equals one thread for column and row bands, with and without accumulation', async () => {
+    const memory = new WebAssembly.Memory({ initial: 200, maximum: 65536, shared: true });
+    const S = WasmGemm.scratchBytes;
+    const main = new WasmGemm(memory, 0, { fma: false });
+    const control = new SharedArrayBuffer(GemmPool.controlBytes);
+    nodeHelperFactory({ memory, module: main.module, control, work: S + 64 });
+    const pool = new GemmPool(main, 1, control);
+    const ctrl = new Int32Array(control);
+    for (let t = 0; t < 200 && Atomics.load(ctrl, 4) === 0; t++) await new Promise((r) => setTimeout(r, 25));
+    expect(Atomics.load(ctrl, 4)).toBe(1);
+    const H = new Float32Array(memory.buffer);
+    // wide (column bands) and narrow (row bands) products above the parallel threshold
+    for (const [M, N, K] of [[37, 301, 290], [301, 19, 700]] as const) {
+      const pa = 2 * S + 256;
+      const pb = pa + 4 * M * K;
+      const pc = pb + 4 * N * K;
+      const pd = pc + 4 * M * N;
+      for (let i = 0; i < M * K + N * K; i++) H[pa / 4 + i] = Math.sin(i * 0.7);
+      const av = { ptr: pa, rowStride: K, colStride: 1 };
+      const bv = { ptr: pb, rowStride: 1, colStride: K };
+      for (const acc of [false, true]) {
+        H.fill(0.5, pc / 4, pc / 4 + M * N);
+        H.fill(0.5, pd / 4, pd / 4 + M * N);
+        main.run(av, bv, pd, N, M, N, K, acc);
+        pool.run(av, bv, pc, N, M, N, K, acc);
+        expect(H.subarray(pc / 4, pc / 4 + M * N)).toEqual(H.subarray(pd / 4, pd / 4 + M * N));
+      }
+    }
+    pool.stop();
+  });
+});
+
+describe('wasm heap limits', () => {
+  it('a tensor past what the 4 GB wasm heap can hold is a clear error, and the backend keeps working', async () => {
+    await setupBackend({ prefer: 'wasm' });
+    const before = tf.memory().numTensors;
+    expect(() => tf.zeros([2 ** 20, 2 ** 11])).toThrow(/wasm backend out of memory: a tensor of 8192 MB does not fit/);
+    expect(tf.memory().numTensors).toBe(before);
+    const y = tf.matMul(tf.ones([2, 3]), tf.ones([3, 2]));
+    expect(Array.from(y.dataSync())).toEqual([3, 3, 3, 3]);
+    tf.dispose(y);
   });
 });

@@ -70,6 +70,7 @@ export { definePeftOp, registerPeftKernel } from './ops/custom-op.js';
 export type { PeftOp, PeftOpSpec, PeftKernelArgs } from './ops/custom-op.js';
 export { loraMatMul } from './ops/lora-matmul.js';
 export type { LoraMatMulAttrs } from './ops/lora-matmul.js';
+export { crossEntropy, crossEntropyGrad, IGNORE_INDEX } from './ops/cross-entropy.js';
 export { requireGradients } from './gradients.js';
 export {
   parseSafetensors,

@@ -1,5 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { WasmGemm, type MatView } from './gemm/gemm.js';
+import { GemmPool, type HelperFactory } from './gemm/pool.js';
 
 type Info = tf.TensorInfo;
 
@@ -20,20 +21,47 @@ export interface WasmHeapBackend {
   disposeData(dataId: object, force?: boolean): boolean;
 }
 
-const gemms = new WeakMap<object, WasmGemm | null>();
+/** What the kernels call: one thread (`WasmGemm`) or split over helpers (`GemmPool`). */
+export type GemmRunner = Pick<WasmGemm, 'run' | 'memory'>;
+
+const gemms = new WeakMap<object, GemmRunner | null>();
+const threading: { threads: number; factory: HelperFactory | null } = { threads: 1, factory: null };
+
+/**
+ * GEMM threads (this one included) for backends bound after this call, and how helpers start
+ * (Node: `nodeHelperFactory`). Helpers need a shared heap (tfjs' threaded build); otherwise one thread.
+ */
+export function configureGemmThreads(threads: number, factory: HelperFactory | null): void {
+  threading.threads = Math.max(1, Math.floor(threads));
+  threading.factory = factory;
+}
 
 /** The GEMM bound to this backend's heap (made once), or null when the internals are not there. */
-export function gemmFor(backend: unknown): WasmGemm | null {
+export function gemmFor(backend: unknown): GemmRunner | null {
   const be = backend as Partial<WasmHeapBackend>;
   if (gemms.has(be)) return gemms.get(be)!;
-  let g: WasmGemm | null = null;
+  let g: GemmRunner | null = null;
   const memory = be.wasm?.wasmMemory ?? be.wasm?.asm?.memory;
   if (memory instanceof WebAssembly.Memory && typeof be.wasm?._malloc === 'function' && typeof be.makeOutput === 'function' && be.dataIdMap) {
-    const raw = be.wasm._malloc(WasmGemm.scratchBytes + 16);
-    g = new WasmGemm(memory, (raw + 15) & ~15);
+    const scratch = () => (be.wasm!._malloc(WasmGemm.scratchBytes + 16) + 15) & ~15;
+    const main = new WasmGemm(memory, scratch());
+    g = main;
+    const shared = typeof SharedArrayBuffer !== 'undefined' && memory.buffer instanceof SharedArrayBuffer;
+    const helpers = threading.threads - 1;
+    if (helpers > 0 && shared && threading.factory) {
+      const control = new SharedArrayBuffer(GemmPool.controlBytes);
+      for (let h = 0; h < helpers; h++) threading.factory({ memory, module: main.module, control, work: scratch() });
+      g = new GemmPool(main, helpers, control);
+    }
   }
   gemms.set(be, g);
   return g;
+}
+
+/** Threads the GEMM of this backend runs on (binding it now if it was not). */
+export function gemmThreadsOf(backend: unknown): number {
+  const g = gemmFor(backend);
+  return g instanceof GemmPool ? g.helpers + 1 : 1;
 }
 
 /** Byte address of a tensor's data on the wasm heap. */
@@ -78,7 +106,7 @@ function batchIndex(outer: number[], inner: readonly number[]): (i: number) => n
  * copy, no cached Wᵀ), numpy batch broadcasting, and a batched left operand times a batch-1 right
  * one folded into a single product ([B·M, K]·[K, N]).
  */
-export function gemmBatchMatMul(g: WasmGemm, backend: WasmHeapBackend, a: Info, b: Info, transposeA: boolean, transposeB: boolean): Info {
+export function gemmBatchMatMul(g: GemmRunner, backend: WasmHeapBackend, a: Info, b: Info, transposeA: boolean, transposeB: boolean): Info {
   const ra = a.shape.length;
   const rb = b.shape.length;
   const [aR, aC] = [a.shape[ra - 2]!, a.shape[ra - 1]!];
@@ -113,7 +141,7 @@ export function gemmBatchMatMul(g: WasmGemm, backend: WasmHeapBackend, a: Info, 
  * `PeftLoraMatMul` forward, fused: y = x·Wᵀ + s·(x·Aᵀ)·Bᵀ with x [N, in], W [out, in], A [r, in],
  * B [out, r]. W, A and B are read in place (transposed views); only x·Aᵀ ([N, r]) is a temporary.
  */
-export function gemmLoraMatMul(g: WasmGemm, backend: WasmHeapBackend, x: Info, w: Info, la: Info, lb: Info, scaling: number): Info {
+export function gemmLoraMatMul(g: GemmRunner, backend: WasmHeapBackend, x: Info, w: Info, la: Info, lb: Info, scaling: number): Info {
   const [N, inF] = x.shape as [number, number];
   const out = w.shape[0]!;
   const r = la.shape[0]!;

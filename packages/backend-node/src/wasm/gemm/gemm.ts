@@ -36,6 +36,8 @@ export function relaxedSimdSupported(): boolean {
  */
 export class WasmGemm {
   readonly fma: boolean;
+  /** The compiled module (helper threads instantiate it on the same memory). */
+  readonly module: WebAssembly.Module;
   private readonly fn: GemmFn;
 
   constructor(
@@ -46,8 +48,8 @@ export class WasmGemm {
     const shared = typeof SharedArrayBuffer !== 'undefined' && memory.buffer instanceof SharedArrayBuffer;
     this.fma = opts.fma ?? relaxedSimdSupported();
     const name = this.fma ? (shared ? 'fmaShared' : 'fma') : shared ? 'simdShared' : 'simd';
-    const module = new WebAssembly.Module(decode(GEMM_WASM[name]));
-    const instance = new WebAssembly.Instance(module, { env: { memory } });
+    this.module = new WebAssembly.Module(decode(GEMM_WASM[name]));
+    const instance = new WebAssembly.Instance(this.module, { env: { memory } });
     this.fn = instance.exports['gemm'] as GemmFn;
     if (work % 16 !== 0) throw new Error(`WasmGemm: scratch at ${work} is not 16-byte aligned`);
   }
