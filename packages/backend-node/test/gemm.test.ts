@@ -16,7 +16,7 @@ function values(shape: number[], seed: number): tf.Tensor {
   return tf.tensor(Float32Array.from({ length: n }, (_, i) => Math.sin(seed * 7.31 + i * 1.37)), shape);
 }
 
-/** Sizes off every block edge (MR 6, NR 8, KC 256, NC 512), broadcast batches, all transpose forms. */
+/** Sizes off every block edge (MR 6, NR 8, KC 256, NC 512, 4-column dot products), broadcast batches, all transpose forms. */
 const CASES: Array<[number[], number[], boolean, boolean]> = [];
 for (const [ta, tb] of [[false, false], [false, true], [true, false], [true, true]] as const) {
   const a = (b: number[], m: number, k: number) => [...b, ...(ta ? [k, m] : [m, k])];
@@ -24,6 +24,8 @@ for (const [ta, tb] of [[false, false], [false, true], [true, false], [true, tru
   CASES.push([a([], 75, 260), b([], 260, 530), ta, tb]);
   CASES.push([a([2, 1], 7, 13), b([3], 13, 9), ta, tb]);
   CASES.push([a([4], 1, 33), b([], 33, 17), ta, tb]);
+  // 1–2 rows with k-contiguous operands: the unpacked dot-product path (decoding)
+  CASES.push([a([], 2, 261), b([], 261, 13), ta, tb]);
 }
 
 describe('peftjs GEMM on wasm equals tfjs on cpu', () => {

@@ -8,6 +8,11 @@ type GemmFn = (
   c: number, ldc: number, M: number, N: number, K: number, beta: number, work: number,
 ) => void;
 
+type GemvFn = (a: number, sam: number, b: number, sbn: number, c: number, ldc: number, M: number, N: number, K: number, beta: number) => void;
+
+/** Rows of A up to which a product with k-contiguous operands skips packing (`gemvT`). */
+export const GEMV_MAX_ROWS = 2;
+
 /** An f32 matrix view on a wasm memory: element (i, j) at ptr + 4·(i·rowStride + j·colStride). */
 export interface MatView {
   ptr: number;
@@ -39,6 +44,7 @@ export class WasmGemm {
   /** The compiled module (helper threads instantiate it on the same memory). */
   readonly module: WebAssembly.Module;
   private readonly fn: GemmFn;
+  private readonly gemv: GemvFn;
 
   constructor(
     readonly memory: WebAssembly.Memory,
@@ -51,6 +57,7 @@ export class WasmGemm {
     this.module = new WebAssembly.Module(decode(GEMM_WASM[name]));
     const instance = new WebAssembly.Instance(this.module, { env: { memory } });
     this.fn = instance.exports['gemm'] as GemmFn;
+    this.gemv = instance.exports['gemvT'] as GemvFn;
     if (work % 16 !== 0) throw new Error(`WasmGemm: scratch at ${work} is not 16-byte aligned`);
   }
 
@@ -67,6 +74,10 @@ export class WasmGemm {
         const heap = new Float32Array(this.memory.buffer);
         for (let m = 0; m < M; m++) heap.fill(0, c / 4 + m * ldc, c / 4 + m * ldc + N);
       }
+      return;
+    }
+    if (M <= GEMV_MAX_ROWS && a.colStride === 1 && b.rowStride === 1) {
+      this.gemv(a.ptr, 4 * a.rowStride, b.ptr, 4 * b.colStride, c, 4 * ldc, M, N, K, accumulate ? 1 : 0);
       return;
     }
     this.fn(a.ptr, 4 * a.rowStride, 4 * a.colStride, b.ptr, 4 * b.rowStride, 4 * b.colStride, c, 4 * ldc, M, N, K, accumulate ? 1 : 0, this.work);

@@ -239,6 +239,63 @@ function driver(): string {
       (br_if $jcs (i32.lt_s (local.tee $jc (i32.add (local.get $jc) (i32.const ${NC}))) (local.get $N)))))`;
 }
 
+/**
+ * gemvT(a, sam, b, sbn, c, ldc, M, N, K, beta): the same product for a few rows of A when both A's
+ * rows and B's columns are contiguous in k (x·Wᵀ with W [N, K] row-major — a linear layer during
+ * decoding): dot products 4 columns at a time, no packing (packing B would cost as much as the
+ * product itself when M is 1).
+ */
+function gemvT(fma: boolean): string {
+  const cols = range(4);
+  const hsum = (v: string) => `(f32.add (f32.add (f32x4.extract_lane 0 ${v}) (f32x4.extract_lane 1 ${v})) (f32.add (f32x4.extract_lane 2 ${v}) (f32x4.extract_lane 3 ${v})))`;
+  return `
+  (func $gemvT (export "gemvT") (param $a i32) (param $sam i32) (param $b i32) (param $sbn i32) (param $c i32) (param $ldc i32)
+               (param $M i32) (param $N i32) (param $K i32) (param $beta i32)
+    (local $m i32) (local $n i32) (local $k i32) (local $K4 i32) (local $ar i32) (local $cr i32) (local $av v128) (local $v f32)
+    ${cols.map((j) => `(local $acc${j} v128) (local $s${j} f32) (local $p${j} i32)`).join(' ')}
+    (local.set $K4 (i32.and (local.get $K) (i32.const -4)))
+    (loop $rows
+      (local.set $ar (i32.add (local.get $a) (i32.mul (local.get $m) (local.get $sam))))
+      (local.set $cr (i32.add (local.get $c) (i32.mul (local.get $m) (local.get $ldc))))
+      (local.set $n (i32.const 0))
+      (block $colsDone (loop $cols
+        (br_if $colsDone (i32.gt_s (i32.add (local.get $n) (i32.const 4)) (local.get $N)))
+        ${cols.map((j) => `(local.set $acc${j} (v128.const i32x4 0 0 0 0)) (local.set $s${j} (f32.const 0)) (local.set $p${j} (i32.add (local.get $b) (i32.mul (i32.add (local.get $n) (i32.const ${j})) (local.get $sbn))))`).join('\n        ')}
+        (local.set $k (i32.const 0))
+        (block $kDone (loop $ks
+          (br_if $kDone (i32.ge_s (local.get $k) (local.get $K4)))
+          (local.set $av (v128.load (i32.add (local.get $ar) (i32.shl (local.get $k) (i32.const 2)))))
+          ${cols.map((j) => `(local.set $acc${j} ${madd(fma, '(local.get $av)', `(v128.load (i32.add (local.get $p${j}) (i32.shl (local.get $k) (i32.const 2))))`, `(local.get $acc${j})`)})`).join('\n          ')}
+          (local.set $k (i32.add (local.get $k) (i32.const 4)))
+          (br $ks)))
+        (block $tDone (loop $tail
+          (br_if $tDone (i32.ge_s (local.get $k) (local.get $K)))
+          (local.set $v (f32.load (i32.add (local.get $ar) (i32.shl (local.get $k) (i32.const 2)))))
+          ${cols.map((j) => `(local.set $s${j} (f32.add (local.get $s${j}) (f32.mul (local.get $v) (f32.load (i32.add (local.get $p${j}) (i32.shl (local.get $k) (i32.const 2)))))))`).join('\n          ')}
+          (local.set $k (i32.add (local.get $k) (i32.const 1)))
+          (br $tail)))
+        ${cols.map((j) => `(local.set $v (f32.add ${hsum(`(local.get $acc${j})`)} (local.get $s${j})))
+        (if (local.get $beta) (then (local.set $v (f32.add (local.get $v) (f32.load offset=${4 * j} (i32.add (local.get $cr) (i32.shl (local.get $n) (i32.const 2))))))))
+        (f32.store offset=${4 * j} (i32.add (local.get $cr) (i32.shl (local.get $n) (i32.const 2))) (local.get $v))`).join('\n        ')}
+        (local.set $n (i32.add (local.get $n) (i32.const 4)))
+        (br $cols)))
+      (block $lastDone (loop $last
+        (br_if $lastDone (i32.ge_s (local.get $n) (local.get $N)))
+        (local.set $p0 (i32.add (local.get $b) (i32.mul (local.get $n) (local.get $sbn))))
+        (local.set $v (f32.const 0))
+        (local.set $k (i32.const 0))
+        (block $lkDone (loop $lk
+          (br_if $lkDone (i32.ge_s (local.get $k) (local.get $K)))
+          (local.set $v (f32.add (local.get $v) (f32.mul (f32.load (i32.add (local.get $ar) (i32.shl (local.get $k) (i32.const 2)))) (f32.load (i32.add (local.get $p0) (i32.shl (local.get $k) (i32.const 2)))))))
+          (local.set $k (i32.add (local.get $k) (i32.const 1)))
+          (br $lk)))
+        (if (local.get $beta) (then (local.set $v (f32.add (local.get $v) (f32.load (i32.add (local.get $cr) (i32.shl (local.get $n) (i32.const 2))))))))
+        (f32.store (i32.add (local.get $cr) (i32.shl (local.get $n) (i32.const 2))) (local.get $v))
+        (local.set $n (i32.add (local.get $n) (i32.const 1)))
+        (br $last)))
+      (br_if $rows (i32.lt_s (local.tee $m (i32.add (local.get $m) (i32.const 1))) (local.get $M)))))`;
+}
+
 /** The module's text for one variant. */
 export function gemmWat(v: GemmVariant): string {
   const memory = v.shared ? '(memory 1 65536 shared)' : '(memory 1)';
@@ -248,6 +305,7 @@ ${kernel(v.fma)}
 ${packB()}
 ${packA()}
 ${driver()}
+${gemvT(v.fma)}
 )
 `;
 }
