@@ -11,3 +11,4 @@ export type { MatView } from './wasm/gemm/gemm.js';
 export { registerWasmIdentityKernel } from './wasm/identity.js';
 export { WasmHeapError } from './wasm/heap.js';
 export { registerWasmCrossEntropy } from './wasm/cross-entropy.js';
+export { registerWasmMaskedSoftmax } from './wasm/softmax.js';

@@ -71,6 +71,7 @@ export type { PeftOp, PeftOpSpec, PeftKernelArgs } from './ops/custom-op.js';
 export { loraMatMul } from './ops/lora-matmul.js';
 export type { LoraMatMulAttrs } from './ops/lora-matmul.js';
 export { crossEntropy, crossEntropyGrad, IGNORE_INDEX } from './ops/cross-entropy.js';
+export { maskedSoftmax } from './ops/masked-softmax.js';
 export { requireGradients } from './gradients.js';
 export {
   parseSafetensors,

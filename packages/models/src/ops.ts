@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs-core';
-import { crossEntropy, IGNORE_INDEX } from '@peftjs/core';
+import { crossEntropy, IGNORE_INDEX, maskedSoftmax } from '@peftjs/core';
 import { ACTIVATIONS, type ActivationName } from './config.js';
 
 /** float32's most negative finite value: what transformers adds to masked attention scores. */
@@ -91,13 +91,15 @@ export function scaledDotProductAttention(
     const kvH = k.shape[1] as number;
     const S = k.shape[2] as number;
     const rep = H / kvH;
-    // heads h = g·rep + r are contiguous, so q regroups to [B, kvH, rep·T, hd]
-    const qg = rep === 1 ? q : tf.reshape(q, [B, kvH, rep * T, hd]);
+    // heads h = g·rep + r are contiguous, so q regroups to [B, kvH, rep·T, hd]; the scale goes on q
+    // ([.., T, hd]) rather than on the scores ([.., T, S]), which the tape would keep once more
+    const qs = tf.mul(q, scale);
+    const qg = rep === 1 ? qs : tf.reshape(qs, [B, kvH, rep * T, hd]);
     // scores: [B, kvH, rep·T, S] → [B, H, T, S]
     let scores = tf.matMul(qg, k, false, true);
     if (rep !== 1) scores = tf.reshape(scores, [B, H, T, S]);
-    scores = tf.add(tf.mul(scores, scale), bias);
-    let probs = tf.softmax(scores, -1);
+    // PeftMaskedSoftmax: softmax(scores + bias); with a kernel (wasm) the tape keeps only the probabilities
+    let probs = maskedSoftmax({ scores, bias }, {});
     if (dropoutProbs) probs = dropoutProbs(probs);
     // out: [B, kvH, rep·T, hd] → [B, H, T, hd]
     const pg = rep === 1 ? probs : tf.reshape(probs, [B, kvH, rep * T, S]);
