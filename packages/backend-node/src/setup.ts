@@ -5,6 +5,13 @@ import os from 'node:os';
 import { ensureGradients } from './gradients.js';
 import { loadTensorflow } from './tensorflow.js';
 import { registerWasmGradients } from './wasm/grads.js';
+import { registerWasmCrossEntropy } from './wasm/cross-entropy.js';
+import { registerWasmMaskedSoftmax } from './wasm/softmax.js';
+import { configureGemmThreads, gemmThreadsOf } from './wasm/gemm-kernels.js';
+import { nodeHelperFactory } from './wasm/gemm/node-helpers.js';
+import { guardWasmHeap } from './wasm/heap.js';
+import { registerWasmIdentityKernel } from './wasm/identity.js';
+import { registerWasmPeftKernels } from './wasm/lora.js';
 import { registerWasmMatMulKernel } from './wasm/matmul.js';
 import { initWasmWithThreads } from './wasm/threads.js';
 
@@ -15,7 +22,7 @@ export interface BackendInfo {
   name: BackendName;
   /** True only when tfjs-node-gpu reports a CUDA device in use. */
   gpu: boolean;
-  /** Compute threads: XNNPACK's pool on wasm, 1 on cpu, the cores libtensorflow may use on tensorflow. */
+  /** Compute threads: peftjs' GEMM threads on wasm (XNNPACK keeps 1), 1 on cpu, the cores libtensorflow may use on tensorflow. */
   threads: number;
   /** wasm SIMD in use. */
   simd: boolean;
@@ -77,14 +84,27 @@ export async function setupBackend(opts: SetupOptions = {}): Promise<BackendInfo
 
   if (prefer === 'auto' || prefer === 'wasm') {
     registerWasmMatMulKernel();
-    const w = await initWasmWithThreads(opts.threads ?? defaultThreads());
+    registerWasmPeftKernels();
+    registerWasmIdentityKernel();
+    registerWasmCrossEntropy();
+    registerWasmMaskedSoftmax();
+    // threads go to peftjs' GEMM (helpers sleep between calls); XNNPACK keeps 1 (its pool spins)
+    const gemmThreads = Math.max(1, Math.min(8, Math.floor(opts.threads ?? defaultThreads())));
+    configureGemmThreads(gemmThreads, nodeHelperFactory);
+    const w = await initWasmWithThreads(1, { sharedHeap: gemmThreads > 1 });
     why.push(...w.notes);
+    if (w.ok) {
+      // GEMM threads are fixed when the backend is first bound (the first wasm start of the process)
+      w.threads = gemmThreadsOf(tf.backend());
+      if (w.threads !== gemmThreads) why.push(`${gemmThreads} GEMM thread(s) asked, ${w.threads} in use (fixed at the first wasm start${w.sharedHeap ? '' : '; needs the threaded tfjs build'})`);
+    }
     const cores = os.cpus().length;
     const load = os.loadavg()[0] ?? 0;
     if (w.ok && w.threads > 1 && load > cores) {
       why.push(`system load ${load.toFixed(1)} on ${cores} cores: wasm threads may be slower than 1 here (threads: 1 or PEFTJS_WASM_THREADS=1)`);
     }
     if (w.ok) {
+      guardWasmHeap((tf.backend() as unknown as { wasm: Parameters<typeof guardWasmHeap>[0] }).wasm);
       return done({ name: 'wasm', gpu: false, threads: w.threads, simd: w.simd }, why, log);
     }
     if (prefer === 'wasm') throw new Error(`setupBackend: wasm backend failed: ${why.join('; ')}`);

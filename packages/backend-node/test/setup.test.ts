@@ -39,11 +39,14 @@ describe('setupBackend', () => {
     expect(messages).toEqual([`@peftjs/backend-node: ${info.reason}`]);
   });
 
-  it('runs as many wasm threads as asked, up to the logical cores (the ÷2 pool cap is lifted)', async () => {
+  it("threads go to peftjs' GEMM (as many as asked at the first start) on a shared heap; XNNPACK keeps 1", async () => {
     const info = await setupBackend({ prefer: 'wasm' });
     const wasm = await import('@tensorflow/tfjs-backend-wasm');
-    expect(info.threads).toBe(wasm.getThreadsCount());
-    expect(info.threads).toBe(Math.min(8, (await import('node:os')).availableParallelism()));
+    const cores = Math.min(8, (await import('node:os')).availableParallelism());
+    expect(info.threads).toBe(cores);
+    expect(wasm.getThreadsCount()).toBe(1);
+    const memory = (tf.backend() as unknown as { wasm: { wasmMemory?: WebAssembly.Memory } }).wasm.wasmMemory;
+    expect(cores === 1 || memory?.buffer instanceof SharedArrayBuffer).toBe(true);
   });
 
   it("'cpu' activates cpu and gradients work there", async () => {

@@ -78,4 +78,6 @@ export { nf4MatMul, dequantizeNf4, bytesToInt32Words } from './ops/nf4-matmul.js
 export type { Nf4MatMulAttrs, Nf4MatMulInput } from './ops/nf4-matmul.js';
 export { weightFormats } from './weight-formats.js';
 export type { CheckpointTensorInfo, QuantizeRequest, WeightFormat, WeightFormatContext, WeightFormatSession } from './weight-formats.js';
+export { crossEntropy, crossEntropyGrad, IGNORE_INDEX } from './ops/cross-entropy.js';
+export { maskedSoftmax } from './ops/masked-softmax.js';
 export { requireGradients } from './gradients.js';

@@ -2,10 +2,10 @@
 //   npm run bench -w @peftjs/models            (all)
 //   BENCH_BACKENDS=cpu BENCH_MODELS=tiny npm run bench -w @peftjs/models
 import '@tensorflow/tfjs';
-import '@tensorflow/tfjs-backend-wasm';
 import * as tf from '@tensorflow/tfjs-core';
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
+import { setupBackend } from '@peftjs/backend-node';
 import { Rng } from '@peftjs/core';
 import { LlamaForCausalLM, loadModel, generate, type CausalLMModel } from '../src/index.js';
 
@@ -73,8 +73,8 @@ async function main(): Promise<void> {
   const rows: Row[] = [];
   for (const backend of backends) {
     try {
-      if (!(await tf.setBackend(backend))) throw new Error('setBackend returned false');
-      await tf.ready();
+      // setupBackend: on wasm this package's kernels (GEMM, fused LoRA, shared Identity), not stock tfjs-wasm
+      await setupBackend({ prefer: backend as 'wasm' | 'cpu' });
     } catch (e) {
       console.log(`backend ${backend}: unavailable (${(e as Error).message})`);
       continue;

@@ -1,4 +1,5 @@
 import * as tf from '@tensorflow/tfjs-core';
+import { crossEntropy, IGNORE_INDEX, maskedSoftmax } from '@peftjs/core';
 import { ACTIVATIONS, type ActivationName } from './config.js';
 
 /** float32's most negative finite value: what transformers adds to masked attention scores. */
@@ -90,13 +91,15 @@ export function scaledDotProductAttention(
     const kvH = k.shape[1] as number;
     const S = k.shape[2] as number;
     const rep = H / kvH;
-    // heads h = g·rep + r are contiguous, so q regroups to [B, kvH, rep·T, hd]
-    const qg = rep === 1 ? q : tf.reshape(q, [B, kvH, rep * T, hd]);
+    // heads h = g·rep + r are contiguous, so q regroups to [B, kvH, rep·T, hd]; the scale goes on q
+    // ([.., T, hd]) rather than on the scores ([.., T, S]), which the tape would keep once more
+    const qs = tf.mul(q, scale);
+    const qg = rep === 1 ? qs : tf.reshape(qs, [B, kvH, rep * T, hd]);
     // scores: [B, kvH, rep·T, S] → [B, H, T, S]
     let scores = tf.matMul(qg, k, false, true);
     if (rep !== 1) scores = tf.reshape(scores, [B, H, T, S]);
-    scores = tf.add(tf.mul(scores, scale), bias);
-    let probs = tf.softmax(scores, -1);
+    // PeftMaskedSoftmax: softmax(scores + bias); with a kernel (wasm) the tape keeps only the probabilities
+    let probs = maskedSoftmax({ scores, bias }, {});
     if (dropoutProbs) probs = dropoutProbs(probs);
     // out: [B, kvH, rep·T, hd] → [B, H, T, hd]
     const pg = rep === 1 ? probs : tf.reshape(probs, [B, kvH, rep * T, S]);
@@ -130,13 +133,8 @@ export function mergeHeads(x: tf.Tensor): tf.Tensor {
 export function crossEntropyIgnore(logits: tf.Tensor, labels: tf.Tensor): tf.Tensor {
   return tf.tidy(() => {
     const C = logits.shape[logits.rank - 1] as number;
-    const lab = tf.cast(tf.reshape(labels, [-1]), 'int32');
-    const keep = tf.cast(tf.notEqual(lab, -100), 'float32');
-    const safe = tf.where(tf.notEqual(lab, -100), lab, tf.zerosLike(lab));
-    const logp = tf.logSoftmax(tf.reshape(logits, [-1, C]), -1);
-    // nll: [N]
-    const nll = tf.neg(tf.sum(tf.mul(logp, tf.oneHot(safe, C)), -1));
-    return tf.div(tf.sum(tf.mul(nll, keep)), tf.sum(keep));
+    // PeftCrossEntropy: backends with a kernel (wasm) make no log-probabilities or one-hot [N, C]
+    return crossEntropy({ logits: tf.reshape(logits, [-1, C]), labels: tf.cast(tf.reshape(labels, [-1]), 'int32') }, {});
   });
 }
 
@@ -149,9 +147,10 @@ export function causalLmLoss(logits: tf.Tensor, labels: tf.Tensor): tf.Tensor {
     if (labels.shape[0] !== B || labels.shape[1] !== T) {
       throw new Error(`labels shape [${labels.shape}] does not match logits [${B}, ${T}, ${V}] (after virtual tokens)`);
     }
-    const shiftLogits = tf.slice(logits, [0, 0, 0], [B, T - 1, V]);
-    const shiftLabels = tf.slice(labels, [0, 1], [B, T - 1]);
-    return crossEntropyIgnore(shiftLogits, shiftLabels);
+    // position t predicts label t+1; the last position predicts nothing (label -100), so the
+    // logits are used whole (slicing them off copied [B, T-1, V] and its gradient)
+    const shiftLabels = tf.concat([tf.slice(tf.cast(labels, 'int32'), [0, 1], [B, T - 1]), tf.fill([B, 1], IGNORE_INDEX, 'int32')], 1);
+    return crossEntropyIgnore(logits, shiftLabels);
   });
 }
 

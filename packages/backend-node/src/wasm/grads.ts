@@ -32,13 +32,45 @@ function reduceTo(g: tf.Tensor, shape: number[]): tf.Tensor {
 }
 
 /**
+ * The gradient when peftjs' GEMM runs BatchMatMul: tfjs-core's formulas with transpose flags (the
+ * GEMM reads transposed operands in place), sums over broadcast batch axes, and a batch-1 operand's
+ * gradient as one product over the folded batch ([K, B·M]·[B·M, N]) instead of B products summed.
+ */
+function gemmMatMulGrad(dy: tf.Tensor, a: tf.Tensor, b: tf.Tensor, tA: boolean, tB: boolean): Grads {
+  const flat = (x: tf.Tensor) => tf.reshape(x, [-1, x.shape[x.rank - 1]!]);
+  // b is one matrix shared by a's batch (a linear layer): fold the batch into rows
+  const oneB = size(b.shape.slice(0, -2)) === 1 && size(a.shape.slice(0, -2)) > 1 && !tA;
+  let da: () => tf.Tensor;
+  let db: () => tf.Tensor;
+  if (!tA && !tB) {
+    da = () => tf.matMul(dy, b, false, true);
+    db = () => (oneB ? tf.matMul(flat(a), flat(dy), true, false) : tf.matMul(a, dy, true, false));
+  } else if (!tA && tB) {
+    da = () => tf.matMul(dy, b);
+    db = () => (oneB ? tf.matMul(flat(dy), flat(a), true, false) : tf.matMul(dy, a, true, false));
+  } else if (tA && !tB) {
+    da = () => tf.matMul(b, dy, false, true);
+    db = () => tf.matMul(a, dy);
+  } else {
+    da = () => tf.matMul(b, dy, true, true);
+    db = () => tf.matMul(dy, a, true, true);
+  }
+  return { a: () => reduceTo(da(), a.shape), b: () => reduceTo(db(), b.shape) };
+}
+
+/**
  * Gradient of BatchMatMul with the transposes made explicit, so every product runs without
  * transpose flags (stock: `dY·Bᵀ` and `Aᵀ·dY` with flags, which wasm computes in a scalar loop).
  * The same formulas as tfjs-core's `BatchMatMul_grad`, plus a sum over broadcast batch axes.
  * Batched products on both sides keep the stock form: the kernel picks their fastest loop form.
+ * With peftjs' GEMM on (the default), `gemmMatMulGrad` instead.
  */
 const matMulGradFunc: GradFunc = (dy, saved, attrs) => {
   const [a, b] = saved as [tf.Tensor, tf.Tensor];
+  if (fastPaths.gemm && onWasm() && a.dtype === 'float32' && b.dtype === 'float32') {
+    const { transposeA, transposeB } = attrs as unknown as { transposeA: boolean; transposeB: boolean };
+    return gemmMatMulGrad(dy as tf.Tensor, a, b, transposeA, transposeB);
+  }
   const batched = size(a.shape.slice(0, -2)) > 1 && size(b.shape.slice(0, -2)) > 1;
   if (!fastPaths.matMulGradient || !onWasm() || batched) return stockMatMulGrad!.gradFunc(dy, saved, attrs);
   // tfjs passes attrs as NamedAttrMap; BatchMatMul's are these two flags.

@@ -1,4 +1,5 @@
 import * as tf from '@tensorflow/tfjs-core';
+import { gemmBatchMatMul, gemmFor, type WasmHeapBackend } from './gemm-kernels.js';
 import { fastPaths } from './state.js';
 
 type Info = tf.TensorInfo;
@@ -83,6 +84,9 @@ function fastBatchMatMul(args: KernelArgs): Info {
   const { inputs, backend, attrs } = args;
   const { a, b } = inputs;
   const { transposeA, transposeB } = attrs;
+  const f32 = a.dtype === 'float32' && b.dtype === 'float32' && a.shape.length >= 2 && b.shape.length >= 2;
+  const gemm = fastPaths.gemm && f32 ? gemmFor(backend) : null;
+  if (gemm) return gemmBatchMatMul(gemm, backend as unknown as WasmHeapBackend, a, b, transposeA, transposeB);
   if (!fastPaths.matMulKernel || a.dtype !== 'float32' || b.dtype !== 'float32' || a.shape.length < 2 || b.shape.length < 2) {
     return stock(args);
   }

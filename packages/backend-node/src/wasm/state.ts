@@ -3,6 +3,10 @@
  * tfjs kernels and gradients (the bench does), and none is active on other backends.
  */
 export interface WasmFastPaths {
+  /** peftjs' SIMD GEMM (src/wasm/gemm) for BatchMatMul and PeftLoraMatMul: the other matMul paths below then do not run. */
+  gemm: boolean;
+  /** Identity shares its input's data instead of copying (tfjs clones every tensor a gradient saves). */
+  sharedIdentity: boolean;
   /** BatchMatMul kernel: explicit transposes and batch folding so XNNPACK runs. */
   matMulKernel: boolean;
   /** Keep bᵀ of a batch-1 right operand while its data lives (frozen weights: once). */
@@ -16,6 +20,8 @@ export interface WasmFastPaths {
 }
 
 export const fastPaths: WasmFastPaths = {
+  gemm: true,
+  sharedIdentity: true,
   matMulKernel: true,
   cacheTransposedWeights: true,
   batchedTransposeB: true,
@@ -23,16 +29,26 @@ export const fastPaths: WasmFastPaths = {
   gatherGradient: true,
 };
 
+const listeners: Array<() => void> = [];
+
+/** Calls `fn` after every `setWasmFastPaths` (kernel registrations that follow a flag). */
+export function onFastPathsChange(fn: () => void): void {
+  listeners.push(fn);
+}
+
 /** Turns wasm fast paths on or off; returns the previous settings. */
 export function setWasmFastPaths(settings: Partial<WasmFastPaths>): WasmFastPaths {
   const previous = { ...fastPaths };
   Object.assign(fastPaths, settings);
+  for (const fn of listeners) fn();
   return previous;
 }
 
 /** All fast paths on (`true`) or off (`false`). */
 export function allWasmFastPaths(on: boolean): WasmFastPaths {
   return {
+    gemm: on,
+    sharedIdentity: on,
     matMulKernel: on,
     cacheTransposedWeights: on,
     batchedTransposeB: on,

@@ -20,6 +20,8 @@ export interface WasmInit {
   ok: boolean;
   threads: number;
   simd: boolean;
+  /** The heap is a shared memory (the threaded build): peftjs' GEMM helpers can work on it. */
+  sharedHeap: boolean;
   /** What happened, for `BackendInfo.reason`. */
   notes: string[];
 }
@@ -64,18 +66,19 @@ function scratchDir(): string {
  *
  * Running pthreads are `unref`'d so they do not keep the process alive.
  */
-export async function initWasmWithThreads(threads: number): Promise<WasmInit> {
+export async function initWasmWithThreads(threads: number, opts: { sharedHeap?: boolean } = {}): Promise<WasmInit> {
   const notes: string[] = [];
   const simd = Boolean(await tf.env().getAsync('WASM_HAS_SIMD_SUPPORT'));
   if (wasmInitialized()) {
     const n = safeThreads();
     notes.push(`wasm was already initialized with ${n} thread(s); threads are set only at its first initialization`);
     const ok = await tf.setBackend('wasm');
-    return { ok, threads: n, simd, notes };
+    return { ok, threads: n, simd, sharedHeap: sharedHeap(), notes };
   }
   const wanted = Math.max(1, Math.min(8, Math.floor(threads)));
   if (wanted > 1 && !simd) notes.push('no wasm SIMD support: tfjs has no threaded binary without SIMD');
-  const useThreads = wanted > 1 && simd && typeof SharedArrayBuffer !== 'undefined';
+  // the threaded build also when only a shared heap is wanted (peftjs' GEMM helpers), with 1 XNNPACK thread
+  const useThreads = (wanted > 1 || opts.sharedHeap === true) && simd && typeof SharedArrayBuffer !== 'undefined';
   const restore: Array<() => void> = [];
   if (useThreads) {
     tf.env().set('WASM_HAS_MULTITHREAD_SUPPORT', true);
@@ -93,7 +96,7 @@ export async function initWasmWithThreads(threads: number): Promise<WasmInit> {
   } finally {
     for (const undo of restore.reverse()) undo();
   }
-  if (!ok) return { ok: false, threads: 0, simd, notes };
+  if (!ok) return { ok: false, threads: 0, simd, sharedHeap: false, notes };
   const module = (tf.backend() as WasmBackendInternals).wasm;
   if (useThreads && module.PThread) {
     if (workerFile) {
@@ -104,8 +107,13 @@ export async function initWasmWithThreads(threads: number): Promise<WasmInit> {
     for (const w of [...module.PThread.runningWorkers, ...module.PThread.unusedWorkers]) w.unref();
   }
   const n = safeThreads();
-  if (useThreads && n < wanted) notes.push(`asked for ${wanted} wasm threads, got ${n}`);
-  return { ok, threads: n, simd, notes };
+  if (wanted > 1 && n < wanted) notes.push(`asked for ${wanted} wasm threads, got ${n}`);
+  return { ok, threads: n, simd, sharedHeap: sharedHeap(), notes };
+}
+
+function sharedHeap(): boolean {
+  const m = (tf.backend() as unknown as { wasm?: { wasmMemory?: WebAssembly.Memory } }).wasm?.wasmMemory;
+  return typeof SharedArrayBuffer !== 'undefined' && m?.buffer instanceof SharedArrayBuffer;
 }
 
 /** Whether the wasm backend already exists (`tf.findBackend` would start initializing it). */

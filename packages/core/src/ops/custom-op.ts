@@ -11,8 +11,17 @@ export interface PeftOpSpec<I extends string, A extends object> {
   inputNames: readonly I[];
   /** Composite of tfjs ops, differentiable by autograd. */
   fallback(inputs: Record<I, tf.Tensor>, attrs: A): tf.Tensor;
-  /** Gradients used when a registered kernel runs (the fallback needs none): one thunk per input. */
-  gradient(dy: tf.Tensor, inputs: Record<I, tf.Tensor>, attrs: A): Record<I, () => tf.Tensor>;
+  /**
+   * Gradients used when a registered kernel runs (the fallback needs none): one thunk per input.
+   * `inputs` holds the saved inputs (all unless `save` says otherwise); `output` the op's output
+   * when `save.output` is set.
+   */
+  gradient(dy: tf.Tensor, inputs: Record<I, tf.Tensor>, attrs: A, output?: tf.Tensor): Record<I, () => tf.Tensor>;
+  /**
+   * What the tape keeps for the gradient (default: every input, no output). An op whose gradient
+   * needs its output rather than a large input (softmax) saves memory by saying so.
+   */
+  save?: { inputs: readonly I[]; output: boolean };
 }
 
 export interface PeftOp<I extends string, A extends object> {
@@ -61,14 +70,16 @@ export function registerPeftKernel<I extends string, A extends object>(
       kernel({ inputs: args.inputs as Record<I, tf.TensorInfo>, attrs: (args.attrs ?? {}) as A, backend: args.backend })) as tf.KernelFunc,
   });
   if (!gradientsRegistered.has(spec.kernelName) && !tf.getGradient(spec.kernelName)) {
+    const savedInputs = spec.save?.inputs ?? spec.inputNames;
     tf.registerGradient({
       kernelName: spec.kernelName,
-      inputsToSave: [...spec.inputNames],
+      inputsToSave: [...savedInputs],
+      outputsToSave: spec.save?.output ? [true] : undefined,
       gradFunc: (dy, saved, attrs) => {
         const inputs = {} as Record<I, tf.Tensor>;
-        spec.inputNames.forEach((n, i) => (inputs[n] = saved[i]));
+        savedInputs.forEach((n, i) => (inputs[n] = saved[i]!));
         // tfjs hands attrs back as a NamedAttrMap: they are the `A` the op ran with.
-        return spec.gradient(dy as tf.Tensor, inputs, attrs as unknown as A);
+        return spec.gradient(dy as tf.Tensor, inputs, attrs as unknown as A, spec.save?.output ? saved[savedInputs.length] : undefined);
       },
     });
     gradientsRegistered.add(spec.kernelName);

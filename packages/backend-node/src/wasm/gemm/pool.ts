@@ -1,0 +1,159 @@
+import type { MatView, WasmGemm } from './gemm.js';
+import { MR, NR } from './wat.js';
+
+/**
+ * Splits one GEMM over threads that share the wasm memory (a shared `WebAssembly.Memory`, i.e.
+ * tfjs' threaded build). The output is cut into chunks of columns (or rows when N is narrow) that
+ * the calling thread and the helpers take from a shared counter; the caller waits only for chunks a
+ * helper has already started. A helper the OS has not scheduled takes nothing, so a busy machine
+ * runs at one thread's speed rather than slower, and helpers sleep in `Atomics.wait` between calls
+ * (nothing spins). No Node API here: a `HelperFactory` (Node: worker_threads in node-helpers.ts;
+ * a browser: Web Workers) starts the helpers, each running `HELPER_SOURCE`.
+ *
+ * Control block (Int32Array on a SharedArrayBuffer): the job's sequence number, next chunk,
+ * chunks completed, stop flag, helpers started, then the job's arguments.
+ */
+const SEQ = 0;
+const NEXT = 1;
+const COMPLETED = 2;
+const STOP = 3;
+const READY = 4;
+const ARGS = 8;
+const CONTROL_INTS = ARGS + 16;
+/** `NEXT` between jobs: a late helper's grab is past every chunk. */
+const CLOSED = 1 << 30;
+
+/** Below this many multiply-adds a product runs on the calling thread alone (waking a helper costs tens of µs). */
+export const PARALLEL_MIN_MACS = 1 << 21;
+/** Chunks per thread (more: better balance under load; fewer: less A re-packing). */
+const CHUNKS_PER_THREAD = 4;
+
+export interface HelperInit {
+  memory: WebAssembly.Memory;
+  module: WebAssembly.Module;
+  control: SharedArrayBuffer;
+  work: number;
+}
+
+/** Starts one helper running `HELPER_SOURCE`'s `helperMain(init, instantiate)`. */
+export type HelperFactory = (init: HelperInit) => void;
+
+/**
+ * Chunk `i` of `n` over `total` columns/rows in multiples of `step`: [lo, hi). The same formula
+ * runs in the helpers (HELPER_SOURCE), so both sides cut identical chunks.
+ */
+function chunk(i: number, n: number, total: number, step: number): [number, number] {
+  const lo = Math.min(total, Math.ceil(Math.floor((i * total) / n) / step) * step);
+  const hi = i === n - 1 ? total : Math.min(total, Math.ceil(Math.floor(((i + 1) * total) / n) / step) * step);
+  return [lo, hi];
+}
+
+export class GemmPool {
+  private readonly ctrl: Int32Array;
+
+  constructor(
+    private readonly main: WasmGemm,
+    readonly helpers: number,
+    readonly control: SharedArrayBuffer,
+  ) {
+    this.ctrl = new Int32Array(control);
+    Atomics.store(this.ctrl, NEXT, CLOSED);
+  }
+
+  static readonly controlBytes = 4 * CONTROL_INTS;
+
+  get memory(): WebAssembly.Memory {
+    return this.main.memory;
+  }
+
+  /** Same contract as `WasmGemm.run`. */
+  run(a: MatView, b: MatView, c: number, ldc: number, M: number, N: number, K: number, accumulate = false): void {
+    const threads = this.helpers + 1;
+    const ready = Atomics.load(this.ctrl, READY) > 0;
+    const byCols = N >= 2 * NR * threads;
+    if (!ready || K === 0 || M * N * K < PARALLEL_MIN_MACS || (!byCols && M < 2 * MR * threads)) {
+      this.main.run(a, b, c, ldc, M, N, K, accumulate);
+      return;
+    }
+    const total = byCols ? N : M;
+    const step = byCols ? NR : MR;
+    const n = Math.min(threads * CHUNKS_PER_THREAD, Math.ceil(total / step));
+    const args = [a.ptr, a.rowStride, a.colStride, b.ptr, b.rowStride, b.colStride, c, ldc, M, N, K, accumulate ? 1 : 0, byCols ? 1 : 0, n];
+    args.forEach((v, i) => (this.ctrl[ARGS + i] = v));
+    Atomics.store(this.ctrl, COMPLETED, 0);
+    Atomics.store(this.ctrl, NEXT, 0);
+    Atomics.add(this.ctrl, SEQ, 1);
+    Atomics.notify(this.ctrl, SEQ);
+    for (;;) {
+      const i = Atomics.add(this.ctrl, NEXT, 1);
+      if (i >= n) break;
+      const [lo, hi] = chunk(i, n, total, step);
+      if (hi > lo) {
+        if (byCols) this.main.run(a, { ...b, ptr: b.ptr + 4 * lo * b.colStride }, c + 4 * lo, ldc, M, hi - lo, K, accumulate);
+        else this.main.run({ ...a, ptr: a.ptr + 4 * lo * a.rowStride }, b, c + 4 * lo * ldc, ldc, hi - lo, N, K, accumulate);
+      }
+      Atomics.add(this.ctrl, COMPLETED, 1);
+    }
+    for (;;) {
+      const done = Atomics.load(this.ctrl, COMPLETED);
+      if (done >= n) break;
+      waitOn(this.ctrl, COMPLETED, done);
+    }
+    Atomics.store(this.ctrl, NEXT, CLOSED);
+  }
+
+  /** Ends the helpers' loops. */
+  stop(): void {
+    Atomics.store(this.ctrl, STOP, 1);
+    Atomics.add(this.ctrl, SEQ, 1);
+    Atomics.notify(this.ctrl, SEQ);
+  }
+}
+
+/** Atomics.wait where allowed (Node, workers); a browser page's main thread may not block, so it spins. */
+function waitOn(ctrl: Int32Array, index: number, value: number): void {
+  try {
+    Atomics.wait(ctrl, index, value, 20);
+  } catch {
+    /* a browser's main thread: spin */
+  }
+}
+
+/**
+ * A helper's loop as source text — `helperMain(init, instantiate)`, where `instantiate(module,
+ * memory)` returns the module's `gemm` export — so Node's worker_threads and a browser's Web
+ * Worker run the same code without a bundler.
+ */
+export const HELPER_SOURCE = `
+${chunk.toString()}
+function helperMain(init, instantiate) {
+  const ctrl = new Int32Array(init.control);
+  const gemm = instantiate(init.module, init.memory);
+  let seen = Atomics.load(ctrl, ${SEQ});
+  Atomics.add(ctrl, ${READY}, 1);
+  for (;;) {
+    Atomics.wait(ctrl, ${SEQ}, seen);
+    const seq = Atomics.load(ctrl, ${SEQ});
+    if (seq === seen) continue;
+    seen = seq;
+    if (Atomics.load(ctrl, ${STOP})) return;
+    for (;;) {
+      const i = Atomics.add(ctrl, ${NEXT}, 1);
+      const o = ${ARGS};
+      const n = ctrl[o + 13];
+      if (i >= n) break;
+      const byCols = ctrl[o + 12] === 1;
+      const M = ctrl[o + 8], N = ctrl[o + 9], K = ctrl[o + 10];
+      const [lo, hi] = chunk(i, n, byCols ? N : M, byCols ? ${NR} : ${MR});
+      if (hi > lo) {
+        const a = ctrl[o] + (byCols ? 0 : 4 * lo * ctrl[o + 1]);
+        const b = ctrl[o + 3] + (byCols ? 4 * lo * ctrl[o + 5] : 0);
+        const c = ctrl[o + 6] + (byCols ? 4 * lo : 4 * lo * ctrl[o + 7]);
+        gemm(a, 4 * ctrl[o + 1], 4 * ctrl[o + 2], b, 4 * ctrl[o + 4], 4 * ctrl[o + 5], c, 4 * ctrl[o + 7],
+             byCols ? M : hi - lo, byCols ? hi - lo : N, K, ctrl[o + 11], init.work);
+      }
+      Atomics.add(ctrl, ${COMPLETED}, 1);
+      Atomics.notify(ctrl, ${COMPLETED});
+    }
+  }
+}`;

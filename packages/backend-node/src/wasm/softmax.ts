@@ -1,0 +1,77 @@
+import type * as tf from '@tensorflow/tfjs-core';
+import { maskedSoftmax, registerPeftKernel } from '@peftjs/core';
+import { ptrOf, type WasmHeapBackend } from './gemm-kernels.js';
+
+type Info = tf.TensorInfo;
+
+/** For each row of `outer` (scores' shape without its last axis), the row of a broadcast `inner`. */
+function broadcastRows(outer: readonly number[], inner: readonly number[]): Int32Array {
+  const rows = outer.reduce((p, d) => p * d, 1);
+  const lead = outer.length - inner.length;
+  const idx = new Int32Array(rows);
+  for (let r = 0; r < rows; r++) {
+    let rem = r;
+    let at = 0;
+    let mul = 1;
+    for (let ax = outer.length - 1; ax >= 0; ax--) {
+      const coord = rem % outer[ax]!;
+      rem = Math.floor(rem / outer[ax]!);
+      if (ax >= lead) {
+        const d = inner[ax - lead]!;
+        at += (d === 1 ? 0 : coord) * mul;
+        mul *= d;
+      }
+    }
+    idx[r] = at;
+  }
+  return idx;
+}
+
+/** softmax(scores + bias) row by row, in place on the heap (float64 sums). */
+function forward(backend: WasmHeapBackend, scores: Info, bias: Info): Info {
+  const S = scores.shape[scores.shape.length - 1]!;
+  const rows = scores.shape.slice(0, -1).reduce((p, d) => p * d, 1);
+  const bS = bias.shape[bias.shape.length - 1] ?? 1;
+  if (bias.shape.length > scores.shape.length || (bS !== S && bS !== 1)) {
+    throw new Error(`PeftMaskedSoftmax: bias [${bias.shape}] does not broadcast to scores [${scores.shape}]`);
+  }
+  const bRows = broadcastRows(scores.shape.slice(0, -1), bias.shape.slice(0, -1));
+  const out = backend.makeOutput([...scores.shape], 'float32');
+  const m = backend.wasm.wasmMemory ?? backend.wasm.asm?.memory;
+  if (!m) throw new Error('PeftMaskedSoftmax on wasm: the backend does not expose its heap');
+  const x = new Float32Array(m.buffer, ptrOf(backend, scores), rows * S);
+  const b = new Float32Array(m.buffer, ptrOf(backend, bias), bias.shape.reduce((p, d) => p * d, 1));
+  const y = new Float32Array(m.buffer, ptrOf(backend, out), rows * S);
+  for (let r = 0; r < rows; r++) {
+    const o = r * S;
+    const bo = bRows[r]! * bS;
+    let max = -Infinity;
+    for (let j = 0; j < S; j++) {
+      const v = x[o + j]! + b[bS === 1 ? bo : bo + j]!;
+      y[o + j] = v;
+      if (v > max) max = v;
+    }
+    let sum = 0;
+    for (let j = 0; j < S; j++) {
+      const e = Math.exp(y[o + j]! - max);
+      y[o + j] = e;
+      sum += e;
+    }
+    const inv = 1 / sum;
+    for (let j = 0; j < S; j++) y[o + j] = y[o + j]! * inv;
+  }
+  return out;
+}
+
+let registered = false;
+
+/** `PeftMaskedSoftmax` on wasm: one pass per row in JS on the heap (its gradient is the op's own). */
+export function registerWasmMaskedSoftmax(): void {
+  if (registered) return;
+  registered = true;
+  registerPeftKernel(maskedSoftmax, 'wasm', ({ inputs, backend }) => {
+    const { scores, bias } = inputs;
+    if (scores.dtype !== 'float32' || bias.dtype !== 'float32') throw new Error('PeftMaskedSoftmax on wasm: float32 inputs expected');
+    return forward(backend as unknown as WasmHeapBackend, scores, bias);
+  });
+}

@@ -1,0 +1,165 @@
+import * as tf from '@tensorflow/tfjs-core';
+import { spawnSync } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { loraMatMul } from '@peftjs/core';
+import { setupBackend, setWasmFastPaths, WasmGemm } from '../src/index.js';
+import { GemmPool } from '../src/wasm/gemm/pool.js';
+import { nodeHelperFactory } from '../src/wasm/gemm/node-helpers.js';
+import { binarySource, buildGemmBinaries, BINARY_FILE } from '../scripts/build-gemm.js';
+import { expectClose } from './helpers.js';
+import fs from 'node:fs';
+
+/** Deterministic values, the same on every backend. */
+function values(shape: number[], seed: number): tf.Tensor {
+  const n = shape.reduce((p, d) => p * d, 1);
+  return tf.tensor(Float32Array.from({ length: n }, (_, i) => Math.sin(seed * 7.31 + i * 1.37)), shape);
+}
+
+/** Sizes off every block edge (MR 6, NR 8, KC 256, NC 512, 4-column dot products), broadcast batches, all transpose forms. */
+const CASES: Array<[number[], number[], boolean, boolean]> = [];
+for (const [ta, tb] of [[false, false], [false, true], [true, false], [true, true]] as const) {
+  const a = (b: number[], m: number, k: number) => [...b, ...(ta ? [k, m] : [m, k])];
+  const b = (bb: number[], k: number, n: number) => [...bb, ...(tb ? [n, k] : [k, n])];
+  CASES.push([a([], 75, 260), b([], 260, 530), ta, tb]);
+  CASES.push([a([2, 1], 7, 13), b([3], 13, 9), ta, tb]);
+  CASES.push([a([4], 1, 33), b([], 33, 17), ta, tb]);
+  // 1–2 rows with k-contiguous operands: the unpacked dot-product path (decoding)
+  CASES.push([a([], 2, 261), b([], 261, 13), ta, tb]);
+}
+
+describe('peftjs GEMM on wasm equals tfjs on cpu', () => {
+  beforeAll(async () => {
+    await setupBackend({ prefer: 'wasm' });
+  });
+  afterAll(async () => {
+    await tf.setBackend('cpu');
+  });
+
+  it('the committed binary is what wat.ts compiles to (npm run build:gemm)', async () => {
+    expect(fs.readFileSync(BINARY_FILE, 'utf8')).toBe(binarySource(await buildGemmBinaries()));
+  });
+
+  it.each(CASES)('matMul %j · %j (transposeA %s, transposeB %s): forward and gradients', async (sa, sb, ta, tb) => {
+    // expected: tfjs' own ops on cpu with the batch broadcast made explicit: tfjs-cpu's BatchMatMul
+    // gets [2, 1, ·]·[3, ·] wrong (3 batches of data for shape [2, 3, ·]) and its gradient throws
+    const run = (explicit: boolean) =>
+      tf.tidy(() => {
+        const a = values(sa, 1);
+        const b = values(sb, 2);
+        const outer = tf.broadcast_util.assertAndGetBroadcastShape(sa.slice(0, -2), sb.slice(0, -2));
+        const full = (x: tf.Tensor) => (explicit ? tf.broadcastTo(x, [...outer, ...x.shape.slice(-2)]) : x);
+        const y = tf.matMul(full(a), full(b), ta, tb);
+        const dy = values(y.shape, 3);
+        const [ga, gb] = tf.grads((x: tf.Tensor, w: tf.Tensor) => tf.sum(tf.mul(tf.matMul(full(x), full(w), ta, tb), dy)))([a, b]);
+        return [y, ga!, gb!].map((t) => t.dataSync() as Float32Array);
+      });
+    await tf.setBackend('cpu');
+    const expected = run(true);
+    await tf.setBackend('wasm');
+    const before = tf.memory().numTensors;
+    const actual = run(false);
+    expect(tf.memory().numTensors).toBe(before);
+    // K up to 260 (and batch sums): relative to the size of the terms
+    actual.forEach((x, i) => expectClose(x, expected[i]!, 2e-5));
+  });
+
+  it('PeftLoraMatMul runs its wasm kernel and equals the fallback on cpu (forward and gradients)', async () => {
+    const run = () =>
+      tf.tidy(() => {
+        const [x, w, la, lb] = [values([37, 29], 1), values([19, 29], 2), values([3, 29], 3), values([19, 3], 4)];
+        const dy = values([37, 19], 5);
+        const f = (a: tf.Tensor, b: tf.Tensor, c: tf.Tensor, d: tf.Tensor) => tf.sum(tf.mul(loraMatMul({ x: a, weight: b, loraA: c, loraB: d }, { scaling: 2.5 }), dy));
+        const g = tf.grads(f)([x, w, la, lb]);
+        return [loraMatMul({ x, weight: w, loraA: la, loraB: lb }, { scaling: 2.5 }), ...g].map((t) => t.dataSync() as Float32Array);
+      });
+    await tf.setBackend('cpu');
+    const expected = run();
+    await tf.setBackend('wasm');
+    expect(tf.getKernel('PeftLoraMatMul', 'wasm')).toBeDefined();
+    const actual = run();
+    actual.forEach((x, i) => expectClose(x, expected[i]!, 2e-5));
+    setWasmFastPaths({ gemm: false });
+    try {
+      expect(tf.getKernel('PeftLoraMatMul', 'wasm')).toBeUndefined();
+    } finally {
+      setWasmFastPaths({ gemm: true });
+    }
+    expect(tf.getKernel('PeftLoraMatMul', 'wasm')).toBeDefined();
+  });
+});
+
+describe('WasmGemm on a memory of its own', () => {
+  it('plain SIMD: C and C += A·B with strided (transposed) views', () => {
+    const memory = new WebAssembly.Memory({ initial: 32 });
+    const g = new WasmGemm(memory, 0, { fma: false });
+    const H = new Float32Array(memory.buffer);
+    const [M, N, K] = [13, 11, 7];
+    const pa = WasmGemm.scratchBytes;
+    const pb = pa + 4 * M * K;
+    const pc = pb + 4 * K * N;
+    for (let i = 0; i < M * K + K * N; i++) H[pa / 4 + i] = Math.cos(i);
+    H.fill(1, pc / 4, pc / 4 + M * N);
+    // A stored [K, M] (read transposed), B stored [K, N]
+    g.run({ ptr: pa, rowStride: 1, colStride: M }, { ptr: pb, rowStride: N, colStride: 1 }, pc, N, M, N, K, true);
+    for (let m = 0; m < M; m++) {
+      for (let n = 0; n < N; n++) {
+        let s = 1;
+        for (let k = 0; k < K; k++) s += H[pa / 4 + k * M + m]! * H[pb / 4 + k * N + n]!;
+        expect(Math.abs(H[pc / 4 + m * N + n]! - s)).toBeLessThan(1e-5);
+      }
+    }
+  });
+
+  it('relaxed-SIMD FMA variant, in a node with the flag (Node 20 does not validate it by default)', () => {
+    const script = fileURLToPath(new URL('./fma-check.ts', import.meta.url));
+    const r = spawnSync(process.execPath, ['--experimental-wasm-relaxed-simd', '--import', 'tsx', script], { encoding: 'utf8' });
+    expect(r.stderr).toBe('');
+    expect(r.stdout.trim()).toBe('fma ok');
+  });
+});
+
+describe('GemmPool: one product split over a helper thread on a shared memory', () => {
+  it('equals one thread for column and row bands, with and without accumulation', async () => {
+    const memory = new WebAssembly.Memory({ initial: 200, maximum: 65536, shared: true });
+    const S = WasmGemm.scratchBytes;
+    const main = new WasmGemm(memory, 0, { fma: false });
+    const control = new SharedArrayBuffer(GemmPool.controlBytes);
+    nodeHelperFactory({ memory, module: main.module, control, work: S + 64 });
+    const pool = new GemmPool(main, 1, control);
+    const ctrl = new Int32Array(control);
+    for (let t = 0; t < 200 && Atomics.load(ctrl, 4) === 0; t++) await new Promise((r) => setTimeout(r, 25));
+    expect(Atomics.load(ctrl, 4)).toBe(1);
+    const H = new Float32Array(memory.buffer);
+    // wide (column bands) and narrow (row bands) products above the parallel threshold
+    for (const [M, N, K] of [[37, 301, 290], [301, 19, 700]] as const) {
+      const pa = 2 * S + 256;
+      const pb = pa + 4 * M * K;
+      const pc = pb + 4 * N * K;
+      const pd = pc + 4 * M * N;
+      for (let i = 0; i < M * K + N * K; i++) H[pa / 4 + i] = Math.sin(i * 0.7);
+      const av = { ptr: pa, rowStride: K, colStride: 1 };
+      const bv = { ptr: pb, rowStride: 1, colStride: K };
+      for (const acc of [false, true]) {
+        H.fill(0.5, pc / 4, pc / 4 + M * N);
+        H.fill(0.5, pd / 4, pd / 4 + M * N);
+        main.run(av, bv, pd, N, M, N, K, acc);
+        pool.run(av, bv, pc, N, M, N, K, acc);
+        expect(H.subarray(pc / 4, pc / 4 + M * N)).toEqual(H.subarray(pd / 4, pd / 4 + M * N));
+      }
+    }
+    pool.stop();
+  });
+});
+
+describe('wasm heap limits', () => {
+  it('a tensor past what the 4 GB wasm heap can hold is a clear error, and the backend keeps working', async () => {
+    await setupBackend({ prefer: 'wasm' });
+    const before = tf.memory().numTensors;
+    expect(() => tf.zeros([2 ** 20, 2 ** 11])).toThrow(/wasm backend out of memory: a tensor of 8192 MB does not fit/);
+    expect(tf.memory().numTensors).toBe(before);
+    const y = tf.matMul(tf.ones([2, 3]), tf.ones([3, 2]));
+    expect(Array.from(y.dataSync())).toEqual([3, 3, 3, 3]);
+    tf.dispose(y);
+  });
+});

@@ -1,0 +1,144 @@
+// peftjs side of `npm run bench:compare`: the work of torch_llama.py on the whole peftjs stack
+// (LlamaForCausalLM from @peftjs/models, LoRA r 8 α 16 on q,v through PeftModel, @peftjs/train's
+// AdamW, setupBackend). One configuration per process (wasm threads are set once); prints one JSON line.
+//   tsx --conditions=@peftjs/source scripts/bench-compare/peftjs.ts --shape ref --threads 1
+import * as tf from '@tensorflow/tfjs-core';
+import { setupBackend } from '@peftjs/backend-node';
+import { PeftModel, PeftRegistry, Rng } from '@peftjs/core';
+import { lora } from '@peftjs/lora';
+import { generate, modelFromConfig } from '@peftjs/models';
+import { AdamW } from '@peftjs/train';
+
+const SHAPES = {
+  ref: { vocab: 512, hidden: 256, layers: 4, heads: 4, kvHeads: 4, ffn: 1024, batch: 8, seq: 64, tied: false },
+  smol: { vocab: 49152, hidden: 576, layers: 30, heads: 9, kvHeads: 3, ffn: 1536, batch: 1, seq: 128, tied: true },
+};
+
+function arg(name: string, fallback: string): string {
+  const i = process.argv.indexOf(`--${name}`);
+  return i > 0 ? process.argv[i + 1]! : fallback;
+}
+
+type Shape = (typeof SHAPES)['ref'];
+
+function build(s: Shape) {
+  return modelFromConfig(
+    {
+      architectures: ['LlamaForCausalLM'],
+      model_type: 'llama',
+      vocab_size: s.vocab,
+      hidden_size: s.hidden,
+      intermediate_size: s.ffn,
+      num_hidden_layers: s.layers,
+      num_attention_heads: s.heads,
+      num_key_value_heads: s.kvHeads,
+      max_position_embeddings: 2048,
+      rms_norm_eps: 1e-6,
+      tie_word_embeddings: s.tied,
+    },
+    { rng: new Rng(1) },
+  );
+}
+
+/** Median ms of `steps` calls after two warm-up calls; the first call's time is kept too. */
+function timed(fn: () => void, steps: number): { median: number; first: number } {
+  let t0 = performance.now();
+  fn();
+  const first = performance.now() - t0;
+  fn();
+  const times: number[] = [];
+  for (let i = 0; i < steps; i++) {
+    t0 = performance.now();
+    fn();
+    times.push(performance.now() - t0);
+  }
+  times.sort((a, b) => a - b);
+  return { median: times[Math.floor(times.length / 2)]!, first };
+}
+
+type Model = ReturnType<typeof build>;
+interface Forwardable {
+  forward(b: { inputIds: tf.Tensor; labels?: tf.Tensor }): { loss?: tf.Tensor };
+}
+
+/** One AdamW step over `vars` (the Trainer's math without its bookkeeping); */
+function trainStep(model: Forwardable, opt: AdamW, vars: tf.Variable[], ids: tf.Tensor): void {
+  const grads = tf.tidy(() => {
+    const { grads: g } = tf.variableGrads(() => model.forward({ inputIds: ids, labels: ids }).loss as tf.Scalar, vars);
+    return vars.map((v) => g[v.name]!);
+  });
+  opt.step(grads, 1e-3);
+  tf.dispose(grads);
+}
+
+async function main(): Promise<void> {
+  const s = { ...SHAPES[arg('shape', 'ref') as keyof typeof SHAPES] };
+  const seq = Number(arg('seq', '0'));
+  if (seq) s.seq = seq;
+  const rows = arg('rows', 'lora,forward,full,decode').split(',');
+  const steps = Number(arg('steps', '6'));
+  const info = await setupBackend({ prefer: arg('backend', 'wasm') as 'wasm', threads: Number(arg('threads', '1')) });
+  const rng = new Rng(2);
+  const ids = tf.tensor2d(
+    Array.from({ length: s.batch * s.seq }, () => rng.int(s.vocab)),
+    [s.batch, s.seq],
+    'int32',
+  );
+  const out: Record<string, unknown> = { backend: info.name, threads: info.threads, simd: info.simd };
+  const firstCalls: Record<string, number> = {};
+  let base: Model;
+
+  if (rows.includes('full')) {
+    base = build(s);
+    const params = base.namedParameters();
+    const opt = new AdamW(params);
+    const vars = params.map(([, v]) => v);
+    const t = timed(() => trainStep(base as unknown as Forwardable, opt, vars, ids), steps);
+    out['full'] = t.median;
+    firstCalls['full'] = t.first;
+    opt.dispose();
+    base.dispose();
+  }
+
+  base = build(s);
+  const peft = new PeftModel(base as never, { registry: new PeftRegistry().use(lora) });
+  peft.addAdapter('default', { peft_type: 'LORA', r: 8, lora_alpha: 16, target_modules: ['q_proj', 'v_proj'] });
+  if (rows.includes('lora')) {
+    const params = peft.trainableParameters();
+    const opt = new AdamW(params);
+    const vars = params.map(([, v]) => v);
+    const n0 = tf.memory().numTensors;
+    const t = timed(() => trainStep(peft as unknown as Forwardable, opt, vars, ids), steps);
+    out['lora'] = t.median;
+    out['loraTensorsGained'] = tf.memory().numTensors - n0;
+    firstCalls['lora'] = t.first;
+    opt.dispose();
+  }
+  if (rows.includes('forward')) {
+    const t = timed(() => {
+      tf.tidy(() => (peft as unknown as Forwardable).forward({ inputIds: ids, labels: ids }).loss!.dataSync());
+    }, steps);
+    out['forward'] = t.median;
+    firstCalls['forward'] = t.first;
+  }
+  if (rows.includes('decode')) {
+    const prompt = Array.from(ids.slice([0, 0], [1, 8]).dataSync());
+    const n = 32;
+    const rates: number[] = [];
+    for (let r = 0; r < 3; r++) {
+      const stamps: number[] = [];
+      await generate(base, [prompt], { maxNewTokens: n + 1, onToken: () => void stamps.push(performance.now()) });
+      rates.push(n / ((stamps[stamps.length - 1]! - stamps[0]!) / 1000));
+    }
+    rates.sort((a, b) => a - b);
+    out['decode'] = rates[1];
+  }
+  out['firstCallMs'] = firstCalls;
+  out['rss_mb'] = process.resourceUsage().maxRSS / 1024;
+  console.log(JSON.stringify(out));
+  peft.dispose();
+  base.dispose();
+  ids.dispose();
+}
+
+await main();
