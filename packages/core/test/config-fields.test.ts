@@ -95,7 +95,6 @@ class ScaleHook implements LinearHook {
 const scale = definePeftMethod<ScaleConfig>({
   meta: { name: 'Scale', packageName: 'scale-test' },
   type: 'SCALE',
-  prefix: 'scale_',
   sites: ['linear'],
   config: { parse: (raw) => SCALE_FIELDS.parse(raw), fields: SCALE_FIELDS.fields, floatFields: SCALE_FIELDS.floatFields },
   hooks: {

@@ -144,6 +144,8 @@ export class BertModel extends Module implements PeftBaseModel<ModelBatch, BertM
   readonly dims: ModelDims;
   readonly sites: Required<SiteTable>;
   readonly outputHeadPaths: readonly string[] = [];
+  /** PEFT's default LoRA targets for bert. */
+  readonly defaultTargetModules = ['query', 'value'] as const;
   readonly task = 'feature-extraction' as const;
   readonly tiedWeights: Array<[string, string]> = [];
 

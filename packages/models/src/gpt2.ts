@@ -150,6 +150,8 @@ export class GPT2LMHeadModel extends Module implements PeftBaseModel<ModelBatch,
   readonly dims: ModelDims;
   readonly sites: Required<SiteTable>;
   readonly outputHeadPaths = ['lm_head'] as const;
+  /** PEFT's default LoRA targets for gpt2. */
+  readonly defaultTargetModules = ['c_attn'] as const;
   readonly task = 'causal-lm' as const;
   readonly tiedWeights: Array<[string, string]> = [['lm_head.weight', 'transformer.wte.weight']];
 
