@@ -152,6 +152,8 @@ export class GPT2LMHeadModel extends Module implements PeftBaseModel<ModelBatch,
   readonly outputHeadPaths = ['lm_head'] as const;
   /** PEFT's default LoRA targets for gpt2. */
   readonly defaultTargetModules = ['c_attn'] as const;
+  /** The folder (or hub name) the model was loaded from: PEFT's `base_model_name_or_path`. */
+  nameOrPath?: string;
   readonly task = 'causal-lm' as const;
   readonly tiedWeights: Array<[string, string]> = [['lm_head.weight', 'transformer.wte.weight']];
 
