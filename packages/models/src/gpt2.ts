@@ -134,6 +134,7 @@ export class GPT2Model extends Module {
       positionIds: batch.positionIds,
       maxPositions: this.config.nPositions,
       what,
+      maskRule: 'gpt2', // transformers' GPT-2 eager masking, which differs from LLaMA's at padded query rows
     });
     // positions: [R, T, D], R = 1 or B
     const positions = callChild(this, 'wpe', step.positionIds);
