@@ -16,7 +16,6 @@ export const ia3 = definePeftMethod<Ia3Config>({
     reference: 'Liu et al., Few-Shot Parameter-Efficient Fine-Tuning is Better and Cheaper than In-Context Learning, arXiv:2205.05638',
   },
   type: 'IA3',
-  prefix: 'ia3_',
   sites: ['linear'],
   config: { parse: parseIa3Config, fields: IA3_FIELDS.fields },
   hooks: {

@@ -1,10 +1,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import {
-  DEFAULT_LORA_TARGET_MODULES,
-  allLinearNames,
   definePeftMethod,
   type AdapterRecord,
-  type InjectionContext,
   type PeftModel,
 } from '@peftjs/core';
 import { ADALORA_FIELDS, adaLoraConfigToJSON, parseAdaLoraConfig, rankMask, type AdaLoraConfig } from './config.js';
@@ -12,17 +9,6 @@ import { AdaLoraHook } from './layer.js';
 import { RankAllocator, type AllocationResult, type AllocatorModule, type ModuleGradients } from './allocator.js';
 import { orthogonalityGap } from './math.js';
 import { adaLoraState, loadAdaLoraState } from './state.js';
-
-/** Resolves PEFT's implicit targets (`null` → the architecture's default, `all-linear` → the names) into the config. */
-function resolveTargets(ctx: InjectionContext, config: AdaLoraConfig): void {
-  if (config.target_modules == null) {
-    const d = DEFAULT_LORA_TARGET_MODULES[ctx.dims.modelType];
-    if (!d) throw new Error(`AdaLoRA target_modules must be set: no default targets for model type "${ctx.dims.modelType}"`);
-    config.target_modules = [...d];
-  } else if (config.target_modules === 'all-linear') {
-    config.target_modules = allLinearNames(ctx.model, ctx.model.outputHeadPaths ?? []);
-  }
-}
 
 /** The AdaLoRA modules of an adapter, in injection order. */
 export function adaLoraModules(record: AdapterRecord): AllocatorModule[] {
@@ -107,12 +93,11 @@ export const adalora = definePeftMethod<AdaLoraConfig>({
     reference: 'Zhang et al., AdaLoRA: Adaptive Budget Allocation for Parameter-Efficient Fine-Tuning, ICLR 2023 (arXiv:2303.10512)',
   },
   type: 'ADALORA',
-  prefix: 'lora_',
   sites: ['linear'],
   config: { parse: parseAdaLoraConfig, toJSON: adaLoraConfigToJSON, fields: ADALORA_FIELDS.fields, floatFields: ADALORA_FIELDS.floatFields },
   hooks: {
     inject(ctx, config) {
-      resolveTargets(ctx, config);
+      config.target_modules = ctx.resolveTargetModules(config.target_modules);
       const targets = ctx.selectLinear({
         targetModules: config.target_modules,
         layersToTransform: config.layers_to_transform,

@@ -121,7 +121,6 @@ export const bottleneckAdapter = definePeftMethod<BottleneckConfig>({
     reference: 'Houlsby et al., Parameter-Efficient Transfer Learning for NLP, ICML 2019 (arXiv:1902.00751); AdapterHub (adapters) for names and files',
   },
   type: BOTTLENECK_ADAPTER,
-  prefix: 'adapter_',
   sites: ['sublayerOutput'],
   statePrefix: '',
   notMergeable: NOT_MERGEABLE,

@@ -45,7 +45,6 @@ export type {
 } from './method.js';
 export { PeftRegistry, registry } from './registry.js';
 export {
-  DEFAULT_LORA_TARGET_MODULES,
   matchesTarget,
   selectLinearTargets,
   linearModules,

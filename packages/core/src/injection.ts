@@ -1,7 +1,7 @@
 // The injection context: what a method's `inject` hook sees of the model while one adapter is
 // added (its sizes, linear targets, typed sites) and how its hooks are attached.
 import type { Rng } from './random.js';
-import { selectLinearTargets, type TargetRules } from './targets.js';
+import { allLinearNames, selectLinearTargets, type TargetRules } from './targets.js';
 import type { PeftBaseModel, SiteKind, SiteSlot } from './sites.js';
 import type { AdapterRecord, AttachedHook, InjectionContext, PeftMethod } from './method.js';
 
@@ -31,6 +31,15 @@ export function injectionContext(model: PeftBaseModel<never, unknown>, record: A
       selectLinearTargets(model, { outputHeadPaths: model.outputHeadPaths, ...rules }, { modelType: model.dims.modelType, field }).map(
         ([path, module]) => ({ path, module }),
       ),
+    resolveTargetModules: (targets) => {
+      if (targets == null) {
+        const d = model.defaultTargetModules;
+        if (!d?.length) throw new Error(`${method.meta.name} target_modules must be set: no default targets for model type "${model.dims.modelType}"`);
+        return [...d];
+      }
+      if (targets === 'all-linear') return allLinearNames(model, model.outputHeadPaths ?? []);
+      return typeof targets === 'string' ? targets : [...targets];
+    },
     site: ((kind: Exclude<SiteKind, 'linear'>) => {
       const s = model.sites[kind];
       if (!s || (Array.isArray(s) && s.length === 0)) {

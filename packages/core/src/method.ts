@@ -61,6 +61,12 @@ export interface InjectionContext {
   readonly rng: Rng;
   /** Linear sites matching PEFT's target rules; throws (naming the closest module names) when none match. */
   selectLinear(rules: TargetRules, field?: string): LinearTarget[];
+  /**
+   * `target_modules` as PEFT resolves it before saving: null → the model's `defaultTargetModules`
+   * (an error naming the method and model type when it has none), `"all-linear"` → the names of
+   * every linear layer but the output head; anything else as given.
+   */
+  resolveTargetModules(targetModules: string | readonly string[] | null): string | string[];
   /** A declared non-linear site; throws naming the model and the method when the model lacks it. */
   site<K extends Exclude<SiteKind, 'linear'>>(kind: K): K extends 'inputEmbeddings' ? SiteSlot<'inputEmbeddings'> : Array<SiteSlot<K>>;
   /**
@@ -168,8 +174,6 @@ export interface PeftMethodDefinition<C extends PeftConfigBase> {
   meta: PeftMethodMeta;
   /** `peft_type` of PEFT's adapter_config.json (e.g. "LORA"). */
   type: string;
-  /** Prefix of the method's parameter names (`lora_`), as PEFT's tuner prefix. */
-  prefix: string;
   /** Sites the method needs; injection fails naming model and method when one is missing. */
   sites: readonly SiteKind[];
   config: MethodConfigSpec<C>;

@@ -110,6 +110,7 @@ export class PeftModel<I = TokenBatch, O = ModelOutput> {
     }
     const config = method.config.parse({ ...rawConfig });
     checkBaseFields(method.meta.name, config);
+    if (config.base_model_name_or_path == null && this.base.nameOrPath) config.base_model_name_or_path = this.base.nameOrPath;
     const record: AdapterRecord = { name, method, config, hooks: [], baseParameters: new Map(), savedModules: new Map() };
     try {
       checkSites(this.base, method);

@@ -1,15 +1,5 @@
 import type { PeftConfigBase, PeftMethod } from './method.js';
 
-/** First-party packages by `peft_type`, so that an unknown type can say what to install. */
-const FIRST_PARTY: Record<string, string> = {
-  LORA: '@peftjs/lora',
-  ADALORA: '@peftjs/adalora',
-  PROMPT_TUNING: '@peftjs/prompt',
-  PREFIX_TUNING: '@peftjs/prefix',
-  P_TUNING: '@peftjs/ptuning',
-  BOTTLENECK_ADAPTER: '@peftjs/adapter',
-};
-
 /** The methods a PeftModel can create or load, by `peft_type`. */
 export class PeftRegistry {
   private readonly methods = new Map<string, PeftMethod<PeftConfigBase>>();
@@ -39,18 +29,15 @@ export class PeftRegistry {
     return this.methods.has(type);
   }
 
-  /** The method for a `peft_type`; an unknown type is an error saying which package provides it. */
+  /** The method for a `peft_type`; an unknown type is an error saying how to register one. */
   get(type: string): PeftMethod<PeftConfigBase> {
     const m = this.methods.get(type);
     if (m) return m;
-    const pkg = FIRST_PARTY[type];
     const known = [...this.methods.keys()].join(', ') || 'none';
-    if (pkg) {
-      throw new Error(
-        `Unknown peft_type "${type}": install ${pkg} and register it (registry.use(...) or import '${pkg}/register'). Registered: ${known}`,
-      );
-    }
-    throw new Error(`Unknown peft_type "${type}": no registered method provides it. Registered: ${known}`);
+    throw new Error(
+      `Unknown peft_type "${type}": no registered method provides it. Install the package that provides it and register its method ` +
+        `(registry.use(method), or import the package's "/register" entry). Registered: ${known}`,
+    );
   }
 
   list(): Array<PeftMethod<PeftConfigBase>> {

@@ -173,6 +173,16 @@ export interface PeftBaseModel<I = TokenBatch, O = ModelOutput> extends Module {
   forward(inputs: I): O;
   /** The output head's module path (`lm_head`, `classifier`), skipped by `all-linear`. */
   readonly outputHeadPaths?: readonly string[];
+  /**
+   * The linear layers an adapter targets when its config gives no `target_modules`: the
+   * architecture's default in PEFT's per-model table (`q_proj`, `v_proj` for LLaMA; `c_attn` for GPT-2).
+   */
+  readonly defaultTargetModules?: readonly string[];
+  /**
+   * Where the model was loaded from (a folder or hub name; transformers' `name_or_path`). An adapter
+   * config without `base_model_name_or_path` gets it, as PEFT writes it.
+   */
+  readonly nameOrPath?: string;
 }
 
 // ---- helpers a hook calls -------------------------------------------------------------

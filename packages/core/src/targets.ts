@@ -25,24 +25,6 @@ export interface TargetRules {
   outputHeadPaths?: readonly string[];
 }
 
-/** PEFT's default LoRA-family targets per `model_type` (from PEFT's constants). */
-export const DEFAULT_LORA_TARGET_MODULES: Readonly<Record<string, readonly string[]>> = {
-  llama: ['q_proj', 'v_proj'],
-  mistral: ['q_proj', 'v_proj'],
-  qwen2: ['q_proj', 'v_proj'],
-  gemma: ['q_proj', 'v_proj'],
-  phi: ['q_proj', 'v_proj', 'fc1', 'fc2'],
-  gpt2: ['c_attn'],
-  gpt_neox: ['query_key_value'],
-  gptj: ['q_proj', 'v_proj'],
-  opt: ['q_proj', 'v_proj'],
-  bloom: ['query_key_value'],
-  bert: ['query', 'value'],
-  roberta: ['query', 'value'],
-  distilbert: ['q_lin', 'v_lin'],
-  t5: ['q', 'v'],
-};
-
 function fullMatch(pattern: string, key: string): boolean {
   let re: RegExp;
   try {

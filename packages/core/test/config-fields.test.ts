@@ -79,6 +79,7 @@ class Tiny extends Module implements PeftBaseModel<TokenBatch, ModelOutput> {
   readonly dims: ModelDims = { modelType: 'tiny', numLayers: 1, hiddenSize: 2, numHeads: 1, numKvHeads: 1, headDim: 2, vocabSize: 2 };
   readonly sites = {};
   readonly proj = this.registerModule('proj', new Linear(2, 2));
+  nameOrPath?: string;
   forward(batch: TokenBatch): ModelOutput {
     return { logits: this.proj.forward(tf.cast(batch.inputIds, 'float32')) };
   }
@@ -95,7 +96,6 @@ class ScaleHook implements LinearHook {
 const scale = definePeftMethod<ScaleConfig>({
   meta: { name: 'Scale', packageName: 'scale-test' },
   type: 'SCALE',
-  prefix: 'scale_',
   sites: ['linear'],
   config: { parse: (raw) => SCALE_FIELDS.parse(raw), fields: SCALE_FIELDS.fields, floatFields: SCALE_FIELDS.floatFields },
   hooks: {
@@ -124,6 +124,15 @@ describe('PeftModel.addAdapter and config fields', () => {
     expect(() => peft.addAdapter('a', { peft_type: 'SCALE', count: 1, task_type: 3 })).toThrow('Scale task_type must be a string or null, got 3');
     expect(() => peft.addAdapter('a', { peft_type: 'SCALE', count: 1, base_model_name_or_path: ['x'] })).toThrow(/Scale base_model_name_or_path must be a string/);
     expect(peft.adapterNames).toEqual([]);
+    peft.dispose();
+  });
+
+  it('fills base_model_name_or_path from the model it was loaded from, as PEFT does, unless the config names one', () => {
+    const base = new Tiny();
+    base.nameOrPath = 'models/tiny';
+    const peft = new PeftModel(base, { registry: new PeftRegistry().use(scale) });
+    expect(peft.addAdapter('a', { peft_type: 'SCALE', count: 1 }).config.base_model_name_or_path).toBe('models/tiny');
+    expect(peft.addAdapter('b', { peft_type: 'SCALE', count: 1, base_model_name_or_path: 'org/x' }).config.base_model_name_or_path).toBe('org/x');
     peft.dispose();
   });
 

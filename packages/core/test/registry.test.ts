@@ -5,7 +5,6 @@ const make = (pkg: string, name = 'Thing') =>
   definePeftMethod({
     meta: { name, packageName: pkg },
     type: 'THING',
-    prefix: 'thing_',
     sites: ['linear'],
     config: { parse: (raw) => ({ ...raw, peft_type: 'THING' }) },
     hooks: { inject: () => undefined },
@@ -20,9 +19,11 @@ describe('method registry', () => {
     expect(r.use(m).list()).toHaveLength(1);
   });
 
-  it('an unknown first-party peft_type says which package to install', () => {
-    expect(() => new PeftRegistry().get('PREFIX_TUNING')).toThrow(/install @peftjs\/prefix/);
-    expect(() => new PeftRegistry().get('NOPE')).toThrow(/Unknown peft_type "NOPE"/);
+  it('an unknown peft_type says how to register a method and names no package of ours', () => {
+    const err = () => new PeftRegistry().use(make('pkg-a')).get('PREFIX_TUNING');
+    expect(err).toThrow('Unknown peft_type "PREFIX_TUNING": no registered method provides it. Install the package that provides it and register its method');
+    expect(err).toThrow(/registry\.use\(method\).*Registered: THING$/);
+    expect(err).not.toThrow(/@peftjs/);
   });
 
   it('two different methods claiming one peft_type is an error naming both', () => {

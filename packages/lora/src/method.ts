@@ -1,36 +1,17 @@
-import {
-  DEFAULT_LORA_TARGET_MODULES,
-  allLinearNames,
-  definePeftMethod,
-  type InjectionContext,
-} from '@peftjs/core';
+import { definePeftMethod } from '@peftjs/core';
 import { LORA_FIELDS, loraConfigToJSON, parseLoraConfig, rankAndAlpha, type LoraConfig } from './config.js';
 import { LoraHook } from './layer.js';
 import { loraScaling } from './math.js';
-
-/** Resolves PEFT's implicit targets (`null` → the architecture's default, `all-linear` → the names) into the config, as PEFT does before saving. */
-function resolveTargets(ctx: InjectionContext, config: LoraConfig): void {
-  if (config.target_modules == null) {
-    const d = DEFAULT_LORA_TARGET_MODULES[ctx.dims.modelType];
-    if (!d) {
-      throw new Error(`LoRA target_modules must be set: no default targets for model type "${ctx.dims.modelType}"`);
-    }
-    config.target_modules = [...d];
-  } else if (config.target_modules === 'all-linear') {
-    config.target_modules = allLinearNames(ctx.model, ctx.model.outputHeadPaths ?? []);
-  }
-}
 
 /** LoRA (Hu et al., 2021): a trainable low-rank update B·A beside each targeted linear layer. */
 export const lora = definePeftMethod<LoraConfig>({
   meta: { name: 'LoRA', packageName: '@peftjs/lora', reference: 'Hu et al., LoRA: Low-Rank Adaptation of Large Language Models, arXiv:2106.09685' },
   type: 'LORA',
-  prefix: 'lora_',
   sites: ['linear'],
   config: { parse: parseLoraConfig, toJSON: loraConfigToJSON, fields: LORA_FIELDS.fields, floatFields: LORA_FIELDS.floatFields },
   hooks: {
     inject(ctx, config) {
-      resolveTargets(ctx, config);
+      config.target_modules = ctx.resolveTargetModules(config.target_modules);
       const targets = ctx.selectLinear({
         targetModules: config.target_modules,
         excludeModules: config.exclude_modules,

@@ -26,6 +26,10 @@ function parse(config: BertConfig | HfConfig): BertConfig {
 abstract class BertHead extends Module implements PeftBaseModel<ModelBatch, ModelOutput> {
   readonly config: BertConfig;
   readonly outputHeadPaths = ['classifier'] as const;
+  /** PEFT's default LoRA targets for bert. */
+  readonly defaultTargetModules = ['query', 'value'] as const;
+  /** The folder (or hub name) the model was loaded from: PEFT's `base_model_name_or_path`. */
+  nameOrPath?: string;
   readonly tiedWeights: Array<[string, string]> = [];
 
   constructor(config: BertConfig | HfConfig, opts: InitOptions, addPoolingLayer: boolean) {

@@ -144,6 +144,10 @@ export class BertModel extends Module implements PeftBaseModel<ModelBatch, BertM
   readonly dims: ModelDims;
   readonly sites: Required<SiteTable>;
   readonly outputHeadPaths: readonly string[] = [];
+  /** PEFT's default LoRA targets for bert. */
+  readonly defaultTargetModules = ['query', 'value'] as const;
+  /** The folder (or hub name) the model was loaded from: PEFT's `base_model_name_or_path`. */
+  nameOrPath?: string;
   readonly task = 'feature-extraction' as const;
   readonly tiedWeights: Array<[string, string]> = [];
 

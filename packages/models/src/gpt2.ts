@@ -134,6 +134,7 @@ export class GPT2Model extends Module {
       positionIds: batch.positionIds,
       maxPositions: this.config.nPositions,
       what,
+      maskRule: 'gpt2', // transformers' GPT-2 eager masking, which differs from LLaMA's at padded query rows
     });
     // positions: [R, T, D], R = 1 or B
     const positions = callChild(this, 'wpe', step.positionIds);
@@ -150,6 +151,10 @@ export class GPT2LMHeadModel extends Module implements PeftBaseModel<ModelBatch,
   readonly dims: ModelDims;
   readonly sites: Required<SiteTable>;
   readonly outputHeadPaths = ['lm_head'] as const;
+  /** PEFT's default LoRA targets for gpt2. */
+  readonly defaultTargetModules = ['c_attn'] as const;
+  /** The folder (or hub name) the model was loaded from: PEFT's `base_model_name_or_path`. */
+  nameOrPath?: string;
   readonly task = 'causal-lm' as const;
   readonly tiedWeights: Array<[string, string]> = [['lm_head.weight', 'transformer.wte.weight']];
 

@@ -160,6 +160,10 @@ export class LlamaForCausalLM extends Module implements PeftBaseModel<ModelBatch
   readonly dims: ModelDims;
   readonly sites: Required<SiteTable>;
   readonly outputHeadPaths = ['lm_head'] as const;
+  /** PEFT's default LoRA targets for llama, mistral and qwen2. */
+  readonly defaultTargetModules = ['q_proj', 'v_proj'] as const;
+  /** The folder (or hub name) the model was loaded from: PEFT's `base_model_name_or_path`. */
+  nameOrPath?: string;
   readonly task = 'causal-lm' as const;
 
   constructor(config: LlamaConfig | HfConfig, opts: InitOptions = {}) {

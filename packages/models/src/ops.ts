@@ -47,13 +47,24 @@ export function activation(name: string): (x: tf.Tensor) => tf.Tensor {
 // ---- attention --------------------------------------------------------------------------
 
 /**
- * Additive attention bias: 0 where a query may attend, float32 min where it may not.
+ * How a masked key is biased. `min` (LLaMA, BERT): float32 min for every key a query may not see,
+ * so a query whose keys are all masked attends uniformly to every key. `gpt2`: transformers' GPT-2
+ * eager attention, `where(causal, score, min)` and then `+ (1 − mask)·min`: a future key gets min, a
+ * visible padded key min, and a key both future and padded min + min = −inf (weight 0), so a
+ * left-padded query row attends uniformly to the keys that are not both future and padded.
+ */
+export type MaskRule = 'min' | 'gpt2';
+
+/**
+ * Additive attention bias: 0 where a query may attend, float32 min where it may not (and −inf
+ * for future padded keys under the `gpt2` rule, see `MaskRule`).
  * Keys are laid out `[prefix n][past P][current T]`; `tokenMask` [B, P+T] covers the past and
  * current tokens (1 = attend). Prefix keys are always attended. Causal: query i (token P+i)
  * sees token keys j ≤ P+i.
  * Returns [B, 1, T, n+P+T].
  */
-export function attentionBias(tokenMask: tf.Tensor, prefixLen: number, queryLen: number, causal: boolean): tf.Tensor {
+export function attentionBias(tokenMask: tf.Tensor, prefixLen: number, queryLen: number, causal: boolean, rule: MaskRule = 'min'): tf.Tensor {
+  if (rule === 'gpt2' && causal) return gpt2AttentionBias(tokenMask, prefixLen, queryLen);
   return tf.tidy(() => {
     const [B, S] = tokenMask.shape as [number, number];
     const past = S - queryLen;
@@ -69,6 +80,22 @@ export function attentionBias(tokenMask: tf.Tensor, prefixLen: number, queryLen:
     }
     if (prefixLen > 0) allowed = tf.concat([tf.ones([B, 1, queryLen, prefixLen], 'bool'), allowed], 3);
     return tf.where(allowed, tf.zeros([], 'float32'), tf.scalar(FLOAT32_MIN, 'float32'));
+  });
+}
+
+/** The `gpt2` rule of `MaskRule`: min for future keys plus min for padded ones, in float32 (min + min = −inf). */
+function gpt2AttentionBias(tokenMask: tf.Tensor, prefixLen: number, queryLen: number): tf.Tensor {
+  return tf.tidy(() => {
+    const [B, S] = tokenMask.shape as [number, number];
+    const past = S - queryLen;
+    const n = prefixLen + S;
+    // future: [1, 1, T, n] min where key j is after query i (prefix keys never are)
+    const future = new Float32Array(queryLen * n);
+    for (let i = 0; i < queryLen; i++) for (let j = prefixLen + past + i + 1; j < n; j++) future[i * n + j] = FLOAT32_MIN;
+    // padded: [B, 1, 1, n] min where the key's token is padding
+    let padded = tf.where(tf.greater(tf.cast(tokenMask, 'float32'), 0), tf.zeros([B, S]), tf.fill([B, S], FLOAT32_MIN));
+    if (prefixLen > 0) padded = tf.concat([tf.zeros([B, prefixLen]), padded], 1);
+    return tf.add(tf.tensor4d(future, [1, 1, queryLen, n]), tf.reshape(padded, [B, 1, 1, n]));
   });
 }
 

@@ -1,7 +1,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { attentionPrefix, prefixLength, type Module, type SiteSlot, type TokenBatch } from '@peftjs/core';
 import { KVCache } from './cache.js';
-import { attentionBias, causalLmLoss } from './ops.js';
+import { attentionBias, causalLmLoss, type MaskRule } from './ops.js';
 import { chunkedCausalLmLoss } from './chunked-loss.js';
 import { callChild } from './site-table.js';
 
@@ -89,6 +89,8 @@ export interface StepArgs {
   maxPositions?: number;
   /** Model name for messages. */
   what: string;
+  /** How masked keys are biased (see `MaskRule`); default `min`. */
+  maskRule?: MaskRule;
 }
 
 /** Prepares a forward pass; call inside the model's `tf.tidy`. */
@@ -134,7 +136,7 @@ export function beginStep(a: StepArgs): AttentionStep {
 
   // built here, in the caller's scope, so that every layer's tidy can share them
   const biases = new Map<number, tf.Tensor>();
-  for (const n of new Set(prefixLengths)) biases.set(n, attentionBias(tokenMask, n, T, a.causal));
+  for (const n of new Set(prefixLengths)) biases.set(n, attentionBias(tokenMask, n, T, a.causal, a.maskRule));
   return {
     batchSize: B,
     queryLen: T,

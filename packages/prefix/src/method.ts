@@ -23,7 +23,6 @@ export const prefixTuning = definePeftMethod<PrefixTuningConfig>({
     reference: 'Li & Liang, Prefix-Tuning: Optimizing Continuous Prompts for Generation, arXiv:2101.00190',
   },
   type: 'PREFIX_TUNING',
-  prefix: 'prompt_',
   sites: ['attentionKV'],
   statePrefix: 'base_model.',
   notMergeable: 'its prefix keys and values are extra attention inputs, not a change of the base weights',

@@ -21,7 +21,6 @@ export const promptTuning = definePeftMethod<PromptTuningConfig>({
     reference: 'Lester et al., The Power of Scale for Parameter-Efficient Prompt Tuning, arXiv:2104.08691',
   },
   type: 'PROMPT_TUNING',
-  prefix: 'prompt_',
   sites: ['inputEmbeddings'],
   // PEFT saves a prompt-learning classifier copy as `base_model.classifier.*`
   statePrefix: 'base_model.',

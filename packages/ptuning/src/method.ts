@@ -21,7 +21,6 @@ export const pTuning = definePeftMethod<PTuningConfig>({
     reference: 'Liu et al., GPT Understands, Too, arXiv:2103.10385',
   },
   type: 'P_TUNING',
-  prefix: 'prompt_',
   sites: ['inputEmbeddings'],
   statePrefix: 'base_model.',
   notMergeable: 'its virtual tokens are extra inputs, not a change of the base weights',

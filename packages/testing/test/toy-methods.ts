@@ -14,7 +14,6 @@ const meta = (name: string) => ({ name, packageName: '@peftjs/testing (test)' })
 export const toyPrompt = definePeftMethod<ToyConfig>({
   meta: meta('ToyPrompt'),
   type: 'TOY_PROMPT',
-  prefix: 'prompt_',
   sites: ['inputEmbeddings'],
   statePrefix: 'base_model.',
   notMergeable: 'virtual tokens are not weights',
@@ -46,7 +45,6 @@ export const toyPrompt = definePeftMethod<ToyConfig>({
 export const toyPrefix = definePeftMethod<ToyConfig>({
   meta: meta('ToyPrefix'),
   type: 'TOY_PREFIX',
-  prefix: 'prefix_',
   sites: ['attentionKV'],
   notMergeable: 'prefix keys are not weights',
   config: { parse },
@@ -77,7 +75,6 @@ export const toyPrefix = definePeftMethod<ToyConfig>({
 export const toyBottleneck = definePeftMethod<ToyConfig>({
   meta: meta('ToyBottleneck'),
   type: 'TOY_BOTTLENECK',
-  prefix: 'adapter_',
   sites: ['sublayerOutput'],
   notMergeable: 'a bottleneck has a nonlinearity',
   config: { parse },
@@ -112,7 +109,6 @@ interface ToyRankOneConfig extends PeftConfigBase {
 export const toyRankOne = definePeftMethod<ToyRankOneConfig>({
   meta: meta('ToyRankOne'),
   type: 'TOY_RANK_ONE',
-  prefix: 'rank_one_',
   sites: ['linear'],
   config: { parse: (raw) => ({ defect: 'none', ...raw }) as ToyRankOneConfig },
   hooks: {

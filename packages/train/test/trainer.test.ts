@@ -15,7 +15,7 @@ afterEach(() => tf.disposeVariables());
 
 const tmp = () => mkdtemp(join(tmpdir(), 'peftjs-train-'));
 const values = (v: tf.Tensor) => Array.from(v.dataSync());
-const snapshot = (peft: PeftModel<any, any>) => peft.trainableParameters().map(([n, v]) => [n, values(v)] as const);
+const snapshot = (peft: PeftModel) => peft.trainableParameters().map(([n, v]) => [n, values(v)] as const);
 
 function lmTrainer(extra: Partial<ConstructorParameters<typeof Trainer>[0]> = {}, setup = {}) {
   const model = withLora(new TinyLM(), setup);

@@ -10,7 +10,7 @@ import { ensureBackend, loadBase, loadTok, maxPositions } from '../common.js';
 import { UsageError, FailureError } from '../errors.js';
 import type { Io } from '../main.js';
 import { checkMethodOptions } from '../method-options.js';
-import { loadMethod } from '../methods.js';
+import { METHOD_HELP, loadMethod } from '../methods.js';
 import { checkOutputLocation, checkResume, fileSha256, prepareNewRun, writeRunRecord, type RunRecord } from '../output.js';
 import { Progress, type ProgressMode } from '../progress.js';
 import { renderReport, type ReportInput } from '../report.js';
@@ -20,7 +20,7 @@ const positiveInt = { integer: true, min: 1 } as const;
 export const TRAIN_FLAGS = [
   { name: 'model', type: 'string', description: 'Hugging Face model folder (config.json, model.safetensors, tokenizer.json)', required: true },
   { name: 'data', type: 'string', description: 'training data, JSONL of {"text"}, {"prompt","completion"}, {"messages"} or {"text","label"}', required: true },
-  { name: 'method', type: 'string', description: 'PEFT method: lora, prompt, prefix, ptuning, adalora, adapter, or a package name', default: 'lora' },
+  { name: 'method', type: 'string', description: METHOD_HELP, default: 'lora' },
   { name: 'out', type: 'string', description: 'output folder: adapter files, checkpoints, metrics.jsonl, report.html', required: true },
   { name: 'valid', type: 'string', description: 'validation JSONL (default: --val-split of the training data)' },
   { name: 'val-split', type: 'number', description: 'fraction of the training data held out when --valid is absent', default: 0.1, rule: { min: 0, max: 0.9 } },

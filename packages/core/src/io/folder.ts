@@ -193,9 +193,11 @@ export async function lockFolder(dir: string): Promise<() => Promise<void>> {
   for (let attempt = 0; attempt < 5; attempt++) {
     // written whole under a temp name, then linked: the lock never exists without its pid
     const draft = join(key, ownTemp('lock'));
+    const content = JSON.stringify({ pid: process.pid, started: new Date().toISOString() });
     try {
-      await fs.writeFile(draft, JSON.stringify({ pid: process.pid, started: new Date().toISOString() }));
-      await fs.link(draft, path);
+      await fs.writeFile(draft, content);
+      // a file system without hard links (some network or FUSE ones) gets an exclusive create instead
+      await fs.link(draft, path).catch((e: NodeJS.ErrnoException) => (['EPERM', 'ENOTSUP', 'ENOSYS'].includes(e.code ?? '') ? fs.writeFile(path, content, { flag: 'wx' }) : Promise.reject(e)));
       held.set(key, 1);
       return release;
     } catch (e) {

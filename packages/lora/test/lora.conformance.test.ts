@@ -1,5 +1,5 @@
-import { lora } from '@peftjs/lora';
-import { describeConformance } from '../src/index.js';
+import { lora } from '../src/index.js';
+import { describeConformance } from '@peftjs/testing';
 
 // Trainable counts by hand: A [r, in] + B [out, r] per targeted layer.
 // mlp: lin0 6→8, lin1 8→4.   emb-conv1d: emb 11×8 (A [r, 11], B [8, r]), conv 8→24, lm_head 8→11.
