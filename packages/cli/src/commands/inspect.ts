@@ -5,6 +5,7 @@ import type { CommandSpec, ParsedArgs } from '../args.js';
 import { loadBase, loadWithAdapter } from '../common.js';
 import { UsageError } from '../errors.js';
 import { installedMethods } from '../methods.js';
+import { describeQuantization, quantizationSummary, type QuantizationSummary } from '../quantization.js';
 
 export const inspectSpec: CommandSpec = {
   name: 'inspect',
@@ -51,6 +52,7 @@ export async function inspect(args: ParsedArgs, out: (s: string) => void): Promi
         sublayerOutput: model.sites.sublayerOutput?.length ?? 0,
       },
       outputHead: model.outputHeadPaths ?? [],
+      quantization: quantizationSummary(model),
     };
     if (adapter) {
       const peft = await loadWithAdapter(model, adapter);
@@ -62,13 +64,14 @@ export async function inspect(args: ParsedArgs, out: (s: string) => void): Promi
     out(JSON.stringify(info, null, 2));
     return;
   }
-  const m = info.model as { dims: Record<string, unknown>; parameters: number; sites: Record<string, unknown>; outputHead: string[] } | undefined;
+  const m = info.model as { dims: Record<string, unknown>; parameters: number; sites: Record<string, unknown>; outputHead: string[]; quantization: QuantizationSummary | null } | undefined;
   if (m) {
     out(`model: ${modelDir}`);
     out(`  ${Object.entries(m.dims).map(([k, v]) => `${k}=${v}`).join(' ')}`);
     out(`  parameters: ${m.parameters.toLocaleString('en-US')}`);
     out(`  sites: linear ${JSON.stringify(m.sites.linear)}, inputEmbeddings ${m.sites.inputEmbeddings}, attentionKV ${m.sites.attentionKV}, sublayerOutput ${m.sites.sublayerOutput}`);
     out(`  output head: ${m.outputHead.join(', ') || '-'}`);
+    if (m.quantization) out(describeQuantization(m.quantization));
   }
   const a = info.adapter as { peft_type: string; task_type: string; tensors: Array<{ name: string; dtype: string; shape: number[] }>; parameters: number; config: unknown } | undefined;
   if (a) {

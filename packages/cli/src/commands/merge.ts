@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import { writeJsonAtomic, writeSafetensorsFile } from '@peftjs/core';
 import type { CommandSpec, ParsedArgs } from '../args.js';
 import { loadBase, loadWithAdapter } from '../common.js';
+import { dequantizeForMerge } from '../quantization.js';
 
 export const mergeSpec: CommandSpec = {
   name: 'merge',
@@ -22,10 +23,12 @@ const TOKENIZER_FILES = ['tokenizer.json', 'tokenizer_config.json', 'special_tok
 export async function merge(args: ParsedArgs, out: (s: string) => void): Promise<void> {
   const f = args.flags as { model: string; adapter: string; out: string; dtype?: string; safe: boolean };
   const base = await loadBase(f.model);
+  const dequantized = dequantizeForMerge(base); // a 4-bit base merges into a float folder (PEFT's advice)
   const peft = await loadWithAdapter(base, f.adapter);
   const merged = peft.mergeAndUnload({ safe: f.safe });
-  const config = JSON.parse(readFileSync(join(f.model, 'config.json'), 'utf8')) as Record<string, unknown>;
+  const { quantization_config: _q, ...config } = JSON.parse(readFileSync(join(f.model, 'config.json'), 'utf8')) as Record<string, unknown>;
   const dtype = f.dtype ?? (typeof config.torch_dtype === 'string' ? config.torch_dtype : 'float32');
+  if (dequantized) out(`base: ${dequantized} 4-bit linears dequantized to float32 before merging`);
   const floatDtype = dtype === 'float16' ? 'F16' : dtype === 'bfloat16' ? 'BF16' : 'F32';
   mkdirSync(f.out, { recursive: true });
   const tensors = new Map(merged.namedParameters());

@@ -10,6 +10,7 @@ import type { Io } from '../main.js';
 import { loadMethod } from '../methods.js';
 import { Progress, type ProgressMode } from '../progress.js';
 import { renderReport, type ReportInput } from '../report.js';
+import { QUANTIZE_FLAGS, quantizeOption } from '../quantization.js';
 
 export const TRAIN_FLAGS: CommandSpec['flags'] = [
   { name: 'model', type: 'string', description: 'Hugging Face model folder (config.json, model.safetensors, tokenizer.json)', required: true },
@@ -35,6 +36,7 @@ export const TRAIN_FLAGS: CommandSpec['flags'] = [
   { name: 'resume', type: 'boolean', description: 'resume from the last checkpoint in --out' },
   { name: 'backend', type: 'string', description: 'tfjs backend: auto, tensorflow, wasm or cpu', default: 'auto' },
   { name: 'json', type: 'boolean', description: 'one JSON event per line on stdout' },
+  ...QUANTIZE_FLAGS,
 ];
 
 export const trainSpec: CommandSpec = {
@@ -69,6 +71,8 @@ export interface TrainFlags {
   resume?: boolean;
   backend: string;
   json?: boolean;
+  quantize?: string;
+  doubleQuant?: string;
 }
 
 export interface TrainRun {
@@ -111,7 +115,7 @@ export async function runTraining(
   const say = (s: string) => (mode === 'json' ? undefined : io.out(s));
   say(`backend: ${backend.name}${backend.threads > 1 ? ` (${backend.threads} threads)` : ''} — ${backend.reason}`);
 
-  const base = await loadBase(f.model);
+  const base = await loadBase(f.model, { quantize: quantizeOption(f) });
   const tokenizer = await loadTok(f.model);
   const dataset = await asUsage('', () =>
     loadJsonlDataset(f.data, tokenizer, { maxLength: f.maxLength, validation: f.valid ?? f.valSplit, seed: f.seed, warn: (m) => say(`warning: ${m}`) }),
