@@ -1,6 +1,7 @@
 export { Trainer, evaluateModel } from './trainer.js';
 export type { TrainerOptions, EarlyStoppingOptions, EvalResult, TrainResult, StopReason } from './trainer.js';
 export { AdamW, SGD, globalNorm, clipByGlobalNorm, clipCoefficient } from './optimizers.js';
+export { AdamW8bit, MIN_8BIT_SIZE, STATE_BLOCK_SIZE } from './adamw8bit.js';
 export type { Optimizer, OptimizerState, AdamWOptions, SgdOptions, NamedVariable } from './optimizers.js';
 export { scheduleFactor, learningRateAt } from './schedules.js';
 export type { ScheduleKind, ScheduleOptions, LearningRateSchedule } from './schedules.js';
