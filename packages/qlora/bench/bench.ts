@@ -17,7 +17,7 @@ import { setupBackend } from '@peftjs/backend-node';
 import { PeftModel, PeftRegistry, Rng, readSafetensorsFile, entryToTensor, serializeSafetensors, type TensorSource } from '@peftjs/core';
 import { lora } from '@peftjs/lora';
 import { SkipInitRng, loadModel, loadTokenizer, modelFromConfig, type LlamaForCausalLM } from '@peftjs/models';
-import { Trainer, collateExamples, evaluateModel, loadJsonlDataset, type EncodedExample } from '@peftjs/train';
+import { AdamW8bit, Trainer, collateExamples, evaluateModel, loadJsonlDataset, type EncodedExample } from '@peftjs/train';
 import '../src/register.js';
 import { Linear4bit, bitsPerParameter, linear4bitModules, quantize4bit } from '../src/index.js';
 
@@ -185,6 +185,18 @@ async function main(): Promise<void> {
       const r = matmulTimes(M, K, N);
       console.log(`   x [${M}, ${K}] · W[${N}, ${K}]ᵀ: nf4 ${r.nf4.toFixed(2)} ms, f32 ${r.f32.toFixed(2)} ms, ratio ${(r.nf4 / r.f32).toFixed(2)}× — kernel: ${r.kernel}`);
     }
+  }
+  if (want(6)) {
+    // LoRA r=64 on q,k,v,o,gate,up,down of one 4096-wide LLaMA-7B layer: A [64, in], B [out, 64]
+    const shapes: Array<[number, number]> = [[4096, 4096], [4096, 4096], [4096, 4096], [4096, 4096], [11008, 4096], [11008, 4096], [4096, 11008]];
+    const params = shapes.flatMap(([o, i], k) => [[`l${k}.A`, tf.variable(tf.zeros([64, i]))], [`l${k}.B`, tf.variable(tf.zeros([o, 64]))]] as const);
+    const before = tf.memory().numBytes;
+    const opt = new AdamW8bit(params);
+    const bytes = tf.memory().numBytes - before;
+    const n = params.reduce((a, [, v]) => a + v.size, 0);
+    console.log(`\n6. AdamW8bit moments for LoRA r=64 on one LLaMA-7B layer (${(n / 1e6).toFixed(2)}M params): ${mib(opt.stateBytes())} (tfjs bytes ${mib(bytes)}) vs float32 AdamW ${mib(8 * n)} — ${((100 * opt.stateBytes()) / (8 * n)).toFixed(1)}%`);
+    opt.dispose();
+    tf.dispose(params.map(([, v]) => v));
   }
   if (want(4) || want(5)) {
     const steps = Number(process.env.BENCH_STEPS ?? 120);
