@@ -1,10 +1,11 @@
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { PeftModel, loadAdapter, readAdapterConfig, registry } from '@peftjs/core';
+import { PeftModel, loadAdapter, readAdapterConfig, registry, type QuantizeRequest } from '@peftjs/core';
 import { loadModel, loadTokenizer, type PretrainedModel, type PretrainedTokenizer } from '@peftjs/models';
 import { setupBackend, type BackendInfo } from '@peftjs/backend-node';
 import { UsageError } from './errors.js';
 import { loadMethodForType } from './methods.js';
+import './quantization.js'; // bitsandbytes 4-bit folders load everywhere
 
 let backend: { prefer: string; info: Promise<BackendInfo> } | undefined;
 
@@ -19,11 +20,11 @@ export function ensureBackend(prefer?: 'auto' | 'tensorflow' | 'wasm' | 'cpu'): 
   return backend.info;
 }
 
-export async function loadBase(dir: string): Promise<PretrainedModel> {
+export async function loadBase(dir: string, opts: { quantize?: QuantizeRequest } = {}): Promise<PretrainedModel> {
   await ensureBackend();
   if (!existsSync(join(dir, 'config.json'))) throw new UsageError(`--model ${dir}: no config.json there (expected a Hugging Face model folder)`);
   try {
-    return await loadModel(dir);
+    return await loadModel(dir, opts);
   } catch (e) {
     throw new UsageError(`--model ${dir}: ${(e as Error).message}`);
   }

@@ -64,10 +64,3 @@ export type QuantType = 'nf4' | 'fp4';
 export function codeTable(type: QuantType): Float32Array {
   return type === 'nf4' ? NF4_CODE : FP4_CODE;
 }
-
-/** float32 midpoints of a sorted table: value ≤ bounds[k] goes to code ≤ k (ties to the lower code). */
-export function midpoints(sorted: Float32Array): Float32Array {
-  const out = new Float32Array(sorted.length - 1);
-  for (let k = 0; k < out.length; k++) out[k] = Math.fround(sorted[k] + sorted[k + 1]) / 2;
-  return out;
-}

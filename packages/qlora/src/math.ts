@@ -1,6 +1,7 @@
 // bitsandbytes' blockwise quantization in plain float32 arithmetic (every product and quotient rounded
 // with Math.fround, as the float32 tensors of its pure-torch backend), so that bytes match exactly.
-import { BLOCK_SIZES, DYNAMIC_MAP, FP4_THRESHOLDS, codeTable, midpoints, type QuantType } from './codes.js';
+import { blockScale, midpoints, nearestCode, quantizeBlockwise8bit } from '@peftjs/core';
+import { BLOCK_SIZES, DYNAMIC_MAP, FP4_THRESHOLDS, codeTable, type QuantType } from './codes.js';
 
 /** The nested (8-bit) quantization of the block scales. */
 export interface NestedState {
@@ -41,47 +42,6 @@ export interface QuantizeOptions {
   dynamicMap?: Float32Array;
 }
 
-const TINY = Math.fround(1e-38);
-
-/**
- * Per-block absmax and scaled values in [-1, 1] (bitsandbytes `default/ops.py`): full blocks multiply by
- * the float32 reciprocal of their absmax, the tail block divides by it.
- */
-export function blockScale(a: Float32Array, blockSize: number): { absmax: Float32Array; scaled: Float32Array } {
-  const n = a.length;
-  const nblocks = Math.ceil(n / blockSize);
-  const full = n - (n % blockSize);
-  const absmax = new Float32Array(nblocks);
-  const scaled = new Float32Array(n);
-  for (let b = 0; b < nblocks; b++) {
-    const start = b * blockSize;
-    const end = Math.min(n, start + blockSize);
-    let m = 0;
-    for (let i = start; i < end; i++) m = Math.max(m, Math.abs(a[i]));
-    const tail = start >= full;
-    const am = Math.max(m, TINY);
-    absmax[b] = tail ? am : m;
-    const inv = Math.fround(1 / am);
-    for (let i = start; i < end; i++) {
-      const s = tail ? Math.fround(a[i] / am) : Math.fround(a[i] * inv);
-      scaled[i] = s < -1 ? -1 : s > 1 ? 1 : s;
-    }
-  }
-  return { absmax, scaled };
-}
-
-/** Number of bounds strictly below x: the nearest code of a sorted table, ties to the lower code. */
-function bucket(bounds: Float32Array, x: number): number {
-  let lo = 0;
-  let hi = bounds.length;
-  while (lo < hi) {
-    const mid = (lo + hi) >> 1;
-    if (bounds[mid] < x) lo = mid + 1;
-    else hi = mid;
-  }
-  return lo;
-}
-
 const NF4_BOUNDS = midpoints(codeTable('nf4'));
 
 /** FP4 code of a scaled value: sign bit 8, magnitude by the CUDA tree. */
@@ -113,15 +73,6 @@ export function pairwiseSum(a: Float32Array, start = 0, n = a.length): number {
   return Math.fround(pairwiseSum(a, start, n2) + pairwiseSum(a, start + n2, n - n2));
 }
 
-/** 8-bit blockwise quantization with a sorted 256-entry map (nearest, ties to the lower code). */
-export function quantizeBlockwise8bit(a: Float32Array, code: Float32Array, blockSize: number): { q: Uint8Array; absmax: Float32Array } {
-  const { absmax, scaled } = blockScale(a, blockSize);
-  const bounds = midpoints(code);
-  const q = new Uint8Array(a.length);
-  for (let i = 0; i < a.length; i++) q[i] = bucket(bounds, scaled[i]);
-  return { q, absmax };
-}
-
 /**
  * bitsandbytes `quantize_4bit`: blocks over the flattened row-major weight `values` of `shape` [out, in].
  */
@@ -134,7 +85,7 @@ export function quantize4bit(values: Float32Array, shape: number[], opts: Quanti
   if (shape.reduce((p, d) => p * d, 1) !== n) throw new Error(`quantize4bit: ${n} values do not fill shape [${shape}]`);
   const { absmax, scaled } = blockScale(values, blockSize);
   const packed = new Uint8Array(Math.ceil(n / 2));
-  const index = quantType === 'nf4' ? (x: number) => bucket(NF4_BOUNDS, x) : fp4Index;
+  const index = quantType === 'nf4' ? (x: number) => nearestCode(NF4_BOUNDS, x) : fp4Index;
   for (let j = 0; j < packed.length; j++) {
     const hi = index(scaled[2 * j]);
     const lo = 2 * j + 1 < n ? index(scaled[2 * j + 1]) : index(0); // odd n: a 0.0 pads the low nibble

@@ -3,7 +3,8 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { parseSafetensors, type SafetensorsEntry } from '@peftjs/core/io';
 import { FIXTURES } from '@peftjs/testing/fixtures';
-import { DYNAMIC_MAP, NF4_CODE, midpoints } from '../src/codes.js';
+import { createDynamicMap, midpoints } from '@peftjs/core';
+import { DYNAMIC_MAP, NF4_CODE } from '../src/codes.js';
 import { dequantize4bit, quantize4bit, bitsPerParameter, type QuantState4bit } from '../src/math.js';
 import { entriesToState, findQuantKey, quantStateJson, stateToEntries } from '../src/bnb-format.js';
 
@@ -63,6 +64,14 @@ describe('codes and accounting', () => {
     expect(bitsPerParameter(quantize4bit(w, [64, 4096]))).toBeCloseTo(4 + 8 / 64 + 32 / (64 * 256), 6);
     expect(bitsPerParameter(quantize4bit(w, [64, 4096], { doubleQuant: false }))).toBe(4.5);
     expect(DYNAMIC_MAP.length).toBe(256);
+  });
+
+  it("core's createDynamicMap(signed) is torch's dump within 2 ulp per entry (linspace rounding differs per build)", () => {
+    const a = new Int32Array(createDynamicMap(true).buffer);
+    const b = new Int32Array(DYNAMIC_MAP.buffer);
+    for (let i = 0; i < 256; i++) expect(Math.abs(a[i] - b[i]), `entry ${i}`).toBeLessThanOrEqual(2);
+    const u = createDynamicMap(false);
+    expect([u[0], u[255], u.length]).toEqual([0, 1, 256]);
   });
 
   it('unknown quant types and block sizes are errors', () => {

@@ -3,6 +3,7 @@ export { evaluateModel, evaluateModelAsync } from './evaluate.js';
 export type { EvalResult, EvaluableModel } from './evaluate.js';
 export type { TrainerOptions, EarlyStoppingOptions, TrainResult, StopReason } from './options.js';
 export { AdamW, SGD, globalNorm, clipByGlobalNorm, clipCoefficient } from './optimizers.js';
+export { AdamW8bit, MIN_8BIT_SIZE, STATE_BLOCK_SIZE } from './adamw8bit.js';
 export type { Optimizer, OptimizerState, AdamWOptions, SgdOptions, NamedVariable } from './optimizers.js';
 export { scheduleFactor, learningRateAt } from './schedules.js';
 export type { ScheduleKind, ScheduleOptions, LearningRateSchedule } from './schedules.js';

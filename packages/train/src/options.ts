@@ -32,8 +32,8 @@ export interface TrainerOptions<T = EncodedExample, I = TokenBatch> {
   epochs?: number;
   /** Base learning rate. Default 2e-4. */
   learningRate?: number;
-  /** 'adamw' (default), 'sgd', or a factory of your own. */
-  optimizer?: 'adamw' | 'sgd' | ((params: readonly NamedVariable[]) => Optimizer);
+  /** 'adamw' (default), 'adamw8bit' (bitsandbytes' blockwise 8-bit moments), 'sgd', or a factory of your own. */
+  optimizer?: 'adamw' | 'adamw8bit' | 'sgd' | ((params: readonly NamedVariable[]) => Optimizer);
   adamw?: AdamWOptions;
   sgd?: SgdOptions;
   /** Default 'linear' (transformers' default). */

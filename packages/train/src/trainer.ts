@@ -2,6 +2,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { Rng, requireGradients, type ModelOutput, type PeftModel, type TokenBatch } from '@peftjs/core';
 import { collateExamples, type EncodedExample } from './data.js';
 import { collectTrainingHooks, type BoundHooks, type TrainingHookContext, type TrainingHooks } from './hooks.js';
+import { AdamW8bit } from './adamw8bit.js';
 import { AdamW, SGD, type NamedVariable, type Optimizer } from './optimizers.js';
 import { scheduleFactor, type LearningRateSchedule } from './schedules.js';
 import { diagnoseRun, type LossPoint, type RunDiagnosis } from './diagnostics.js';
@@ -87,7 +88,15 @@ export class Trainer<T = EncodedExample, I = TokenBatch> {
     if (this.params.length === 0) throw new Error('Trainer: the model has no trainable parameters (is an adapter active and trainable?)');
     const opt = o.optimizer ?? 'adamw';
     this.optimizer =
-      typeof opt === 'function' ? opt(this.params) : opt === 'sgd' ? new SGD(this.params, o.sgd) : opt === 'adamw' ? new AdamW(this.params, o.adamw) : unknownOptimizer(opt);
+      typeof opt === 'function'
+        ? opt(this.params)
+        : opt === 'sgd'
+          ? new SGD(this.params, o.sgd)
+          : opt === 'adamw'
+            ? new AdamW(this.params, o.adamw)
+            : opt === 'adamw8bit'
+              ? new AdamW8bit(this.params, o.adamw)
+              : unknownOptimizer(opt);
     this.given = o.hooks === undefined ? [] : Array.isArray(o.hooks) ? [...(o.hooks as TrainingHooks[])] : [o.hooks as TrainingHooks];
     this.hooks = collectTrainingHooks(this.model, this.given);
     if (o.outputDir) this.metrics = new MetricsLog(o.outputDir);
@@ -355,7 +364,7 @@ export class Trainer<T = EncodedExample, I = TokenBatch> {
 }
 
 function unknownOptimizer(name: string): never {
-  throw new Error(`Unknown optimizer "${name}": use "adamw", "sgd" or a factory`);
+  throw new Error(`Unknown optimizer "${name}": use "adamw", "adamw8bit", "sgd" or a factory`);
 }
 
 function now(): number {

@@ -72,6 +72,7 @@ function demoFlags(f: DemoFlags): TrainFlags {
     backend: f.backend,
     json: f.json,
     overwrite: true,
+    doubleQuant: 'true', // the flag's default; the demo trains on the float model (no --quantize)
   };
 }
 

@@ -7,6 +7,7 @@ import type { CommandSpec, FlagSpec, FlagValues, ParsedArgs } from '../args.js';
 import { loadBase, loadWithAdapter } from '../common.js';
 import { UsageError } from '../errors.js';
 import { installedMethods } from '../methods.js';
+import { describeQuantization, quantizationSummary, type QuantizationSummary } from '../quantization.js';
 
 export const inspectSpec = {
   name: 'inspect',
@@ -33,6 +34,8 @@ interface ModelInfo {
   parameters: number;
   sites: { linear: Record<string, number>; inputEmbeddings: number; attentionKV: number; sublayerOutput: number };
   outputHead: readonly string[];
+  /** The 4-bit linears (bitsandbytes layout), or null for a float model. */
+  quantization: QuantizationSummary | null;
 }
 
 /** The adapter's config and tensors (names, dtypes, shapes); a bad file is a usage error naming it. */
@@ -65,6 +68,7 @@ function modelInfo(model: PretrainedModel): ModelInfo {
       sublayerOutput: model.sites.sublayerOutput?.length ?? 0,
     },
     outputHead: model.outputHeadPaths ?? [],
+    quantization: quantizationSummary(model),
   };
 }
 
@@ -76,6 +80,7 @@ function printInfo(out: (s: string) => void, f: InspectFlags, info: { model?: Mo
     out(`  parameters: ${m.parameters.toLocaleString('en-US')}`);
     out(`  sites: linear ${JSON.stringify(m.sites.linear)}, inputEmbeddings ${m.sites.inputEmbeddings}, attentionKV ${m.sites.attentionKV}, sublayerOutput ${m.sites.sublayerOutput}`);
     out(`  output head: ${m.outputHead.join(', ') || '-'}`);
+    if (m.quantization) out(describeQuantization(m.quantization));
   }
   const a = info.adapter;
   if (a) {

@@ -4,6 +4,7 @@ import { join, resolve } from 'node:path';
 import { FolderLockedError, lockFolder, serializeSafetensors, writeFolderAtomic, formatPythonJson, type FolderFile } from '@peftjs/core/io';
 import type { CommandSpec, FlagSpec, FlagValues, ParsedArgs } from '../args.js';
 import { loadBase, loadWithAdapter } from '../common.js';
+import { dequantizeForMerge } from '../quantization.js';
 import { UsageError } from '../errors.js';
 import { checkOutputLocation } from '../output.js';
 
@@ -53,9 +54,11 @@ export async function merge(args: ParsedArgs, out: (s: string) => void): Promise
   const f = args.flags as MergeFlags;
   await checkMergeOutput(f);
   const base = await loadBase(f.model);
+  const dequantized = dequantizeForMerge(base); // a 4-bit base merges into a float folder (PEFT's advice)
+  if (dequantized) out(`base: ${dequantized} 4-bit linears dequantized to float32 before merging`);
   const peft = await loadWithAdapter(base, f.adapter);
   const merged = peft.mergeAndUnload({ safe: f.safe });
-  const config = JSON.parse(readFileSync(join(f.model, 'config.json'), 'utf8')) as Record<string, unknown>;
+  const { quantization_config: _quantization, ...config } = JSON.parse(readFileSync(join(f.model, 'config.json'), 'utf8')) as Record<string, unknown>;
   const torchDtype = typeof config.torch_dtype === 'string' && config.torch_dtype in DTYPES ? (config.torch_dtype as MergeDtype) : 'float32';
   const dtype = f.dtype ?? torchDtype;
   const weights = new Map(merged.namedParameters());

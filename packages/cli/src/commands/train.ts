@@ -14,6 +14,7 @@ import { METHOD_HELP, loadMethod } from '../methods.js';
 import { checkOutputLocation, checkResume, fileSha256, prepareNewRun, writeRunRecord, type RunRecord } from '../output.js';
 import { Progress, type ProgressMode } from '../progress.js';
 import { renderReport, type ReportInput } from '../report.js';
+import { QUANTIZE_FLAGS, quantizeOption } from '../quantization.js';
 
 const positiveInt = { integer: true, min: 1 } as const;
 
@@ -42,6 +43,7 @@ export const TRAIN_FLAGS = [
   { name: 'overwrite', type: 'boolean', description: "replace the run in a non-empty --out (its adapter only once the new run succeeds)" },
   { name: 'backend', type: 'string', description: 'tfjs backend', default: 'auto', choices: ['auto', 'tensorflow', 'wasm', 'cpu'] },
   { name: 'json', type: 'boolean', description: 'one JSON event per line on stdout' },
+  ...QUANTIZE_FLAGS,
 ] as const satisfies readonly FlagSpec[];
 
 export const trainSpec: CommandSpec = {
@@ -132,7 +134,7 @@ async function setUp(f: TrainFlags, method: PeftMethod, methodOptions: Record<st
   checkMethodOptions(trainSpec, method, config, methodOptions, flagOf);
   const backend = await ensureBackend(f.backend);
   say(`backend: ${backend.name}${backend.threads > 1 ? ` (${backend.threads} threads)` : ''} — ${backend.reason}`);
-  const base = await loadBase(f.model);
+  const base = await loadBase(f.model, { quantize: quantizeOption(f) });
   const positions = maxPositions(base);
   if (positions !== undefined && f.maxLength > positions) throw new UsageError(`--max-length ${f.maxLength} exceeds the model's ${positions} positions (max_position_embeddings)`);
   const tokenizer = await loadTok(f.model);

@@ -91,9 +91,10 @@ export function dequantizeNf4(q: QuantInputs, attrs: Nf4MatMulAttrs): tf.Tensor2
     const { outFeatures, inFeatures, blockSize } = attrs;
     const n = outFeatures * inFeatures;
     const nblocks = Math.ceil(n / blockSize);
-    // element order inside a word: e = 0..7 → byte e>>1, high nibble for even e
-    const nibbles = unpackFields(q.packed as tf.Tensor1D, [4, 0, 12, 8, 20, 16, 28, 24], 4);
-    const values = tf.gather(q.code, tf.cast(tf.slice(nibbles, 0, n), 'int32'));
+    // byte b of a word holds elements 2b (high nibble) and 2b+1 (low): one lookup per byte in a table of
+    // the 256 (code[hi], code[lo]) pairs gives both, in element order
+    const pairs = tf.stack([tf.gather(q.code, tf.tensor1d(BYTE_HI, 'int32')), tf.gather(q.code, tf.tensor1d(BYTE_LO, 'int32'))], 1); // [256, 2]
+    const values = tf.slice(tf.reshape(lookupBytes(q.packed as tf.Tensor1D, pairs), [-1]), 0, n);
     const scales = dequantScales(q, attrs, nblocks);
     const padded = tf.pad(values, [[0, nblocks * blockSize - n]]);
     const w = tf.mul(tf.reshape(padded, [nblocks, blockSize]), tf.reshape(scales, [nblocks, 1]));
@@ -106,24 +107,27 @@ function dequantScales(q: QuantInputs, attrs: Nf4MatMulAttrs, nblocks: number): 
   if (!attrs.doubleQuant) return tf.reshape(q.absmax, [nblocks]);
   const nbs = attrs.nestedBlockSize;
   const nested = Math.ceil(nblocks / nbs);
-  const codes = tf.slice(unpackFields(q.absmax as tf.Tensor1D, [0, 8, 16, 24], 8), 0, nblocks);
-  const vals = tf.pad(tf.gather(q.nestedCode, tf.cast(codes, 'int32')), [[0, nested * nbs - nblocks]]);
+  const vals = tf.pad(tf.slice(tf.reshape(lookupBytes(q.absmax as tf.Tensor1D, tf.reshape(q.nestedCode, [256, 1])), [-1]), 0, nblocks), [[0, nested * nbs - nblocks]]);
   const scaled = tf.mul(tf.reshape(vals, [nested, nbs]), tf.reshape(q.nestedAbsmax, [nested, 1]));
   return tf.add(tf.slice(tf.reshape(scaled, [-1]), 0, nblocks), tf.scalar(attrs.offset));
 }
 
+const BYTE_HI = Int32Array.from({ length: 256 }, (_, b) => b >> 4);
+const BYTE_LO = Int32Array.from({ length: 256 }, (_, b) => b & 15);
+
 /**
- * Unsigned fields of `bits` bits from int32 words, as float32 [words·shifts.length], field e of word w at
- * position w·shifts.length + e.
+ * table[byte] for the 4 bytes of each int32 word (little-endian order): [words·4, ...rowShape].
+ * Each byte is masked out and scaled down in float32 (exact: k·2^s has few significant bits); the top
+ * byte comes out signed, so it indexes the table rotated by 128 rows.
  */
-function unpackFields(words: tf.Tensor1D, shifts: number[], bits: number): tf.Tensor1D {
-  const range = 2 ** bits;
-  const fields = shifts.map((s) => {
-    const mask = tf.fill(words.shape, ((range - 1) << s) | 0, 'int32'); // bitwiseAnd does not broadcast
-    const f = tf.mul(tf.cast(tf.bitwiseAnd(words, mask), 'float32'), 2 ** -s);
-    return s + bits === 32 ? tf.mod(tf.add(f, range), range) : f; // the top field comes out signed
+function lookupBytes(words: tf.Tensor1D, table: tf.Tensor): tf.Tensor {
+  const rotated = tf.concat([tf.slice(table, 128, 128), tf.slice(table, 0, 128)], 0);
+  const fields = [0, 8, 16, 24].map((s) => {
+    const mask = tf.fill(words.shape, (255 << s) | 0, 'int32'); // bitwiseAnd does not broadcast
+    const k = tf.mul(tf.cast(tf.bitwiseAnd(words, mask), 'float32'), 2 ** -s);
+    return s === 24 ? tf.gather(rotated, tf.cast(tf.add(k, 128), 'int32')) : tf.gather(table, tf.cast(k, 'int32'));
   });
-  return tf.reshape(tf.stack(fields, 1), [-1]);
+  return tf.stack(fields, 1);
 }
 
 /** Bytes viewed as little-endian int32 words (tail zero-padded): the packing `PeftNf4MatMul` expects. */
