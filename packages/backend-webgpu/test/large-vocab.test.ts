@@ -10,8 +10,9 @@ afterAll(() => tf.setBackend('cpu'));
 // 512 predicted positions × 70,000 vocabulary entries: 143 MB of logits, over the 128 MiB binding limit
 const [T, D, V] = [513, 16, 70_000];
 
-describe('logits larger than a WebGPU binding', () => {
-  it('the full logits fail with a limit error; the vocabulary-chunked loss runs and equals the full loss on cpu', async () => {
+// Heavy on SwiftShader (36M logits): opt-in with PEFTJS_WEBGPU_HEAVY=1.
+describe.skipIf(!process.env['PEFTJS_WEBGPU_HEAVY'])('logits larger than a WebGPU binding', () => {
+  it('the full logits fail with a limit error; the vocabulary-chunked loss runs and equals the full loss on cpu', { timeout: 1_800_000 }, async () => {
     const rng = new Rng(1);
     const hiddenValues = Float32Array.from({ length: T * D }, () => rng.normal());
     const labelValues = Int32Array.from({ length: T }, (_, i) => (i % 7 === 0 ? -100 : rng.int(V)));
