@@ -162,7 +162,7 @@ async function loadData(): Promise<void> {
 async function takeFile(f: File): Promise<void> {
   dropped = { name: f.name, text: await f.text() };
   (document.querySelector('input[name=data][value=file]') as HTMLInputElement).checked = true;
-  $('drop').textContent = `${f.name} (${(f.size / 1024).toFixed(1)} KiB) — press "Use this data"`;
+  $('drop').textContent = `${f.name} (${(f.size / 1024).toFixed(1)} KiB)${haveModel ? '' : ' — used once a model is loaded'}`;
   if (haveModel) await loadData();
 }
 

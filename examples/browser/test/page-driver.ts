@@ -108,12 +108,12 @@ export function saveShot(png: Buffer, name: string): string {
 }
 
 /**
- * Loads the downloaded adapter onto the bundled model in Node with @peftjs/core (cpu backend)
+ * Loads the downloaded adapter onto the bundled model in Node with @peftjs/core (wasm backend)
  * and computes the validation loss the page reports, on the same split of the same data.
  */
 export async function checkInNode(dir: string, data: { train: string; validation: string | number }, maxLength: number): Promise<{ valLoss: number; sums: Record<string, number>; config: Record<string, unknown> }> {
   const { setupBackend } = await import('@peftjs/backend-node');
-  await setupBackend({ prefer: 'cpu' });
+  await setupBackend({ prefer: 'wasm' });
   if (!registry.has('LORA')) registry.use(lora);
   const base = await loadModel(MODEL_DIR);
   const tok = await loadTokenizer(MODEL_DIR);

@@ -14,6 +14,10 @@ const SHAPE = { vocab: 512, hidden: 256, layers: 4, heads: 4, ffn: 1024, seq: 64
 const STEPS = Number(process.env.BENCH_STEPS ?? 2);
 const REPS = Number(process.env.BENCH_REPS ?? 3);
 const rows: string[] = [];
+const row = (line: string) => {
+  rows.push(line);
+  console.log(line);
+};
 
 /** Median wall time of `f` (awaiting its result's data), after one warm-up call that compiles shaders. */
 async function time(f: () => tf.Tensor | tf.Tensor[], reps = REPS): Promise<number> {
@@ -53,8 +57,8 @@ async function kernels(backend: string): Promise<void> {
     const grads = (op: typeof loraMatMul.spec.fallback) => () => tf.grads((xx: tf.Tensor, aa: tf.Tensor, bb: tf.Tensor) => tf.sum(tf.mul(op({ x: xx, weight: w, loraA: aa, loraB: bb }, { scaling: 2 }), dy)))([x, a, b]);
     const fusedB = await time(grads((i, at) => loraMatMul(i, at)));
     const stockB = await time(grads(loraMatMul.spec.fallback));
-    rows.push(`| ${backend} | LoRA forward ${M}×${K}→${N} r${r} | ${fused.toFixed(1)} ms (${gflops(fwd, fused)} GFLOP/s) | ${stock.toFixed(1)} ms (${gflops(fwd, stock)}) | x·Wᵀ alone: ${plain.toFixed(1)} ms (${gflops(2 * M * K * N, plain)}) |`);
-    rows.push(`| ${backend} | LoRA forward+backward ${M}×${K}→${N} r${r} | ${fusedB.toFixed(1)} ms (${gflops(fwd + bwd, fusedB)}) | ${stockB.toFixed(1)} ms (${gflops(fwd + bwd, stockB)}) | |`);
+    row(`| ${backend} | LoRA forward ${M}×${K}→${N} r${r} | ${fused.toFixed(1)} ms (${gflops(fwd, fused)} GFLOP/s) | ${stock.toFixed(1)} ms (${gflops(fwd, stock)}) | x·Wᵀ alone: ${plain.toFixed(1)} ms (${gflops(2 * M * K * N, plain)}) |`);
+    row(`| ${backend} | LoRA forward+backward ${M}×${K}→${N} r${r} | ${fusedB.toFixed(1)} ms (${gflops(fwd + bwd, fusedB)}) | ${stockB.toFixed(1)} ms (${gflops(fwd + bwd, stockB)}) | |`);
     tf.dispose([x, w, a, b, dy]);
   }
   const [M, out, inF, bs] = [512, 256, 256, 64];
@@ -71,11 +75,11 @@ async function kernels(backend: string): Promise<void> {
   const x = tf.randomNormal([M, inF], 0, 1, 'float32', 6);
   const k = await time(() => nf4MatMul({ x, ...q }, attrs));
   const f = await time(() => nf4MatMul.spec.fallback({ x, ...q }, attrs));
-  rows.push(`| ${backend} | NF4 matmul ${M}×${inF}→${out} (block 64, double quant) | ${k.toFixed(1)} ms (${gflops(2 * M * inF * out, k)}) | ${f.toFixed(1)} ms (${gflops(2 * M * inF * out, f)}) | |`);
+  row(`| ${backend} | NF4 matmul ${M}×${inF}→${out} (block 64, double quant) | ${k.toFixed(1)} ms (${gflops(2 * M * inF * out, k)}) | ${f.toFixed(1)} ms (${gflops(2 * M * inF * out, f)}) | |`);
   tf.dispose([x, ...Object.values(q)]);
 }
 
-function referenceModel(): PeftModel<ModelBatch, ModelOutput> {
+function referenceModel(): { peft: PeftModel<ModelBatch, ModelOutput>; newCache: () => unknown } {
   const base = modelFromConfig(
     {
       architectures: ['LlamaForCausalLM'], model_type: 'llama', vocab_size: SHAPE.vocab, hidden_size: SHAPE.hidden,
@@ -86,11 +90,11 @@ function referenceModel(): PeftModel<ModelBatch, ModelOutput> {
   );
   const peft = new PeftModel(base as never, { registry: new PeftRegistry().use(lora) }) as PeftModel<ModelBatch, ModelOutput>;
   peft.addAdapter('default', { peft_type: 'LORA', r: 8, lora_alpha: 16, target_modules: ['q_proj', 'v_proj'] });
-  return peft;
+  return { peft, newCache: () => (base as unknown as { newCache(): unknown }).newCache() };
 }
 
 async function training(backend: string): Promise<void> {
-  const peft = referenceModel();
+  const { peft, newCache } = referenceModel();
   const rng = new Rng(2);
   const ids = tf.tensor2d(Array.from({ length: SHAPE.batch * SHAPE.seq }, () => rng.int(SHAPE.vocab)), [SHAPE.batch, SHAPE.seq], 'int32');
   const batch: ModelBatch = { inputIds: ids, attentionMask: tf.onesLike(ids), labels: ids };
@@ -111,11 +115,12 @@ async function training(backend: string): Promise<void> {
   const leak = tf.memory().numTensors - n0;
   peft.eval();
   const prompt = [Array.from({ length: 8 }, (_, i) => (i * 37) % SHAPE.vocab)];
-  await generate(peft as never, prompt, { maxNewTokens: 2 });
+  const gm = { forward: peft.forward.bind(peft), newCache };
+  await generate(gm as never, prompt, { maxNewTokens: 2 });
   const t0 = performance.now();
-  const gen = await generate(peft as never, prompt, { maxNewTokens: 16 });
+  const gen = await generate(gm as never, prompt, { maxNewTokens: 16 });
   const tokS = gen.newTokens[0]!.length / ((performance.now() - t0) / 1000);
-  rows.push(`| ${backend} | LoRA step (reference shape, r 8 on q,v, Adam; ${STEPS} steps after 1 warm-up) | ${step.toFixed(0)} ms, ${((SHAPE.batch * SHAPE.seq) / (step / 1000)).toFixed(0)} tokens/s, tensors +${leak} | | generation: ${tokS.toFixed(1)} tokens/s (greedy, 16 tokens, KV cache) |`);
+  row(`| ${backend} | LoRA step (reference shape, r 8 on q,v, Adam; ${STEPS} steps after 1 warm-up) | ${step.toFixed(0)} ms, ${((SHAPE.batch * SHAPE.seq) / (step / 1000)).toFixed(0)} tokens/s, tensors +${leak} | | generation: ${tokS.toFixed(1)} tokens/s (greedy, 16 tokens, KV cache) |`);
   optimizer.dispose();
   tf.dispose([ids, batch.attentionMask!]);
 }

@@ -65,6 +65,13 @@ export interface SetupOptions {
    * chromium package) when they give no adapter; 'always' goes straight to SwiftShader; 'never' does not use it.
    */
   swiftshader?: 'auto' | 'always' | 'never';
+  /**
+   * `dataSync()`/`arraySync()` of GPU memory: 'auto' (default) refuses them with a clear error where
+   * tfjs-backend-webgpu cannot do them — Node (no OffscreenCanvas) and Web Workers (there the
+   * OffscreenCanvas read returned zeros and then destroyed the device, Chromium + SwiftShader) —
+   * and allows them on a page's main thread; 'allow' / 'refuse' force it.
+   */
+  syncReads?: 'auto' | 'allow' | 'refuse';
   /** Register this package's WGSL kernels for core's Peft ops (default true). */
   kernels?: boolean;
   /** Receives the reason line and device-loss messages. */
@@ -99,13 +106,17 @@ function pickLimits(adapter: GPUAdapter, want: SetupOptions['limits']): Partial<
 
 const readLimits = (l: GPUSupportedLimits): Limits => Object.fromEntries(LIMIT_NAMES.map((k) => [k, l[k]])) as Limits;
 
-/** In Node, `dataSync()` on webgpu needs OffscreenCanvas; say so clearly instead of "OffscreenCanvas is not defined". */
-function explainSyncReads(backend: WebGPUBackend): void {
-  if (typeof OffscreenCanvas !== 'undefined') return;
+const inWorker = (): boolean => typeof (globalThis as { WorkerGlobalScope?: unknown }).WorkerGlobalScope !== 'undefined' && typeof (globalThis as { importScripts?: unknown }).importScripts === 'function';
+
+/** Sync reads where they cannot work fail clearly, instead of "OffscreenCanvas is not defined" or zeros. */
+function refuseSyncReads(backend: WebGPUBackend, mode: SetupOptions['syncReads']): void {
+  const refuse = mode === 'refuse' || (mode !== 'allow' && (typeof OffscreenCanvas === 'undefined' || inWorker()));
+  if (!refuse) return;
   const readSync = backend.readSync.bind(backend);
   backend.readSync = (dataId: object) => {
     if (backend.tensorMap.get(dataId)?.values != null) return readSync(dataId);
-    throw new WebGPUError('sync-read', 'dataSync()/arraySync() cannot read GPU memory here (no OffscreenCanvas: Dawn in Node has no synchronous readback); use await tensor.data() / tensor.array()');
+    const where = inWorker() ? 'in a Web Worker (the OffscreenCanvas read gives zeros and loses the device)' : typeof OffscreenCanvas === 'undefined' ? 'here (no OffscreenCanvas: Dawn in Node has no synchronous readback)' : 'here (syncReads: "refuse")';
+    throw new WebGPUError('sync-read', `dataSync()/arraySync() cannot read GPU memory ${where}; use await tensor.data() / tensor.array()`);
   };
 }
 
@@ -145,7 +156,7 @@ export async function setupWebGPU(opts: SetupOptions = {}): Promise<BackendInfo>
     if (!(await withTimeout(tf.setBackend('webgpu'), timeoutMs, 'tf.setBackend("webgpu")')) || !backend) {
       throw new WebGPUError('internal', 'the webgpu backend did not initialize on the device');
     }
-    explainSyncReads(backend);
+    refuseSyncReads(backend, opts.syncReads);
     checkOnRead(backend, guard);
     if (opts.kernels !== false) registerWebGPUKernels();
     const desc = describe(adapterInfo, (adapter as { isFallbackAdapter?: boolean }).isFallbackAdapter);

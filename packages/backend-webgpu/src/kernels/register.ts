@@ -4,6 +4,7 @@ import { loraMatMul, nf4MatMul, registerPeftKernel } from '@peftjs/core';
 import { gemm } from './gemm.js';
 import { nf4Kernel } from './nf4.js';
 import { registerBitwiseAnd } from './bitwise.js';
+import { registerChunkedAddN } from './addn.js';
 
 /** This package's product kernel on 'webgpu' (used by the gradients below; not differentiable itself). */
 export const GEMM_KERNEL = 'PeftWebGPUGemm';
@@ -73,5 +74,6 @@ export function registerWebGPUKernels(): void {
   });
   registerPeftKernel(nf4MatMul, 'webgpu', nf4Kernel);
   registerBitwiseAnd();
+  registerChunkedAddN();
   registered = true;
 }
