@@ -35,14 +35,14 @@ function choices(values: readonly unknown[]): string {
   return shown.length === 1 ? shown[0] : `${shown.slice(0, -1).join(', ')} or ${shown[shown.length - 1]}`;
 }
 
-function make<T>(def: T, test: (v: unknown) => boolean, what: string, opts: Nullable & { float?: boolean; copy?: (v: never) => T } = {}): Field<T> {
+function make<T>(def: T, test: (v: unknown) => boolean, what: string, opts: Nullable & { float?: boolean; copy?: (v: T) => T } = {}): Field<T> {
   return {
     default: def,
     float: opts.float,
     check(v, fail) {
       if (v == null && opts.nullable) return null as T;
       if (!test(v)) fail(`must be ${what}${opts.nullable ? ' or null' : ''}${got(v)}`);
-      return opts.copy ? opts.copy(v as never) : (v as T);
+      return opts.copy ? opts.copy(v as T) : (v as T); // `test` passed: v is a T
     },
   };
 }
@@ -93,16 +93,16 @@ export const field = {
   stringOrList: (def: string | string[] | null = null): Field<string | string[] | null> =>
     make(def, (v) => typeof v === 'string' || isStringList(v), 'a string or a list of strings', {
       nullable: true,
-      copy: (v: string | string[]) => (Array.isArray(v) ? [...v] : v),
+      copy: (v) => (Array.isArray(v) ? [...v] : v),
     }),
   /** A list of module names (`modules_to_save`); null by default. */
   moduleList: (): Field<string[] | null> =>
-    make(null as string[] | null, isStringList, 'a list of module names', { nullable: true, copy: (v: string[]) => [...v] }),
+    make(null as string[] | null, isStringList, 'a list of module names', { nullable: true, copy: (v) => (v ? [...v] : v) }),
   /** A layer index or a list of them (`layers_to_transform`); null by default. */
   layerIndices: (): Field<number | number[] | null> =>
     make(null as number | number[] | null, (v) => Number.isInteger(v) || (Array.isArray(v) && v.every((n) => isInt(n, 0))), 'a layer index or a list of them', {
       nullable: true,
-      copy: (v: number | number[]) => (Array.isArray(v) ? [...v] : v),
+      copy: (v) => (Array.isArray(v) ? [...v] : v),
     }),
   /** A pattern map `{ key: value }` (`rank_pattern`, `alpha_pattern`); null reads as `{}`. Errors name `field["key"]`. */
   patternMap: <V>(value: Field<V>): Field<Record<string, V>> => ({

@@ -1,5 +1,6 @@
 // The injection context: what a method's `inject` hook sees of the model while one adapter is
 // added (its sizes, linear targets, typed sites) and how its hooks are attached.
+import { LinearLike } from './nn/layers.js';
 import type { Rng } from './random.js';
 import { allLinearNames, selectLinearTargets, type TargetRules } from './targets.js';
 import type { PeftBaseModel, SiteKind, SiteSlot } from './sites.js';
@@ -61,4 +62,19 @@ export function injectionContext(model: PeftBaseModel<never, unknown>, record: A
       record.hooks.push({ kind: slot.kind, slot: slot as SiteSlot, hook, params, keyPrefix } as AttachedHook);
     },
   };
+}
+
+/** Every site of a model: its linear layers' slots (their paths set from the module tree), then the declared ones. */
+export function allSiteSlots(model: PeftBaseModel<never, unknown>): SiteSlot[] {
+  const t = model.sites;
+  const out: SiteSlot[] = [];
+  for (const [path, m] of model.namedModules()) {
+    if (m instanceof LinearLike) {
+      m.peft.info.path = path;
+      out.push(m.peft);
+    }
+  }
+  if (t.inputEmbeddings) out.push(t.inputEmbeddings);
+  out.push(...(t.attentionKV ?? []), ...(t.sublayerOutput ?? []));
+  return out;
 }

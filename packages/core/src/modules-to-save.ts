@@ -107,3 +107,8 @@ export class ModulesToSave {
     }
   }
 }
+
+/** PEFT adds the head of a sequence/token classifier to `modules_to_save` implicitly. */
+export function implicitModulesToSave(taskType: unknown): string[] {
+  return taskType === 'SEQ_CLS' || taskType === 'TOKEN_CLS' ? ['classifier', 'score'] : [];
+}

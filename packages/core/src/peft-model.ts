@@ -1,13 +1,12 @@
 import * as tf from '@tensorflow/tfjs-core';
-import { LinearLike } from './nn/layers.js';
 import { getGlobalRng, type Rng } from './random.js';
 import { registry as defaultRegistry, type PeftRegistry } from './registry.js';
-import type { AdapterControl, ModelOutput, PeftBaseModel, SiteSlot, TokenBatch } from './sites.js';
+import type { AdapterControl, ModelOutput, PeftBaseModel, TokenBatch } from './sites.js';
 import type { AdapterRecord, PeftConfigBase } from './method.js';
-import { ModulesToSave } from './modules-to-save.js';
+import { ModulesToSave, implicitModulesToSave } from './modules-to-save.js';
 import { mixedBatchForward } from './mixed-batch.js';
 import { mergeAdapter, unmergeAdapter } from './merge.js';
-import { checkSites, injectionContext } from './injection.js';
+import { allSiteSlots, checkSites, injectionContext } from './injection.js';
 import { checkBaseFields, checkKnownFields } from './config-fields.js';
 import { closestNames } from './targets.js';
 
@@ -59,7 +58,7 @@ export class PeftModel<I = TokenBatch, O = ModelOutput> {
     this.registry = opts.registry ?? defaultRegistry;
     this.rng = opts.rng ?? getGlobalRng();
     this.modulesToSave = new ModulesToSave(base);
-    for (const slot of this.allSlots()) slot.control = this.control;
+    for (const slot of allSiteSlots(this.base)) slot.control = this.control;
     base.requiresGrad(false);
   }
 
@@ -340,7 +339,7 @@ export class PeftModel<I = TokenBatch, O = ModelOutput> {
     this.requested = [];
     if (keepMerged) this.merged.length = 0;
     this.control.active = [];
-    for (const slot of this.allSlots()) slot.control = { active: [], disabled: true, training: false };
+    for (const slot of allSiteSlots(this.base)) slot.control = { active: [], disabled: true, training: false };
     this.base.requiresGrad(true);
     return this.base;
   }
@@ -373,20 +372,6 @@ export class PeftModel<I = TokenBatch, O = ModelOutput> {
     record.baseParameters.clear();
     if (!opts.keepSavedModules) this.modulesToSave.remove(record);
   }
-
-  private allSlots(): SiteSlot[] {
-    const t = this.base.sites;
-    const out: SiteSlot[] = [];
-    for (const [path, m] of this.base.namedModules()) {
-      if (m instanceof LinearLike) {
-        m.peft.info.path = path;
-        out.push(m.peft);
-      }
-    }
-    if (t.inputEmbeddings) out.push(t.inputEmbeddings);
-    out.push(...(t.attentionKV ?? []), ...(t.sublayerOutput ?? []));
-    return out;
-  }
 }
 
 /** `getPeftModel(model, config)`: wraps a base model and adds its first adapter. */
@@ -399,11 +384,6 @@ export function getPeftModel<I, O>(
   const peft = new PeftModel(model, opts);
   peft.addAdapter(adapterName, config);
   return peft;
-}
-
-/** PEFT adds the head of a sequence/token classifier to `modules_to_save` implicitly. */
-function implicitModulesToSave(taskType: unknown): string[] {
-  return taskType === 'SEQ_CLS' || taskType === 'TOKEN_CLS' ? ['classifier', 'score'] : [];
 }
 
 /** `lora_A.weight` → `lora_A.default.weight`; a single name `x` → `x.default`. */

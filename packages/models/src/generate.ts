@@ -72,6 +72,22 @@ function toRows(ids: tf.Tensor | number[][] | number[]): number[][] {
 }
 
 /**
+ * The batch of one decoding step (logits of the last position only): with a cache after the first
+ * step only the newest token of each row, else every token so far with its mask.
+ */
+function stepBatch(sequences: number[][], fullMask: number[][], cache: KVCache | null, step: number): ModelBatch {
+  const B = sequences.length;
+  if (cache && step > 0) {
+    // only the newest token; the cache holds the rest
+    return { inputIds: tf.tensor2d(sequences.map((s) => [s[s.length - 1]]), [B, 1], 'int32'), attentionMask: tf.ones([B, 1]), cache, logitsToKeep: 1 };
+  }
+  const len = sequences[0].length;
+  const batch: ModelBatch = { inputIds: tf.tensor2d(sequences, [B, len], 'int32'), attentionMask: tf.tensor2d(fullMask, [B, len]), logitsToKeep: 1 };
+  if (cache) batch.cache = cache;
+  return batch;
+}
+
+/**
  * Decodes token by token, yielding each step. Greedy by default; with sampling it applies
  * temperature, then top-k, then top-p (transformers' order) and draws with a seeded `Rng`.
  */
@@ -103,17 +119,7 @@ export async function* generateStream(
   try {
     for (let step = 0; step < opts.maxNewTokens; step++) {
       const last = tf.tidy(() => {
-        let batch: ModelBatch;
-        if (cache && step > 0) {
-          // only the newest token; the cache holds the rest
-          batch = { inputIds: tf.tensor2d(sequences.map((s) => [s[s.length - 1]]), [B, 1], 'int32'), attentionMask: tf.ones([B, 1]), cache };
-        } else {
-          const len = sequences[0].length;
-          batch = { inputIds: tf.tensor2d(sequences, [B, len], 'int32'), attentionMask: tf.tensor2d(fullMask, [B, len]) };
-          if (cache) batch.cache = cache;
-        }
-        batch.logitsToKeep = 1;
-        const { logits } = model.forward(batch);
+        const { logits } = model.forward(stepBatch(sequences, fullMask, cache, step));
         const [b, t, V] = logits.shape as [number, number, number];
         // last: [B, V] the logits of the last position
         return tf.reshape(tf.slice(logits, [0, t - 1, 0], [b, 1, V]), [b, V]);

@@ -93,25 +93,11 @@ export interface StepArgs {
   maskRule?: MaskRule;
 }
 
-/** Prepares a forward pass; call inside the model's `tf.tidy`. */
-export function beginStep(a: StepArgs): AttentionStep {
-  const { batchSize: B, cache } = a;
-  const T = a.mask.shape[1] as number;
-  const started = cache?.started ?? false;
-  if (cache && cache.numLayers !== a.numLayers) {
-    throw new Error(`${a.what}: KVCache has ${cache.numLayers} layers, the model ${a.numLayers}`);
-  }
-  if (started && cache!.tokenMask!.shape[0] !== B) {
-    throw new Error(`${a.what}: KVCache batch size ${cache!.tokenMask!.shape[0]} differs from the input batch size ${B}`);
-  }
-  const prefixLengths = started
-    ? cache!.prefixLengths
-    : Array.from({ length: a.numLayers }, (_, l) => prefixLength(a.kvSlots?.[l]));
-  const past = started ? cache!.pastLength : 0;
-  const offset = (prefixLengths[0] ?? 0) + past;
-  const mask = tf.cast(a.mask, 'float32');
-  const tokenMask = started ? tf.concat([cache!.tokenMask!, mask], 1) : mask;
-
+/**
+ * The position ids of the step: the given ones, or `offset`, `offset + 1`, … shared by every row;
+ * checked against the position table when the model has a learned one.
+ */
+function positionsOf(a: StepArgs, B: number, T: number, offset: number): { positionIds: tf.Tensor; positionRows: number[][] } {
   let positionIds: tf.Tensor;
   let positionRows: number[][];
   if (a.positionIds) {
@@ -133,6 +119,29 @@ export function beginStep(a: StepArgs): AttentionStep {
       );
     }
   }
+  return { positionIds, positionRows };
+}
+
+/** Prepares a forward pass; call inside the model's `tf.tidy`. */
+export function beginStep(a: StepArgs): AttentionStep {
+  const { batchSize: B, cache } = a;
+  const T = a.mask.shape[1] as number;
+  const started = cache?.started ?? false;
+  if (cache && cache.numLayers !== a.numLayers) {
+    throw new Error(`${a.what}: KVCache has ${cache.numLayers} layers, the model ${a.numLayers}`);
+  }
+  if (started && cache!.tokenMask!.shape[0] !== B) {
+    throw new Error(`${a.what}: KVCache batch size ${cache!.tokenMask!.shape[0]} differs from the input batch size ${B}`);
+  }
+  const prefixLengths = started
+    ? cache!.prefixLengths
+    : Array.from({ length: a.numLayers }, (_, l) => prefixLength(a.kvSlots?.[l]));
+  const past = started ? cache!.pastLength : 0;
+  const offset = (prefixLengths[0] ?? 0) + past;
+  const mask = tf.cast(a.mask, 'float32');
+  const tokenMask = started ? tf.concat([cache!.tokenMask!, mask], 1) : mask;
+
+  const { positionIds, positionRows } = positionsOf(a, B, T, offset);
 
   // built here, in the caller's scope, so that every layer's tidy can share them
   const biases = new Map<number, tf.Tensor>();

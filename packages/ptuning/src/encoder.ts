@@ -1,7 +1,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { Module, checkSameOutput, checkTensorShapes, kaimingUniform, linear, type Rng } from '@peftjs/core';
 import type { EncoderReparameterizationType } from './config.js';
-import { bidirectionalLstm, type LstmWeights } from './lstm.js';
+import { bidirectionalLstm, type LstmWeights } from './math.js';
 
 export interface PromptEncoderSizes {
   numVirtualTokens: number;
