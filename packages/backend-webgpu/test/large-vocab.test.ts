@@ -3,9 +3,10 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Linear, Rng } from '@peftjs/core';
 import { causalLmLoss, chunkedCausalLmLoss } from '@peftjs/models';
 import { WebGPUError, setupWebGPU } from '../src/index.js';
+import { releaseWebGPU } from '../src/release.js';
 
 beforeAll(() => setupWebGPU());
-afterAll(() => tf.setBackend('cpu'));
+afterAll(() => releaseWebGPU('cpu')); // Dawn must be idle before the worker exits
 
 // 512 predicted positions × 70,000 vocabulary entries: 143 MB of logits, over the 128 MiB binding limit
 const [T, D, V] = [513, 16, 70_000];

@@ -2,13 +2,14 @@ import * as tf from '@tensorflow/tfjs-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loraMatMul } from '@peftjs/core';
 import { type BackendInfo, setupWebGPU } from '../src/index.js';
+import { releaseWebGPU } from '../src/release.js';
 import { GEMM_KERNEL, gemmOp } from '../src/kernels/register.js';
 
 let info: BackendInfo;
 beforeAll(async () => {
   info = await setupWebGPU();
 });
-afterAll(() => tf.setBackend('cpu'));
+afterAll(() => releaseWebGPU('cpu')); // Dawn must be idle before the worker exits
 
 /** Worst |got − want| / max(1, |want|) (or / max|want| when `relative`), read asynchronously. */
 async function worstError(got: tf.Tensor, want: tf.Tensor, relative = false): Promise<number> {

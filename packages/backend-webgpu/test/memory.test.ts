@@ -5,12 +5,13 @@ import { subsetTask, tinyLlama } from '@peftjs/testing/fixtures';
 import { lora } from '@peftjs/lora';
 import type { ModelBatch } from '@peftjs/models';
 import { setupWebGPU } from '../src/index.js';
+import { releaseWebGPU } from '../src/release.js';
 
 beforeAll(async () => {
   await setupWebGPU();
   tf.env().set('WEBGPU_CPU_HANDOFF_SIZE_THRESHOLD', 0);
 });
-afterAll(() => tf.setBackend('cpu'));
+afterAll(() => releaseWebGPU('cpu')); // Dawn must be idle before the worker exits
 
 interface GpuMemory extends tf.MemoryInfo {
   numBytesInGPU: number;

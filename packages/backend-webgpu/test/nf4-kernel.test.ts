@@ -2,12 +2,13 @@ import * as tf from '@tensorflow/tfjs-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { bytesToInt32Words, nf4MatMul, type Nf4MatMulAttrs } from '@peftjs/core';
 import { type BackendInfo, setupWebGPU } from '../src/index.js';
+import { releaseWebGPU } from '../src/release.js';
 
 let info: BackendInfo;
 beforeAll(async () => {
   info = await setupWebGPU();
 });
-afterAll(() => tf.setBackend('cpu'));
+afterAll(() => releaseWebGPU('cpu')); // Dawn must be idle before the worker exits
 
 // bitsandbytes' NF4 table and an 8-bit map; the kernel gets them as inputs like any other table
 const NF4 = [-1, -0.6961928009986877, -0.5250730514526367, -0.39491748809814453, -0.28444138169288635, -0.18477343022823334, -0.09105003625154495, 0,

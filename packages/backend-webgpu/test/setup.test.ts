@@ -1,12 +1,13 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type BackendInfo, WebGPUError, setupWebGPU } from '../src/index.js';
+import { releaseWebGPU } from '../src/release.js';
 
 let info: BackendInfo;
 beforeAll(async () => {
   info = await setupWebGPU();
 });
-afterAll(() => tf.setBackend('cpu'));
+afterAll(() => releaseWebGPU('cpu')); // Dawn must be idle before the worker exits
 
 describe('setupWebGPU', () => {
   it('activates webgpu on a named adapter with WebGPU default limits and says why', () => {

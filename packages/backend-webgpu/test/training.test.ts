@@ -10,6 +10,7 @@ import { prefixTuning } from '@peftjs/prefix';
 import { pTuning } from '@peftjs/ptuning';
 import { bottleneckAdapter } from '@peftjs/adapter';
 import { setupWebGPU } from '../src/index.js';
+import { releaseWebGPU } from '../src/release.js';
 
 /** One config per method package, on the tiny GQA LLaMA (vocabulary 64, hidden 16, 2 layers). */
 const CASES: Array<[string, PeftMethod, Record<string, unknown>]> = [
@@ -65,7 +66,7 @@ beforeAll(async () => {
   // tfjs runs ops on small CPU-resident inputs on the CPU (below 1000 elements); every op of this tiny model would.
   tf.env().set('WEBGPU_CPU_HANDOFF_SIZE_THRESHOLD', 0);
 });
-afterAll(() => tf.setBackend('cpu'));
+afterAll(() => releaseWebGPU('cpu')); // Dawn must be idle before the worker exits
 
 describe('a training step of every method on webgpu equals the cpu backend', () => {
   for (const [name, method, config] of CASES) {

@@ -5,21 +5,15 @@ import * as tf from '@tensorflow/tfjs-core';
 import type { Module, QuantizeRequest } from '@peftjs/core';
 import { bitsPerParameter, dequantizeModel, linear4bitModules } from '@peftjs/qlora';
 import type { FlagSpec } from './args.js';
-import { UsageError } from './errors.js';
 
 export const QUANTIZE_FLAGS = [
   { name: 'quantize', type: 'string', description: 'load the base in 4 bits (QLoRA, bitsandbytes blocks of 64)', choices: ['nf4', 'fp4'] },
   { name: 'double-quant', type: 'string', description: 'with --quantize: double-quantize the block scales (4.127 bits/param)', default: 'true', choices: ['true', 'false'] },
 ] as const satisfies readonly FlagSpec[];
 
-/** The loadModel `quantize` option of `--quantize` / `--double-quant`, checked. */
-export function quantizeOption(f: { quantize?: string; doubleQuant?: string }): QuantizeRequest | undefined {
-  if (f.doubleQuant !== undefined && f.doubleQuant !== 'true' && f.doubleQuant !== 'false') {
-    throw new UsageError(`--double-quant must be true or false, got "${f.doubleQuant}"`);
-  }
-  if (f.quantize === undefined) return undefined;
-  if (f.quantize !== 'nf4' && f.quantize !== 'fp4') throw new UsageError(`--quantize must be nf4 or fp4, got "${f.quantize}"`);
-  return { type: f.quantize, doubleQuant: f.doubleQuant !== 'false' };
+/** The loadModel `quantize` option of `--quantize` / `--double-quant` (their values are checked with the flags). */
+export function quantizeOption(f: { quantize?: 'nf4' | 'fp4'; doubleQuant?: 'true' | 'false' }): QuantizeRequest | undefined {
+  return f.quantize === undefined ? undefined : { type: f.quantize, doubleQuant: f.doubleQuant !== 'false' };
 }
 
 export interface QuantizationSummary {
