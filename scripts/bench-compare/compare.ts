@@ -7,7 +7,11 @@ import os from 'node:os';
 import { fileURLToPath } from 'node:url';
 
 const here = (f: string) => fileURLToPath(new URL(f, import.meta.url));
-const list = (k: string, d: string) => (process.env[k] ?? d).split(',').map((x) => x.trim()).filter(Boolean);
+const list = (k: string, d: string) =>
+  (process.env[k] ?? d)
+    .split(',')
+    .map((x) => x.trim())
+    .filter(Boolean);
 const PYTHON = process.env['BENCH_PYTHON'] ?? '/usr/bin/python3';
 const steps = process.env['BENCH_STEPS'] ?? '6';
 
@@ -77,17 +81,34 @@ for (const c of configs) {
     console.error(`[bench:compare] ${name}: peftjs wasm ${t} thread(s)…`);
     return run(
       process.execPath,
-      ['--conditions=@peftjs/source', '--import', 'tsx', here('./peftjs.ts'), '--shape', c.shape, '--rows', c.rows, '--steps', steps, '--threads', t, ...seqArgs],
+      [
+        '--conditions=@peftjs/source',
+        '--import',
+        'tsx',
+        here('./peftjs.ts'),
+        '--shape',
+        c.shape,
+        '--rows',
+        c.rows,
+        '--steps',
+        steps,
+        '--threads',
+        t,
+        ...seqArgs,
+      ],
       process.env,
     );
   });
-  lines.push(`\n### ${name} (${c.shape === 'ref' ? 'vocab 512, hidden 256, 4 layers, 4 heads, FFN 1024, untied' : 'SmolLM-135M: hidden 576, 30 layers, 9/3 heads, FFN 1536, vocab 49152, tied'}; LoRA r 8 α 16 on q,v, AdamW)`);
+  lines.push(
+    `\n### ${name} (${c.shape === 'ref' ? 'vocab 512, hidden 256, 4 layers, 4 heads, FFN 1024, untied' : 'SmolLM-135M: hidden 576, 30 layers, 9/3 heads, FFN 1536, vocab 49152, tied'}; LoRA r 8 α 16 on q,v, AdamW)`,
+  );
   lines.push(`| row | PyTorch | ${threads.map((t) => `peftjs wasm ${t}T | ratio`).join(' | ')} |`);
   lines.push(`|---|---|${threads.map(() => '---|---').join('|')}|`);
   for (const [key, label, unit] of ROWS) {
     if (key !== 'rss_mb' && !c.rows.split(',').includes(key)) continue;
     const tv = typeof torch === 'string' ? undefined : (torch[key] as number | undefined);
-    const fmt = (v: number | undefined) => (v === undefined ? '–' : key === 'rss_mb' ? `${v.toFixed(0)} MB` : unit === 'ms' ? `${v.toFixed(1)} ms` : `${v.toFixed(1)} tok/s`);
+    const fmt = (v: number | undefined) =>
+      v === undefined ? '–' : key === 'rss_mb' ? `${v.toFixed(0)} MB` : unit === 'ms' ? `${v.toFixed(1)} ms` : `${v.toFixed(1)} tok/s`;
     const cells = ours.map((o) => {
       if (typeof o === 'string') return `${o.slice(0, 120)} | –`;
       const v = o[key] as number | undefined;
@@ -97,11 +118,17 @@ for (const c of configs) {
     });
     lines.push(`| ${label} | ${typeof torch === 'string' ? torch.slice(0, 60) : fmt(tv)} | ${cells.join(' | ')} |`);
   }
-  const firsts = ours.map((o, i) => (typeof o === 'string' ? '' : `${threads[i]}T first calls ${JSON.stringify(o['firstCallMs'])}`)).filter(Boolean);
+  const firsts = ours
+    .map((o, i) => (typeof o === 'string' ? '' : `${threads[i]}T first calls ${JSON.stringify(o['firstCallMs'])}`))
+    .filter(Boolean);
   if (firsts.length) lines.push(`(peftjs ${firsts.join('; ')} ms)`);
 }
 
 const [l1, l5, l15] = os.loadavg();
-console.log(`\nbench:compare — node ${process.version}, ${os.cpus().length} cores, load average ${l1!.toFixed(2)} ${l5!.toFixed(2)} ${l15!.toFixed(2)} at the end; median of ${steps} after 2 warm-up calls`);
-console.log('PyTorch: torch.set_num_threads(1), OPENBLAS_NUM_THREADS=2, OPENBLAS_CORETYPE/L2_SIZE unset (PERFORMANCE.md). ratio = peftjs / PyTorch time.');
+console.log(
+  `\nbench:compare — node ${process.version}, ${os.cpus().length} cores, load average ${l1!.toFixed(2)} ${l5!.toFixed(2)} ${l15!.toFixed(2)} at the end; median of ${steps} after 2 warm-up calls`,
+);
+console.log(
+  'PyTorch: torch.set_num_threads(1), OPENBLAS_NUM_THREADS=2, OPENBLAS_CORETYPE/L2_SIZE unset (PERFORMANCE.md). ratio = peftjs / PyTorch time.',
+);
 for (const l of lines) console.log(l);

@@ -16,27 +16,41 @@ const s = { ...SHAPES[arg('shape', 'ref') as keyof typeof SHAPES] };
 if (Number(arg('seq', '0'))) s.seq = Number(arg('seq', '0'));
 const mode = arg('mode', 'lora');
 const mb = (b: number) => `${(b / 2 ** 20).toFixed(0)} MB`;
-const heap = () => ((tf.backend() as unknown as { wasm?: { HEAPU8?: Uint8Array } }).wasm?.HEAPU8?.byteLength ?? 0);
+const heap = () => (tf.backend() as unknown as { wasm?: { HEAPU8?: Uint8Array } }).wasm?.HEAPU8?.byteLength ?? 0;
 const rss = () => process.memoryUsage().rss;
 
 const info = await setupBackend({ prefer: 'wasm', threads: Number(arg('threads', '1')) });
 console.log(info.reason);
 const base = modelFromConfig(
   {
-    architectures: ['LlamaForCausalLM'], model_type: 'llama', vocab_size: s.vocab, hidden_size: s.hidden,
-    intermediate_size: s.ffn, num_hidden_layers: s.layers, num_attention_heads: s.heads, num_key_value_heads: s.kvHeads,
-    max_position_embeddings: 2048, rms_norm_eps: 1e-6, tie_word_embeddings: s.tied,
+    architectures: ['LlamaForCausalLM'],
+    model_type: 'llama',
+    vocab_size: s.vocab,
+    hidden_size: s.hidden,
+    intermediate_size: s.ffn,
+    num_hidden_layers: s.layers,
+    num_attention_heads: s.heads,
+    num_key_value_heads: s.kvHeads,
+    max_position_embeddings: 2048,
+    rms_norm_eps: 1e-6,
+    tie_word_embeddings: s.tied,
   },
   { rng: new Rng(1) },
 );
 const peft = new PeftModel(base as never, { registry: new PeftRegistry().use(lora) });
 peft.addAdapter('default', { peft_type: 'LORA', r: 8, lora_alpha: 16, target_modules: ['q_proj', 'v_proj'] });
-console.log(`model built: tensors ${tf.memory().numTensors}, tf bytes ${mb(tf.memory().numBytes)}, wasm heap ${mb(heap())}, rss ${mb(rss())}`);
+console.log(
+  `model built: tensors ${tf.memory().numTensors}, tf bytes ${mb(tf.memory().numBytes)}, wasm heap ${mb(heap())}, rss ${mb(rss())}`,
+);
 const params = peft.trainableParameters();
 const opt = new AdamW(params);
 const vars = params.map(([, v]) => v);
 const rng = new Rng(2);
-const ids = tf.tensor2d(Array.from({ length: s.batch * s.seq }, () => rng.int(s.vocab)), [s.batch, s.seq], 'int32');
+const ids = tf.tensor2d(
+  Array.from({ length: s.batch * s.seq }, () => rng.int(s.vocab)),
+  [s.batch, s.seq],
+  'int32',
+);
 const fwd = (peft as unknown as { forward(b: object): { loss: tf.Scalar } }).forward.bind(peft);
 const step = () => {
   if (mode === 'forward') return void tf.tidy(() => fwd({ inputIds: ids, labels: ids }).loss.dataSync());
@@ -58,13 +72,17 @@ let total = 0;
 for (const k of p.kernels) {
   const ms = Number(k.kernelTimeMs) || 0;
   total += ms;
-  const key = ['BatchMatMul', 'PeftLoraMatMul', 'Identity', 'Cast', 'Exp', 'Slice', 'Concat'].includes(k.name) ? `${k.name} ${k.inputShapes.map((x) => `[${x}]`).join('·')}` : k.name;
+  const key = ['BatchMatMul', 'PeftLoraMatMul', 'Identity', 'Cast', 'Exp', 'Slice', 'Concat'].includes(k.name)
+    ? `${k.name} ${k.inputShapes.map((x) => `[${x}]`).join('·')}`
+    : k.name;
   const e = by.get(key) ?? { ms: 0, n: 0 };
   e.ms += ms;
   e.n++;
   by.set(key, e);
 }
-console.log(`profiled ${mode} step: kernels ${total.toFixed(0)} ms in ${p.kernels.length} kernel calls; peak tf bytes in step ${mb(p.peakBytes)}`);
+console.log(
+  `profiled ${mode} step: kernels ${total.toFixed(0)} ms in ${p.kernels.length} kernel calls; peak tf bytes in step ${mb(p.peakBytes)}`,
+);
 for (const [k, v] of [...by].sort((a, b) => b[1].ms - a[1].ms).slice(0, Number(arg('top', '25')))) {
   console.log(`${v.ms.toFixed(1).padStart(8)} ms ${((100 * v.ms) / total).toFixed(1).padStart(5)}%  ×${v.n}  ${k}`);
 }

@@ -24,12 +24,17 @@ export interface PageBackend {
   reason: string;
 }
 
-setWasmPaths({ 'tfjs-backend-wasm.wasm': wasmPlain, 'tfjs-backend-wasm-simd.wasm': wasmSimd, 'tfjs-backend-wasm-threaded-simd.wasm': wasmThreadedSimd });
+setWasmPaths({
+  'tfjs-backend-wasm.wasm': wasmPlain,
+  'tfjs-backend-wasm-simd.wasm': wasmSimd,
+  'tfjs-backend-wasm-threaded-simd.wasm': wasmThreadedSimd,
+});
 
 function describe(info: BackendInfo): PageBackend {
   if (info.name !== 'webgpu') return { name: info.name, reason: info.reason };
   const a = info.adapter;
-  const adapter = [a?.vendor, a?.architecture || a?.device, a?.description].filter((s) => s && s.length).join(' / ') + (a?.fallback ? ' (software)' : '');
+  const adapter =
+    [a?.vendor, a?.architecture || a?.device, a?.description].filter((s) => s && s.length).join(' / ') + (a?.fallback ? ' (software)' : '');
   return { name: 'webgpu', adapter, limits: info.limits, reason: info.reason };
 }
 

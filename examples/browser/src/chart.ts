@@ -74,7 +74,10 @@ export function drawChart(canvas: HTMLCanvasElement, loss: Point[], val: Point[]
   };
   line(loss, LOSS_COLOR, false);
   line(val, VAL_COLOR, true);
-  const legend: Array<[string, string]> = [['loss', LOSS_COLOR], ['val_loss', VAL_COLOR]];
+  const legend: Array<[string, string]> = [
+    ['loss', LOSS_COLOR],
+    ['val_loss', VAL_COLOR],
+  ];
   legend.forEach(([name, color], k) => {
     const lx = pad.l + W - 92;
     const ly = pad.t + 16 + k * 16;

@@ -4,7 +4,18 @@
  * saveAdapter/loadAdapter) over the in-memory file system.
  */
 import * as tf from '@tensorflow/tfjs-core';
-import { PeftModel, adapterStateDict, type ModelOutput, type TokenBatch, loadAdapter, readAdapterConfig, registry, saveAdapter, type PeftConfigBase, type PeftMethod } from '@peftjs/core';
+import {
+  PeftModel,
+  adapterStateDict,
+  type ModelOutput,
+  type TokenBatch,
+  loadAdapter,
+  readAdapterConfig,
+  registry,
+  saveAdapter,
+  type PeftConfigBase,
+  type PeftMethod,
+} from '@peftjs/core';
 import { adalora } from '@peftjs/adalora';
 import { bottleneckAdapter } from '@peftjs/adapter';
 import { lora } from '@peftjs/lora';
@@ -102,7 +113,15 @@ export async function loadData(source: DataSource, maxLength: number, valSplit: 
   }
   state.data = { ...dataset, name };
   const examples = dataset.validation.slice(0, 6).map((e) => promptOf(e.inputIds, e.labels, tokenizer));
-  return { name, format: dataset.format, train: dataset.train.length, validation: dataset.validation.length, truncated: dataset.truncated, warnings, examples };
+  return {
+    name,
+    format: dataset.format,
+    train: dataset.train.length,
+    validation: dataset.validation.length,
+    truncated: dataset.truncated,
+    warnings,
+    examples,
+  };
 }
 
 /** The prompt part of an encoded example (the tokens before the first labelled one). */
@@ -137,7 +156,14 @@ export function collateBucketed(items: readonly EncodedExample[], pad: number): 
   const extra = Math.ceil(T / 16) * 16 - T;
   if (extra === 0 || b.labels?.rank !== 2) return b;
   const grow = (t: tf.Tensor, value: number) => {
-    const out = tf.pad(t as tf.Tensor2D, [[0, 0], [0, extra]], value);
+    const out = tf.pad(
+      t as tf.Tensor2D,
+      [
+        [0, 0],
+        [0, extra],
+      ],
+      value,
+    );
     t.dispose();
     return out;
   };
@@ -178,7 +204,8 @@ export async function loadAdapterFiles(files: PickedFile[]): Promise<{ peftType:
   for (const f of files) putFile(`/adapter-in/${f.path.split('/').pop()}`, new Uint8Array(await f.file.arrayBuffer()));
   if (!getFile('/adapter-in/adapter_config.json')) throw new Error('the picked files hold no adapter_config.json');
   const cfg = await readAdapterConfig('/adapter-in');
-  if (!registry.has(cfg.peft_type)) throw new Error(`adapter_config.json: peft_type "${cfg.peft_type}" is not a method installed in this page`);
+  if (!registry.has(cfg.peft_type))
+    throw new Error(`adapter_config.json: peft_type "${cfg.peft_type}" is not a method installed in this page`);
   dropPeft();
   const peft = new PeftModel(requireModel().base as never, { registry }) as Peft;
   try {

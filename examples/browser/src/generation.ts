@@ -25,11 +25,24 @@ async function continueText(forward: Forward, prompt: string, maxNewTokens: numb
 }
 
 /** The base model's answer (adapters disabled) and, when there is an adapter, the adapted one. */
-export async function beforeAndAfter(prompt: string, maxNewTokens: number, onPiece: (which: 'base' | 'adapter', s: string) => void): Promise<{ base: string; adapter: string | null }> {
+export async function beforeAndAfter(
+  prompt: string,
+  maxNewTokens: number,
+  onPiece: (which: 'base' | 'adapter', s: string) => void,
+): Promise<{ base: string; adapter: string | null }> {
   const { base } = requireModel();
   const peft = state.peft;
   if (!('newCache' in base)) throw new Error(`${requireModel().info.architecture} does not generate text`);
-  if (!peft) return { base: await continueText((b) => base.forward(b as never) as never, prompt, maxNewTokens, (s) => onPiece('base', s)), adapter: null };
+  if (!peft)
+    return {
+      base: await continueText(
+        (b) => base.forward(b as never) as never,
+        prompt,
+        maxNewTokens,
+        (s) => onPiece('base', s),
+      ),
+      adapter: null,
+    };
   peft.eval();
   const fwd: Forward = (b) => peft.forward(b);
   const plain = await peft.disableAdapter(() => continueText(fwd, prompt, maxNewTokens, (s) => onPiece('base', s)));

@@ -146,7 +146,9 @@ async function loadData(): Promise<void> {
   const box = $('data-info');
   if (kind === 'file' && !dropped) return fail(box, new Error('drop a JSONL file (or choose one) first'));
   const source = kind === 'file' ? ({ kind: 'file', name: dropped!.name, text: dropped!.text } as const) : ({ kind: 'bundled' } as const);
-  const info = await guarded(box, () => client.call('loadData', { source, maxLength: Number(input('max-length').value), valSplit: Number(input('val-split').value) }));
+  const info = await guarded(box, () =>
+    client.call('loadData', { source, maxLength: Number(input('max-length').value), valSplit: Number(input('val-split').value) }),
+  );
   if (!info) {
     haveData = false;
     return refreshButtons();
@@ -171,7 +173,8 @@ async function takeFile(f: File): Promise<void> {
 function settings(): TrainSettings {
   const n = (id: string, what: string, int = true) => {
     const v = Number(input(id).value);
-    if (!Number.isFinite(v) || (int && !Number.isInteger(v))) throw new Error(`${what} must be ${int ? 'an integer' : 'a number'}, got "${input(id).value}"`);
+    if (!Number.isFinite(v) || (int && !Number.isInteger(v)))
+      throw new Error(`${what} must be ${int ? 'an integer' : 'a number'}, got "${input(id).value}"`);
     return v;
   };
   return {
@@ -195,7 +198,12 @@ function showSummary(s: TrainSummary): void {
   head.textContent = `${s.stopReason === 'stopped' ? `stopped at step ${s.step} of ${s.totalSteps}` : `finished ${s.step} steps`} — ${s.diagnosis.case}: `;
   const ul = document.createElement('ul');
   for (const t of s.diagnosis.suggestions) ul.append(Object.assign(document.createElement('li'), { textContent: t }));
-  d.append(head, document.createTextNode(s.diagnosis.summary), ul, Object.assign(document.createElement('div'), { textContent: s.trainableLine, className: 'about' }));
+  d.append(
+    head,
+    document.createTextNode(s.diagnosis.summary),
+    ul,
+    Object.assign(document.createElement('div'), { textContent: s.trainableLine, className: 'about' }),
+  );
 }
 
 async function runTraining(op: 'train' | 'resume'): Promise<void> {
@@ -236,7 +244,9 @@ async function runTraining(op: 'train' | 'resume'): Promise<void> {
 async function generate(): Promise<void> {
   $('out-base').textContent = '';
   $('out-adapter').textContent = '';
-  const r = await guarded($('out-base'), () => client.call('generate', { prompt: $<HTMLTextAreaElement>('prompt').value, maxNewTokens: Number(input('max-new').value) }));
+  const r = await guarded($('out-base'), () =>
+    client.call('generate', { prompt: $<HTMLTextAreaElement>('prompt').value, maxNewTokens: Number(input('max-new').value) }),
+  );
   if (r && r.adapter === null) $('out-adapter').textContent = '(no adapter yet: train one or load one)';
   $('out-base').dataset.done = String(!!r);
 }
@@ -296,7 +306,10 @@ function setup(): void {
   input('adapter-files').onchange = () => void loadAdapter();
   input('model-folder').onchange = () => ((document.querySelector('input[name=model][value=folder]') as HTMLInputElement).checked = true);
   input('data-file').onchange = () => input('data-file').files?.[0] && void takeFile(input('data-file').files![0]);
-  $('forget-cached').onclick = () => void guarded($('model-info'), async () => showCached((await client.call('forgetCached', { name: $<HTMLSelectElement>('cached-models').value })).cached));
+  $('forget-cached').onclick = () =>
+    void guarded($('model-info'), async () =>
+      showCached((await client.call('forgetCached', { name: $<HTMLSelectElement>('cached-models').value })).cached),
+    );
   const drop = $('drop');
   drop.ondragover = (e) => {
     e.preventDefault();
@@ -325,7 +338,8 @@ function setup(): void {
       page.backend = r.backend;
       const el = $('backend');
       el.dataset.state = r.backend.name;
-      el.textContent = r.backend.name === 'webgpu' ? `WebGPU: ${r.backend.adapter}` : `CPU (wasm) — ${r.backend.reason.replace(/^wasm: /, '')}`;
+      el.textContent =
+        r.backend.name === 'webgpu' ? `WebGPU: ${r.backend.adapter}` : `CPU (wasm) — ${r.backend.reason.replace(/^wasm: /, '')}`;
       el.title = r.backend.reason;
       log(`backend: ${r.backend.reason}`);
       methodSel.replaceChildren(...r.methods.map((m) => new Option(`${METHOD_FORMS[m]?.title ?? m}`, m, m === 'lora', m === 'lora')));

@@ -115,7 +115,13 @@ export function readFields(form: MethodForm): Record<string, unknown> {
     else if (f.kind === 'text') {
       const v = el.value.trim();
       if (v === '') continue;
-      out[f.key] = v.includes(',') || f.key === 'target_modules' && v !== 'all-linear' ? v.split(',').map((s) => s.trim()).filter(Boolean) : v;
+      out[f.key] =
+        v.includes(',') || (f.key === 'target_modules' && v !== 'all-linear')
+          ? v
+              .split(',')
+              .map((s) => s.trim())
+              .filter(Boolean)
+          : v;
     } else {
       const n = Number(el.value);
       if (el.value.trim() === '' || !Number.isFinite(n) || (f.kind === 'int' && !Number.isInteger(n))) {

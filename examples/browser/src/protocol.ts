@@ -72,7 +72,9 @@ export interface Requests {
 
 export type Op = keyof Requests;
 
-export type RequestMessage = { [K in Op]: { id: number; op: K; args: Requests[K]['args'] } }[Op] | { id: number; op: 'stop'; args: Record<string, never> };
+export type RequestMessage =
+  | { [K in Op]: { id: number; op: K; args: Requests[K]['args'] } }[Op]
+  | { id: number; op: 'stop'; args: Record<string, never> };
 
 export type WorkerMessage =
   | { id: number; ok: true; result: unknown }

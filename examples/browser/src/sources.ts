@@ -65,7 +65,8 @@ export async function stageModel(source: ModelSource, status: (s: string) => voi
     return { dir, name, from: 'browser cache (IndexedDB)' };
   }
   const picked = topLevel(source.files);
-  if (!picked.some((f) => f.path === 'config.json')) throw new Error(`${name}: no config.json in the picked folder (expected a Hugging Face model folder)`);
+  if (!picked.some((f) => f.path === 'config.json'))
+    throw new Error(`${name}: no config.json in the picked folder (expected a Hugging Face model folder)`);
   const files = new Map<string, Uint8Array>();
   for (const f of picked) {
     status(`reading ${f.path} (${(f.file.size / 2 ** 20).toFixed(1)} MiB)`);

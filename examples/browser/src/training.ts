@@ -61,7 +61,8 @@ export async function startTraining(
   });
   run = { trainer, stopAsked: false };
   const before = await validationLoss(peft);
-  if (before !== null) post({ type: 'eval', step: 0, epoch: 0, val_loss: before, perplexity: Math.exp(before), elapsed_s: 0 }, trainer.totalSteps);
+  if (before !== null)
+    post({ type: 'eval', step: 0, epoch: 0, val_loss: before, perplexity: Math.exp(before), elapsed_s: 0 }, trainer.totalSteps);
   return continueTraining();
 }
 
@@ -77,7 +78,14 @@ export async function continueTraining(): Promise<TrainSummary> {
   });
   const summary = (stopReason: string, lastValLoss: number | null): TrainSummary => {
     const d = r.trainer.diagnose();
-    return { step: r.trainer.currentStep, totalSteps: r.trainer.totalSteps, stopReason, diagnosis: { case: d.case, summary: d.summary, suggestions: d.suggestions }, trainableLine: state.trainableLine ?? '', lastValLoss };
+    return {
+      step: r.trainer.currentStep,
+      totalSteps: r.trainer.totalSteps,
+      stopReason,
+      diagnosis: { case: d.case, summary: d.summary, suggestions: d.suggestions },
+      trainableLine: state.trainableLine ?? '',
+      lastValLoss,
+    };
   };
   try {
     const result = await r.trainer.train();

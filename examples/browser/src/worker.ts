@@ -21,13 +21,18 @@ async function cached(): Promise<string[]> {
 }
 
 const handlers: { [K in keyof Requests]: (args: Requests[K]['args']) => Promise<Requests[K]['result']> } = {
-  init: async ({ backend }) => ({ backend: await startBackend(backend, (why) => status(`error: ${why}`)), methods: Object.keys(METHODS), cached: await cached() }),
+  init: async ({ backend }) => ({
+    backend: await startBackend(backend, (why) => status(`error: ${why}`)),
+    methods: Object.keys(METHODS),
+    cached: await cached(),
+  }),
   loadModel: async ({ source }) => {
     disposeRun();
     return loadModel(source, status);
   },
   loadData: ({ source, maxLength, valSplit }) => loadData(source, maxLength, valSplit),
-  train: ({ method, options, settings }) => startTraining(method, options, settings, (e, totalSteps) => post({ event: 'train', e, totalSteps })),
+  train: ({ method, options, settings }) =>
+    startTraining(method, options, settings, (e, totalSteps) => post({ event: 'train', e, totalSteps })),
   resume: () => continueTraining(),
   generate: ({ prompt, maxNewTokens }) => beforeAndAfter(prompt, maxNewTokens, (which, piece) => post({ event: 'token', which, piece })),
   save: () => adapterFiles(),

@@ -10,7 +10,13 @@ import { collateExamples, evaluateModel, loadJsonlDataset } from '@peftjs/train'
 
 export const CHROMIUM = process.env.PEFTJS_CHROMIUM ?? '/usr/bin/chromium';
 const QUIET = ['--no-sandbox', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'];
-export const WEBGPU_FLAGS = ['--enable-unsafe-webgpu', '--enable-features=Vulkan', '--use-vulkan=swiftshader', '--use-webgpu-adapter=swiftshader', ...QUIET];
+export const WEBGPU_FLAGS = [
+  '--enable-unsafe-webgpu',
+  '--enable-features=Vulkan',
+  '--use-vulkan=swiftshader',
+  '--use-webgpu-adapter=swiftshader',
+  ...QUIET,
+];
 export const NO_GPU_FLAGS = ['--disable-gpu', ...QUIET];
 
 export const REPO = new URL('../../../', import.meta.url).pathname;
@@ -37,7 +43,10 @@ export async function until(page: Page, what: string, cond: (s: PageState) => bo
     const s = await state(page);
     if (s.errors.length) throw new Error(`page error while waiting for ${what}: ${s.errors.join(' | ')}`);
     if (cond(s)) return s;
-    if (Date.now() > end) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}: ${JSON.stringify({ loss: s.loss, val: s.val, summary: s.summary })}`);
+    if (Date.now() > end)
+      throw new Error(
+        `timed out after ${timeoutMs} ms waiting for ${what}: ${JSON.stringify({ loss: s.loss, val: s.val, summary: s.summary })}`,
+      );
     await new Promise((r) => setTimeout(r, 250));
   }
 }
@@ -47,11 +56,20 @@ export async function openPage(browser: Browser, url: string): Promise<{ page: P
   page.on('pageerror', (e) => console.log(`[page] ${e.message}`));
   await page.goto(url);
   await until(page, 'the model and data', () => true, 1);
-  await page.waitForFunction(() => !(document.getElementById('train') as HTMLButtonElement).disabled || (globalThis as unknown as { peftjsPage: PageState }).peftjsPage.errors.length > 0, null, { timeout: 120_000 });
+  await page.waitForFunction(
+    () =>
+      !(document.getElementById('train') as HTMLButtonElement).disabled ||
+      (globalThis as unknown as { peftjsPage: PageState }).peftjsPage.errors.length > 0,
+    null,
+    { timeout: 120_000 },
+  );
   return { page, downloads: mkdtempSync(join(tmpdir(), 'peftjs-browser-')) };
 }
 
-export async function setTraining(page: Page, s: { steps: number; batchSize: number; evalEvery: number; lr: number; warmup: number }): Promise<void> {
+export async function setTraining(
+  page: Page,
+  s: { steps: number; batchSize: number; evalEvery: number; lr: number; warmup: number },
+): Promise<void> {
   await page.fill('#steps', String(s.steps));
   await page.fill('#batch-size', String(s.batchSize));
   await page.fill('#eval-every', String(s.evalEvery));
@@ -70,7 +88,10 @@ export async function downloadAdapter(page: Page, dir: string): Promise<string[]
     });
   });
   await page.click('#save');
-  await Promise.race([all, new Promise((_, reject) => setTimeout(() => reject(new Error(`downloads: got only ${got.join(', ')}`)), 60_000))]);
+  await Promise.race([
+    all,
+    new Promise((_, reject) => setTimeout(() => reject(new Error(`downloads: got only ${got.join(', ')}`)), 60_000)),
+  ]);
   return got.sort();
 }
 
@@ -111,7 +132,11 @@ export function saveShot(png: Buffer, name: string): string {
  * Loads the downloaded adapter onto the bundled model in Node with @peftjs/core (wasm backend)
  * and computes the validation loss the page reports, on the same split of the same data.
  */
-export async function checkInNode(dir: string, data: { train: string; validation: string | number }, maxLength: number): Promise<{ valLoss: number; sums: Record<string, number>; config: Record<string, unknown> }> {
+export async function checkInNode(
+  dir: string,
+  data: { train: string; validation: string | number },
+  maxLength: number,
+): Promise<{ valLoss: number; sums: Record<string, number>; config: Record<string, unknown> }> {
   const { setupBackend } = await import('@peftjs/backend-node');
   await setupBackend({ prefer: 'wasm' });
   if (!registry.has('LORA')) registry.use(lora);

@@ -3,11 +3,28 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Browser } from 'playwright-core';
-import { CHROMIUM, MODEL_DIR, NO_GPU_FLAGS, RIDDLES, WEBGPU_FLAGS, chartPixels, checkInNode, downloadAdapter, openPage, saveShot, setTraining, state, until } from './page-driver.js';
+import {
+  CHROMIUM,
+  MODEL_DIR,
+  NO_GPU_FLAGS,
+  RIDDLES,
+  WEBGPU_FLAGS,
+  chartPixels,
+  checkInNode,
+  downloadAdapter,
+  openPage,
+  saveShot,
+  setTraining,
+  state,
+  until,
+} from './page-driver.js';
 import { serveStatic } from './serve.js';
 
 const haveChromium = existsSync(CHROMIUM);
-if (!haveChromium) console.log(`examples/browser: skipping the browser tests: no Chromium at ${CHROMIUM} (Debian: apt install chromium libvulkan1; or set PEFTJS_CHROMIUM)`);
+if (!haveChromium)
+  console.log(
+    `examples/browser: skipping the browser tests: no Chromium at ${CHROMIUM} (Debian: apt install chromium libvulkan1; or set PEFTJS_CHROMIUM)`,
+  );
 
 let server: { url: string; close(): Promise<void> } | undefined;
 
@@ -51,7 +68,9 @@ describe.skipIf(!haveChromium)('the fine-tuning page in headless Chromium', () =
       expect(await page.isEnabled('#resume')).toBe(true);
       await page.click('#resume');
       const done = await until(page, 'the end of training', (s) => s.summary?.stopReason === 'completed', 240_000);
-      console.log(`wasm: ${done.summary!.step} steps (stopped at ${stopped.summary!.step}) in ${((Date.now() - t0) / 1000).toFixed(1)} s incl. page load; loss ${done.loss[0].value.toFixed(3)} → ${done.loss.at(-1)!.value.toFixed(3)}, val_loss ${done.val[0].value.toFixed(3)} → ${done.val.at(-1)!.value.toFixed(3)}`);
+      console.log(
+        `wasm: ${done.summary!.step} steps (stopped at ${stopped.summary!.step}) in ${((Date.now() - t0) / 1000).toFixed(1)} s incl. page load; loss ${done.loss[0].value.toFixed(3)} → ${done.loss.at(-1)!.value.toFixed(3)}, val_loss ${done.val[0].value.toFixed(3)} → ${done.val.at(-1)!.value.toFixed(3)}`,
+      );
       expect(done.loss.map((p) => p.step)).toEqual(Array.from({ length: 8 }, (_, i) => i + 1));
       expect(mean(done.loss.slice(-3).map((p) => p.value))).toBeLessThan(mean(done.loss.slice(0, 3).map((p) => p.value)));
       expect(done.val.at(-1)!.value).toBeLessThan(done.val[0].value);
@@ -93,15 +112,21 @@ describe.skipIf(!haveChromium)('the fine-tuning page in headless Chromium', () =
       expect(await page.textContent('#backend')).toMatch(/wasm/);
       await page.setInputFiles('#model-folder', MODEL_DIR);
       await page.click('#load-model');
-      await page.waitForFunction(() => /picked folder/.test(document.getElementById('model-info')!.textContent ?? ''), null, { timeout: 120_000 });
-      expect(await page.textContent('#model-info')).toMatch(/peftjs-tiny-llama: LlamaForCausalLM, 2,164,416 parameters.*now cached in this browser/);
+      await page.waitForFunction(() => /picked folder/.test(document.getElementById('model-info')!.textContent ?? ''), null, {
+        timeout: 120_000,
+      });
+      expect(await page.textContent('#model-info')).toMatch(
+        /peftjs-tiny-llama: LlamaForCausalLM, 2,164,416 parameters.*now cached in this browser/,
+      );
       await page.reload();
       await page.waitForFunction(() => !document.getElementById('cached-row')!.hidden, null, { timeout: 120_000 });
       await page.waitForFunction(() => !(document.getElementById('load-model') as HTMLButtonElement).disabled, null, { timeout: 120_000 });
       await page.check('input[name=model][value=cached]');
       await page.selectOption('#cached-models', 'peftjs-tiny-llama');
       await page.click('#load-model');
-      await page.waitForFunction(() => /browser cache/.test(document.getElementById('model-info')!.textContent ?? ''), null, { timeout: 120_000 });
+      await page.waitForFunction(() => /browser cache/.test(document.getElementById('model-info')!.textContent ?? ''), null, {
+        timeout: 120_000,
+      });
       expect(await page.textContent('#model-info')).toMatch(/2,164,416 parameters.*browser cache \(IndexedDB\)/);
       // a JSONL with a bad line gets the CLI's error, naming the file and line
       const bad = join(mkdtempSync(join(tmpdir(), 'peftjs-bad-')), 'bad.jsonl');
@@ -124,16 +149,31 @@ describe.skipIf(!haveChromium)('the fine-tuning page in headless Chromium', () =
       expect(s0.backend?.name, s0.backend?.reason).toBe('webgpu');
       expect(await page.textContent('#backend')).toMatch(/WebGPU: .*swiftshader/i);
       // a small JSONL dropped on the page: 16 riddles, a quarter held out (SwiftShader compiles every shader on the CPU)
-      const lines = readFileSync(join(RIDDLES, 'train.jsonl'), 'utf8').trim().split('\n').filter((_, i) => i % 7 === 0).slice(0, 16);
+      const lines = readFileSync(join(RIDDLES, 'train.jsonl'), 'utf8')
+        .trim()
+        .split('\n')
+        .filter((_, i) => i % 7 === 0)
+        .slice(0, 16);
       const file = join(downloads, 'few-riddles.jsonl');
       writeFileSync(file, `${lines.join('\n')}\n`);
       await page.fill('#val-split', '0.25');
       await page.setInputFiles('#data-file', file);
-      await page.waitForFunction(() => /few-riddles\.jsonl: 12 training and 4 validation/.test(document.getElementById('data-info')!.textContent ?? ''), null, { timeout: 60_000 });
+      await page.waitForFunction(
+        () => /few-riddles\.jsonl: 12 training and 4 validation/.test(document.getElementById('data-info')!.textContent ?? ''),
+        null,
+        { timeout: 60_000 },
+      );
       await setTraining(page, { steps: 3, batchSize: 4, evalEvery: 3, lr: 1e-2, warmup: 0 });
       await page.click('#train');
-      const done = await until(page, 'the end of training', (s) => s.summary?.stopReason === 'completed', Number(process.env.PEFTJS_BROWSER_WEBGPU_MS ?? 900_000));
-      console.log(`webgpu: ${done.summary!.step} steps in ${((Date.now() - t0) / 1000).toFixed(1)} s incl. page load; loss ${done.loss.map((p) => p.value.toFixed(3)).join(' → ')}, val_loss ${done.val.map((p) => p.value.toFixed(3)).join(' → ')}`);
+      const done = await until(
+        page,
+        'the end of training',
+        (s) => s.summary?.stopReason === 'completed',
+        Number(process.env.PEFTJS_BROWSER_WEBGPU_MS ?? 900_000),
+      );
+      console.log(
+        `webgpu: ${done.summary!.step} steps in ${((Date.now() - t0) / 1000).toFixed(1)} s incl. page load; loss ${done.loss.map((p) => p.value.toFixed(3)).join(' → ')}, val_loss ${done.val.map((p) => p.value.toFixed(3)).join(' → ')}`,
+      );
       expect(done.loss.at(-1)!.value).toBeLessThan(done.loss[0].value);
       expect(done.val.at(-1)!.value).toBeLessThan(done.val[0].value);
       const png = await page.locator('#chart').screenshot();

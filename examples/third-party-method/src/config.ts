@@ -26,7 +26,10 @@ export function parseIa3Config(raw: Record<string, unknown>): Ia3Config {
   const c = IA3_FIELDS.parse(raw);
   const [t, ff] = [c.target_modules, c.feedforward_modules];
   if (Array.isArray(t) && Array.isArray(ff) && ff.some((m) => !t.includes(m))) {
-    IA3_FIELDS.fail('feedforward_modules', `must be a subset of target_modules: ${JSON.stringify(ff.filter((m) => !t.includes(m)))} not in ${JSON.stringify(t)}`);
+    IA3_FIELDS.fail(
+      'feedforward_modules',
+      `must be a subset of target_modules: ${JSON.stringify(ff.filter((m) => !t.includes(m)))} not in ${JSON.stringify(t)}`,
+    );
   }
   return c;
 }

@@ -27,7 +27,8 @@ export const ia3 = definePeftMethod<Ia3Config>({
       }
       config.feedforward_modules ??= defaults ? [...defaults.feedforward] : [];
       for (const { path, module } of ctx.selectLinear({ targetModules: config.target_modules })) {
-        if (module.layout === 'embedding') throw new Error(`IA3 target_modules: ${path} is an Embedding; (IA)³ adapts Linear and Conv1D layers`);
+        if (module.layout === 'embedding')
+          throw new Error(`IA3 target_modules: ${path} is an Embedding; (IA)³ adapts Linear and Conv1D layers`);
         config.fan_in_fan_out = module.layout === 'conv1d'; // as PEFT corrects it, with a warning
         const hook = new Ia3Hook(module, isFeedforward(path, config.feedforward_modules), config.init_ia3_weights, ctx.rng);
         ctx.attach(module.peft, hook, hook.params);

@@ -60,7 +60,14 @@ export class RankAllocator {
   /** The budget and whether to mask at `step`, for a run of `totalStep` steps. */
   schedule(step: number, totalStep: number): { budget: number; mask: boolean } {
     const c = this.config;
-    return budgetSchedule(step, { initBudget: this.initBudget, targetBudget: this.targetBudget, tinit: c.tinit, tfinal: c.tfinal, totalStep, deltaT: c.deltaT });
+    return budgetSchedule(step, {
+      initBudget: this.initBudget,
+      targetBudget: this.targetBudget,
+      tinit: c.tinit,
+      tfinal: c.tfinal,
+      totalStep,
+      deltaT: c.deltaT,
+    });
   }
 
   /**
@@ -149,7 +156,8 @@ export class RankAllocator {
     for (const m of this.modules) {
       const mask = pattern[`${m.path}.lora_E`];
       if (!mask) continue;
-      if (mask.length !== m.hook.r) throw new Error(`AdaLoRA rank_pattern["${m.path}.lora_E"] has ${mask.length} entries for ${m.hook.r} ranks`);
+      if (mask.length !== m.hook.r)
+        throw new Error(`AdaLoRA rank_pattern["${m.path}.lora_E"] has ${mask.length} entries for ${m.hook.r} ranks`);
       tf.tidy(() => {
         const keep = tf.cast(tf.tensor2d(mask.map(Number), [mask.length, 1]), 'bool');
         m.hook.loraE.assign(tf.where(keep, m.hook.loraE, tf.zerosLike(m.hook.loraE)));

@@ -57,7 +57,8 @@ const rankPatternField = field.custom<RankPattern | null>(null, (v, fail) => {
   if (typeof v !== 'object' || Array.isArray(v)) fail(`must be an object of module → list of booleans, got ${JSON.stringify(v)}`);
   const out: RankPattern = {};
   for (const [k, mask] of Object.entries(v as Record<string, unknown>)) {
-    if (!Array.isArray(mask) || !mask.every((b) => typeof b === 'boolean')) fail(`must be a list of booleans, got ${JSON.stringify(mask)}`, `rank_pattern["${k}"]`);
+    if (!Array.isArray(mask) || !mask.every((b) => typeof b === 'boolean'))
+      fail(`must be a list of booleans, got ${JSON.stringify(mask)}`, `rank_pattern["${k}"]`);
     out[k] = [...(mask as boolean[])];
   }
   return out;
@@ -82,19 +83,39 @@ export const ADALORA_FIELDS = defineConfigFields('AdaLoRA', 'ADALORA', {
   orth_reg_weight: field.float(0.5, { min: 0, minOpen: true }),
   total_step: field.positiveInt(null, { nullable: true }),
   rank_pattern: rankPatternField,
-  r: field.custom(8, (v, fail) => (Number.isInteger(v) && (v as number) >= 0 ? (v as number) : fail(`must be a non-negative integer (it is unused: set init_r), got ${JSON.stringify(v)}`))),
+  r: field.custom(8, (v, fail) =>
+    Number.isInteger(v) && (v as number) >= 0
+      ? (v as number)
+      : fail(`must be a non-negative integer (it is unused: set init_r), got ${JSON.stringify(v)}`),
+  ),
   lora_alpha: field.number(8),
   lora_dropout: field.float(0, { min: 0, max: 1, maxOpen: true }),
   target_modules: field.stringOrList(),
   fan_in_fan_out: field.bool(false),
-  bias: field.custom<'none'>('none', (v, fail) => (v === 'none' ? v : fail(`"${String(v)}" is not supported by @peftjs/adalora; use "none"`))),
-  use_rslora: field.custom(false, (v, fail) => (v === false ? v : fail(typeof v === 'boolean' ? 'is not used by AdaLoRA (its scale is lora_alpha / ranknum); set it to false' : `must be true or false, got ${JSON.stringify(v)}`))),
+  bias: field.custom<'none'>('none', (v, fail) =>
+    v === 'none' ? v : fail(`"${String(v)}" is not supported by @peftjs/adalora; use "none"`),
+  ),
+  use_rslora: field.custom(false, (v, fail) =>
+    v === false
+      ? v
+      : fail(
+          typeof v === 'boolean'
+            ? 'is not used by AdaLoRA (its scale is lora_alpha / ranknum); set it to false'
+            : `must be true or false, got ${JSON.stringify(v)}`,
+        ),
+  ),
   modules_to_save: field.moduleList(),
   init_lora_weights: field.bool(true),
   layers_to_transform: field.layerIndices(),
   layers_pattern: field.stringOrList(),
-  alpha_pattern: field.custom<Record<string, number>>({}, (v, fail) => (v == null || (typeof v === 'object' && Object.keys(v).length === 0) ? {} : fail('is not used by AdaLoRA; leave it empty'))),
-  use_dora: field.custom(false, (v, fail) => (v === false ? v : fail(typeof v === 'boolean' ? 'is not supported by AdaLoRA; set it to false' : `must be true or false, got ${JSON.stringify(v)}`))),
+  alpha_pattern: field.custom<Record<string, number>>({}, (v, fail) =>
+    v == null || (typeof v === 'object' && Object.keys(v).length === 0) ? {} : fail('is not used by AdaLoRA; leave it empty'),
+  ),
+  use_dora: field.custom(false, (v, fail) =>
+    v === false
+      ? v
+      : fail(typeof v === 'boolean' ? 'is not supported by AdaLoRA; set it to false' : `must be true or false, got ${JSON.stringify(v)}`),
+  ),
   loftq_config: emptyField('is not supported by AdaLoRA; leave it empty'),
   // Fields PEFT 0.10 writes that we carry unchanged (no behaviour here).
   auto_mapping: field.keep(null),
@@ -116,16 +137,21 @@ export const ADALORA_FLOAT_FIELDS = ADALORA_FIELDS.floatFields;
 export function parseAdaLoraConfig(raw: Record<string, unknown>): AdaLoraConfig {
   const fail = ADALORA_FIELDS.fail;
   const c = ADALORA_FIELDS.parse(raw) as AdaLoraConfig;
-  if (c.target_r > c.init_r && c.inference_mode !== true) fail('target_r', `(${c.target_r}) must not exceed init_r (${c.init_r}): the budget only shrinks`);
+  if (c.target_r > c.init_r && c.inference_mode !== true)
+    fail('target_r', `(${c.target_r}) must not exceed init_r (${c.init_r}): the budget only shrinks`);
   if (c.total_step == null && c.inference_mode !== true) {
     fail('total_step', 'must be set to the planned number of training steps (the budget schedule needs it), got null');
   }
   if (c.total_step != null && !(c.tinit < c.total_step - c.tfinal)) {
-    fail('tinit', `(${c.tinit}) must be less than total_step - tfinal (${c.total_step} - ${c.tfinal}): no step is left for the budget schedule`);
+    fail(
+      'tinit',
+      `(${c.tinit}) must be less than total_step - tfinal (${c.total_step} - ${c.tfinal}): no step is left for the budget schedule`,
+    );
   }
   const ltt = c.layers_to_transform;
   if (c.layers_pattern != null && ltt == null) fail('layers_pattern', 'is only used together with layers_to_transform');
-  if (typeof c.target_modules === 'string' && ltt != null) fail('layers_to_transform', 'cannot be used when target_modules is a string (regex)');
+  if (typeof c.target_modules === 'string' && ltt != null)
+    fail('layers_to_transform', 'cannot be used when target_modules is a string (regex)');
   for (const [k, mask] of Object.entries(c.rank_pattern ?? {})) {
     if (mask.length !== c.init_r) fail(`rank_pattern["${k}"]`, `has ${mask.length} entries but init_r is ${c.init_r}`);
   }

@@ -1,9 +1,5 @@
 import * as tf from '@tensorflow/tfjs-core';
-import {
-  definePeftMethod,
-  type AdapterRecord,
-  type PeftModel,
-} from '@peftjs/core';
+import { definePeftMethod, type AdapterRecord, type PeftModel } from '@peftjs/core';
 import { ADALORA_FIELDS, adaLoraConfigToJSON, parseAdaLoraConfig, rankMask, type AdaLoraConfig } from './config.js';
 import { AdaLoraHook } from './layer.js';
 import { RankAllocator, type AllocationResult, type AllocatorModule, type ModuleGradients } from './allocator.js';
@@ -52,11 +48,16 @@ export function updateAndAllocate<I, O>(
   const record = peft.adapter(adapterName);
   const config = record.config as AdaLoraConfig;
   const totalStep = config.total_step ?? opts.totalSteps;
-  if (!totalStep) throw new Error(`AdaLoRA adapter "${adapterName}": total_step is not set in its config; pass the run's length as opts.totalSteps`);
+  if (!totalStep)
+    throw new Error(`AdaLoRA adapter "${adapterName}": total_step is not set in its config; pass the run's length as opts.totalSteps`);
   const lookup = (name: string, v: tf.Variable): tf.Tensor | undefined =>
-    grads instanceof Map ? (grads.get(name) ?? grads.get(v.name)) : ((grads as Record<string, tf.Tensor>)[name] ?? (grads as Record<string, tf.Tensor>)[v.name]);
+    grads instanceof Map
+      ? (grads.get(name) ?? grads.get(v.name))
+      : ((grads as Record<string, tf.Tensor>)[name] ?? (grads as Record<string, tf.Tensor>)[v.name]);
   const moduleGrads = (m: AllocatorModule): ModuleGradients | undefined => {
-    const [a, e, b] = (['lora_A', 'lora_E', 'lora_B'] as const).map((p) => lookup(`${m.path}.${p}.${adapterName}`, m.hook.params.parameter(p)!));
+    const [a, e, b] = (['lora_A', 'lora_E', 'lora_B'] as const).map((p) =>
+      lookup(`${m.path}.${p}.${adapterName}`, m.hook.params.parameter(p)!),
+    );
     return a && e && b ? { loraA: a, loraE: e, loraB: b } : undefined;
   };
   return allocatorOf(record).updateAndAllocate(step, totalStep, moduleGrads);
@@ -94,7 +95,12 @@ export const adalora = definePeftMethod<AdaLoraConfig>({
   },
   type: 'ADALORA',
   sites: ['linear'],
-  config: { parse: parseAdaLoraConfig, toJSON: adaLoraConfigToJSON, fields: ADALORA_FIELDS.fields, floatFields: ADALORA_FIELDS.floatFields },
+  config: {
+    parse: parseAdaLoraConfig,
+    toJSON: adaLoraConfigToJSON,
+    fields: ADALORA_FIELDS.fields,
+    floatFields: ADALORA_FIELDS.floatFields,
+  },
   hooks: {
     inject(ctx, config) {
       config.target_modules = ctx.resolveTargetModules(config.target_modules);

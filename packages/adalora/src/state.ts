@@ -71,7 +71,11 @@ export function loadAdaLoraState(record: AdapterRecord, tensors: Map<string, tf.
       const axis = RANK_AXIS[f];
       const same = t.shape.length === v.shape.length && t.shape.every((d, i) => d === v.shape[i]);
       const scattered =
-        !same && mask && mask.length === v.shape[axis] && t.rank === v.rank && t.shape.every((d, i) => (i === axis ? d === kept(mask).length : d === v.shape[i]));
+        !same &&
+        mask &&
+        mask.length === v.shape[axis] &&
+        t.rank === v.rank &&
+        t.shape.every((d, i) => (i === axis ? d === kept(mask).length : d === v.shape[i]));
       if (same) assignments.push([v, t, null, axis]);
       else if (scattered) assignments.push([v, t, kept(mask), axis]);
       else problems.push(`${key}: shape [${t.shape}] in file, [${v.shape}] expected`);

@@ -1,6 +1,19 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import * as tf from '@tensorflow/tfjs-core';
-import { Conv1D, Embedding, Linear, Module, PeftModel, PeftRegistry, Rng, adapterStateDict, getPeftModel, type ModelDims, type PeftBaseModel, type SiteTable } from '@peftjs/core';
+import {
+  Conv1D,
+  Embedding,
+  Linear,
+  Module,
+  PeftModel,
+  PeftRegistry,
+  Rng,
+  adapterStateDict,
+  getPeftModel,
+  type ModelDims,
+  type PeftBaseModel,
+  type SiteTable,
+} from '@peftjs/core';
 import {
   AdaLoraHook,
   adalora,
@@ -41,7 +54,15 @@ class Toy extends Module implements PeftBaseModel<tf.Tensor, tf.Tensor> {
 }
 
 const registry = new PeftRegistry().use(adalora);
-const ids = () => tf.tensor2d([[1, 2, 3], [4, 5, 9]], [2, 3], 'int32');
+const ids = () =>
+  tf.tensor2d(
+    [
+      [1, 2, 3],
+      [4, 5, 9],
+    ],
+    [2, 3],
+    'int32',
+  );
 const maxDiff = (a: tf.Tensor, b: tf.Tensor) => tf.tidy(() => tf.max(tf.abs(tf.sub(a, b))).dataSync()[0]);
 const BASE = { peft_type: 'ADALORA', total_step: 10, target_r: 1 };
 
@@ -63,7 +84,20 @@ afterEach(() => tf.disposeVariables());
 describe('AdaLoRA config', () => {
   it("fills PEFT 0.10's defaults (init_r 12, target_r 8, β 0.85, orth_reg_weight 0.5)", () => {
     const c = parseAdaLoraConfig({ total_step: 100 });
-    expect(c).toMatchObject({ peft_type: 'ADALORA', init_r: 12, target_r: 8, tinit: 0, tfinal: 0, deltaT: 1, beta1: 0.85, beta2: 0.85, orth_reg_weight: 0.5, r: 8, lora_alpha: 8, rank_pattern: null });
+    expect(c).toMatchObject({
+      peft_type: 'ADALORA',
+      init_r: 12,
+      target_r: 8,
+      tinit: 0,
+      tfinal: 0,
+      deltaT: 1,
+      beta1: 0.85,
+      beta2: 0.85,
+      orth_reg_weight: 0.5,
+      r: 8,
+      lora_alpha: 8,
+      rank_pattern: null,
+    });
   });
 
   it('requires total_step for training but not for an adapter loaded for inference', () => {
@@ -72,7 +106,9 @@ describe('AdaLoRA config', () => {
   });
 
   it("applies PEFT's validation tinit < total_step - tfinal, naming the field", () => {
-    expect(() => parseAdaLoraConfig({ total_step: 10, tinit: 5, tfinal: 5 })).toThrow('AdaLoRA tinit (5) must be less than total_step - tfinal (10 - 5)');
+    expect(() => parseAdaLoraConfig({ total_step: 10, tinit: 5, tfinal: 5 })).toThrow(
+      'AdaLoRA tinit (5) must be less than total_step - tfinal (10 - 5)',
+    );
     expect(parseAdaLoraConfig({ total_step: 10, tinit: 4, tfinal: 5 }).tinit).toBe(4);
   });
 
@@ -84,13 +120,17 @@ describe('AdaLoRA config', () => {
     expect(() => parseAdaLoraConfig({ ...BASE, orth_reg_weight: 0 })).toThrow(/AdaLoRA orth_reg_weight must be greater than 0/);
     expect(() => parseAdaLoraConfig({ ...BASE, deltaT: 0 })).toThrow(/AdaLoRA deltaT/);
     expect(() => parseAdaLoraConfig({ ...BASE, use_dora: true })).toThrow(/AdaLoRA use_dora/);
-    expect(() => parseAdaLoraConfig({ ...BASE, init_r: 2, rank_pattern: { 'a.lora_E': [true] } })).toThrow('AdaLoRA rank_pattern["a.lora_E"] has 1 entries but init_r is 2');
+    expect(() => parseAdaLoraConfig({ ...BASE, init_r: 2, rank_pattern: { 'a.lora_E': [true] } })).toThrow(
+      'AdaLoRA rank_pattern["a.lora_E"] has 1 entries but init_r is 2',
+    );
   });
 
   it('writes every field PEFT 0.10 writes, rank_pattern included', () => {
     const json = adaLoraConfigToJSON(parseAdaLoraConfig({ ...BASE, init_r: 2, rank_pattern: { 'm.lora_E': [true, false] } }));
     expect(Object.keys(json).sort()).toEqual(
-      'alpha_pattern auto_mapping base_model_name_or_path beta1 beta2 bias deltaT fan_in_fan_out inference_mode init_lora_weights init_r layer_replication layers_pattern layers_to_transform loftq_config lora_alpha lora_dropout megatron_config megatron_core modules_to_save orth_reg_weight peft_type r rank_pattern revision target_modules target_r task_type tfinal tinit total_step use_dora use_rslora'.split(' '),
+      'alpha_pattern auto_mapping base_model_name_or_path beta1 beta2 bias deltaT fan_in_fan_out inference_mode init_lora_weights init_r layer_replication layers_pattern layers_to_transform loftq_config lora_alpha lora_dropout megatron_config megatron_core modules_to_save orth_reg_weight peft_type r rank_pattern revision target_modules target_r task_type tfinal tinit total_step use_dora use_rslora'.split(
+        ' ',
+      ),
     );
     expect(json.rank_pattern).toEqual({ 'm.lora_E': [true, false] });
   });
@@ -106,7 +146,9 @@ describe('AdaLoRA layer: ΔW = B·(A⊙E)·α/(ranknum + 1e-5)', () => {
     expect(h.loraA.shape).toEqual([8, 6]);
     expect(h.loraE.shape).toEqual([8, 1]);
     expect(h.loraB.shape).toEqual([6, 8]);
-    const std = tf.tidy(() => Math.sqrt(tf.moments(tf.concat([tf.reshape(h.loraA, [-1]), tf.reshape(h.loraB, [-1])])).variance.dataSync()[0]));
+    const std = tf.tidy(() =>
+      Math.sqrt(tf.moments(tf.concat([tf.reshape(h.loraA, [-1]), tf.reshape(h.loraB, [-1])])).variance.dataSync()[0]),
+    );
     expect(std).toBeGreaterThan(0.014);
     expect(std).toBeLessThan(0.026);
   });
@@ -124,7 +166,11 @@ describe('AdaLoRA layer: ΔW = B·(A⊙E)·α/(ranknum + 1e-5)', () => {
     const xs = x.arraySync() as number[][];
     const base = model.q.baseForward(x).arraySync() as number[][];
     // by hand: y[n][o] = base + s·Σ_k B[o][k]·E[k]·Σ_i A[k][i]·x[n][i]
-    const want = xs.map((row, n) => base[n].map((bo, o) => bo + h.scale * b[o].reduce((acc, bok, k) => acc + bok * e[k] * a[k].reduce((s, aki, i) => s + aki * row[i], 0), 0)));
+    const want = xs.map((row, n) =>
+      base[n].map(
+        (bo, o) => bo + h.scale * b[o].reduce((acc, bok, k) => acc + bok * e[k] * a[k].reduce((s, aki, i) => s + aki * row[i], 0), 0),
+      ),
+    );
     peft.eval(); // the fused PeftLoraMatMul path
     expect(maxDiff(model.q.forward(x), tf.tensor2d(want))).toBeLessThan(1e-5);
     peft.train(); // the unfused path
@@ -152,7 +198,11 @@ describe('AdaLoRA layer: ΔW = B·(A⊙E)·α/(ranknum + 1e-5)', () => {
 
   it('names its parameters as PEFT does: lora_A, lora_E, lora_B without .weight', () => {
     const peft = getPeftModel(new Toy(), { ...BASE, init_r: 2, target_modules: ['q_proj'] }, 'default', { registry });
-    expect(peft.trainableParameters().map(([n]) => n)).toEqual(['layers.0.q_proj.lora_A.default', 'layers.0.q_proj.lora_E.default', 'layers.0.q_proj.lora_B.default']);
+    expect(peft.trainableParameters().map(([n]) => n)).toEqual([
+      'layers.0.q_proj.lora_A.default',
+      'layers.0.q_proj.lora_E.default',
+      'layers.0.q_proj.lora_B.default',
+    ]);
     expect([...adapterStateDict(peft.adapter('default')).keys()]).toEqual([
       'base_model.model.layers.0.q_proj.lora_A',
       'base_model.model.layers.0.q_proj.lora_E',
@@ -190,7 +240,12 @@ describe('AdaLoRA math', () => {
 describe('AdaLoRA allocator in a plain loop', () => {
   function setup(initR = 3, targetR = 1) {
     const model = new Toy();
-    const peft = getPeftModel(model, { ...BASE, init_r: initR, target_r: targetR, total_step: 4, tfinal: 1, target_modules: ['q_proj', 'c_attn'] }, 'default', { registry });
+    const peft = getPeftModel(
+      model,
+      { ...BASE, init_r: initR, target_r: targetR, total_step: 4, tfinal: 1, target_modules: ['q_proj', 'c_attn'] },
+      'default',
+      { registry },
+    );
     for (const [i, h] of peft.adapter('default').hooks.entries()) perturb(h.hook as AdaLoraHook, 10 + i);
     return { model, peft };
   }
@@ -216,7 +271,10 @@ describe('AdaLoRA allocator in a plain loop', () => {
     const opt = tf.train.adam(0.01);
     const budgets: number[] = [];
     for (let step = 0; step < 4; step++) {
-      const { grads } = tf.variableGrads(() => tf.add(tf.mean(tf.square(peft.forward(ids()))), orthogonalRegularization(peft)) as tf.Scalar, vars);
+      const { grads } = tf.variableGrads(
+        () => tf.add(tf.mean(tf.square(peft.forward(ids()))), orthogonalRegularization(peft)) as tf.Scalar,
+        vars,
+      );
       opt.applyGradients(Object.entries(grads).map(([name, tensor]) => ({ name, tensor })));
       budgets.push(updateAndAllocate(peft, 'default', grads, step).budget);
       tf.dispose(Object.values(grads));
@@ -225,7 +283,9 @@ describe('AdaLoRA allocator in a plain loop', () => {
     const pattern = (peft.config() as AdaLoraConfig).rank_pattern!;
     expect(Object.keys(pattern)).toEqual(['layers.0.q_proj.lora_E', 'layers.0.c_attn.lora_E']);
     expect(Object.values(pattern).flat().filter(Boolean).length).toBe(2);
-    const nonZero = peft.adapter('default').hooks.map((h) => [...((h.hook as AdaLoraHook).loraE.dataSync() as Float32Array)].map((v) => v !== 0));
+    const nonZero = peft
+      .adapter('default')
+      .hooks.map((h) => [...((h.hook as AdaLoraHook).loraE.dataSync() as Float32Array)].map((v) => v !== 0));
     expect(nonZero).toEqual(Object.values(pattern));
   });
 

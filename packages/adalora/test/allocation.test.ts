@@ -17,7 +17,9 @@ const validation = () => task.slice(256);
 
 const STEPS = 240;
 
-async function run(config: Record<string, unknown>): Promise<{ peft: PeftModel<RegressionBatch, ModelOutput>; valLoss: number; events: Array<Record<string, unknown>> }> {
+async function run(
+  config: Record<string, unknown>,
+): Promise<{ peft: PeftModel<RegressionBatch, ModelOutput>; valLoss: number; events: Array<Record<string, unknown>> }> {
   const peft = new PeftModel(new DeepMlp(), { registry, rng: new Rng(5) });
   peft.addAdapter('default', config);
   const events: Array<Record<string, unknown>> = [];
@@ -42,7 +44,18 @@ async function run(config: Record<string, unknown>): Promise<{ peft: PeftModel<R
 describe('the rank allocator at work (Trainer)', () => {
   it('gives the layer that matters the most ranks, keeps exactly the target budget, and beats LoRA of the same final budget', async () => {
     // orth_reg_weight 0.01: this regression loss is ~1e-2, a 0.5-weighted regulariser would swamp it
-    const config = { peft_type: 'ADALORA', target_modules: TARGETS, init_r: 4, target_r: 1, lora_alpha: 4, total_step: STEPS, tinit: 40, tfinal: 60, deltaT: 10, orth_reg_weight: 0.01 };
+    const config = {
+      peft_type: 'ADALORA',
+      target_modules: TARGETS,
+      init_r: 4,
+      target_r: 1,
+      lora_alpha: 4,
+      total_step: STEPS,
+      tinit: 40,
+      tfinal: 60,
+      deltaT: 10,
+      orth_reg_weight: 0.01,
+    };
     const ada = await run(config);
     const pattern = (ada.peft.config() as AdaLoraConfig).rank_pattern!;
     const ranks = TARGETS.map((t) => pattern[`${t}.lora_E`].filter(Boolean).length);
@@ -63,7 +76,14 @@ describe('AdaLoRA and the Trainer', () => {
     peft.addAdapter('default', { peft_type: 'ADALORA', target_modules: TARGETS, init_r: 4, target_r: 2, total_step: 3 });
     const expected = orthogonalRegularization(peft).dataSync()[0];
     const events: Array<{ type: string; extra_loss?: number }> = [];
-    const trainer = new Trainer<Example, RegressionBatch>({ model: peft, trainData: train, collate, batchSize: 32, maxSteps: 1, onEvent: (e) => events.push(e) });
+    const trainer = new Trainer<Example, RegressionBatch>({
+      model: peft,
+      trainData: train,
+      collate,
+      batchSize: 32,
+      maxSteps: 1,
+      onEvent: (e) => events.push(e),
+    });
     await trainer.train();
     trainer.dispose();
     expect(expected).toBeGreaterThan(0.4); // 0.5 · ‖AAᵀ − I‖ ≈ 0.5 at N(0, 0.02) init
@@ -72,10 +92,21 @@ describe('AdaLoRA and the Trainer', () => {
 
   it('runs the allocator every step: the budget follows the cubic schedule and E is masked to it', async () => {
     const peft = new PeftModel(new DeepMlp(), { registry, rng: new Rng(5) });
-    peft.addAdapter('default', { peft_type: 'ADALORA', target_modules: TARGETS, init_r: 4, target_r: 1, total_step: 8, tinit: 1, tfinal: 2, deltaT: 1 });
+    peft.addAdapter('default', {
+      peft_type: 'ADALORA',
+      target_modules: TARGETS,
+      init_r: 4,
+      target_r: 1,
+      total_step: 8,
+      tinit: 1,
+      tfinal: 2,
+      deltaT: 1,
+    });
     const kept: number[] = [];
     const nonZeroE = () =>
-      peft.adapter('default').hooks.reduce((n, h) => n + [...(h.params.parameter('lora_E')!.dataSync() as Float32Array)].filter((v) => v !== 0).length, 0);
+      peft
+        .adapter('default')
+        .hooks.reduce((n, h) => n + [...(h.params.parameter('lora_E')!.dataSync() as Float32Array)].filter((v) => v !== 0).length, 0);
     const trainer = new Trainer<Example, RegressionBatch>({
       model: peft,
       trainData: train,

@@ -14,7 +14,11 @@ export class DeepMlp extends Module implements PeftBaseModel<RegressionBatch, Mo
   readonly sites: SiteTable = {};
   readonly layers: Linear[];
 
-  constructor(readonly width = 16, depth = 4, seed = 3) {
+  constructor(
+    readonly width = 16,
+    depth = 4,
+    seed = 3,
+  ) {
     super();
     const rng = new Rng(seed);
     const list = this.registerModule('layers', new Module());
@@ -41,7 +45,15 @@ export interface Example {
  * A regression task where one layer matters more: the teacher is the student's base model with a
  * rank-`rank` change of `layers.<layer>` (and nothing else), so fitting it needs rank there only.
  */
-export function teacherTask(opts: { layer: number; rank: number; size: number; seed: number; width?: number; depth?: number; modelSeed?: number }): Example[] {
+export function teacherTask(opts: {
+  layer: number;
+  rank: number;
+  size: number;
+  seed: number;
+  width?: number;
+  depth?: number;
+  modelSeed?: number;
+}): Example[] {
   const { layer, rank, size, seed } = opts;
   const teacher = new DeepMlp(opts.width, opts.depth, opts.modelSeed);
   const rng = new Rng(seed);

@@ -21,8 +21,23 @@ const BATCH = num('BENCH_BATCH', 4);
 
 const METHODS: Array<{ name: string; config: Record<string, unknown> }> = [
   { name: 'LoRA r=8 (q_proj, v_proj)', config: { peft_type: 'LORA', r: 8, lora_alpha: 16, target_modules: ['q_proj', 'v_proj'] } },
-  { name: 'AdaLoRA init_r=12 → 8 (q_proj, v_proj)', config: { peft_type: 'ADALORA', init_r: 12, target_r: 8, lora_alpha: 16, target_modules: ['q_proj', 'v_proj'], total_step: STEPS, tinit: 0, tfinal: 0 } },
-  { name: 'Houlsby adapter (double_seq_bn, rf 16)', config: { peft_type: 'BOTTLENECK_ADAPTER', config: 'double_seq_bn', reduction_factor: 16 } },
+  {
+    name: 'AdaLoRA init_r=12 → 8 (q_proj, v_proj)',
+    config: {
+      peft_type: 'ADALORA',
+      init_r: 12,
+      target_r: 8,
+      lora_alpha: 16,
+      target_modules: ['q_proj', 'v_proj'],
+      total_step: STEPS,
+      tinit: 0,
+      tfinal: 0,
+    },
+  },
+  {
+    name: 'Houlsby adapter (double_seq_bn, rf 16)',
+    config: { peft_type: 'BOTTLENECK_ADAPTER', config: 'double_seq_bn', reduction_factor: 16 },
+  },
   { name: 'Pfeiffer adapter (seq_bn, rf 16)', config: { peft_type: 'BOTTLENECK_ADAPTER', config: 'seq_bn', reduction_factor: 16 } },
 ];
 
@@ -42,7 +57,10 @@ async function main(): Promise<void> {
   const rows: string[][] = [];
   for (const m of METHODS) {
     const base = await loadModel(TINY);
-    const peft = new PeftModel(base as never, { registry: new PeftRegistry().use(lora).use(adalora).use(bottleneckAdapter), rng: new Rng(2) }) as PeftModel<TokenBatch, ModelOutput>;
+    const peft = new PeftModel(base as never, {
+      registry: new PeftRegistry().use(lora).use(adalora).use(bottleneckAdapter),
+      rng: new Rng(2),
+    }) as PeftModel<TokenBatch, ModelOutput>;
     peft.addAdapter('default', m.config);
     const { trainable, all } = peft.countParameters();
     const times: number[] = [];
@@ -79,13 +97,22 @@ async function main(): Promise<void> {
     base.dispose();
     tf.disposeVariables();
   }
-  const header = ['method', 'trainable', 'trainable %', `median step (${backend}, ${BATCH}×${SEQ} tokens)`, 'peak tensor memory', 'adapter + optimizer state'];
+  const header = [
+    'method',
+    'trainable',
+    'trainable %',
+    `median step (${backend}, ${BATCH}×${SEQ} tokens)`,
+    'peak tensor memory',
+    'adapter + optimizer state',
+  ];
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].length)));
   const line = (r: string[]) => `| ${r.map((c, i) => c.padEnd(widths[i])).join(' | ')} |`;
   console.log(line(header));
   console.log(`|${widths.map((w) => '-'.repeat(w + 2)).join('|')}|`);
   for (const r of rows) console.log(line(r));
-  console.log(`\n${STEPS} timed steps after one warm-up step (Trainer with AdamW, clipping 1.0), model peftjs-tiny-llama (2.16M parameters).`);
+  console.log(
+    `\n${STEPS} timed steps after one warm-up step (Trainer with AdamW, clipping 1.0), model peftjs-tiny-llama (2.16M parameters).`,
+  );
 }
 
 await main();

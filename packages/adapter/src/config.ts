@@ -58,7 +58,10 @@ declare module '@peftjs/core' {
   }
 }
 
-type Architecture = Omit<BottleneckConfig, 'peft_type' | 'task_type' | 'modules_to_save' | 'inference_mode' | 'name' | 'hidden_size' | 'model_type'>;
+type Architecture = Omit<
+  BottleneckConfig,
+  'peft_type' | 'task_type' | 'modules_to_save' | 'inference_mode' | 'name' | 'hidden_size' | 'model_type'
+>;
 
 /** AdapterHub's `BnConfig` defaults. */
 const BN_DEFAULTS: Omit<Architecture, 'mh_adapter' | 'output_adapter' | 'reduction_factor' | 'non_linearity'> = {
@@ -80,16 +83,38 @@ const BN_DEFAULTS: Omit<Architecture, 'mh_adapter' | 'output_adapter' | 'reducti
 /** AdapterHub's presets (and their old names). */
 export const BOTTLENECK_PRESETS: Readonly<Record<string, Architecture>> = {
   /** Pfeiffer et al. (2020): after the feed-forward block only, original LayerNorm before. */
-  seq_bn: { ...BN_DEFAULTS, original_ln_before: true, mh_adapter: false, output_adapter: true, non_linearity: 'relu', reduction_factor: 16 },
+  seq_bn: {
+    ...BN_DEFAULTS,
+    original_ln_before: true,
+    mh_adapter: false,
+    output_adapter: true,
+    non_linearity: 'relu',
+    reduction_factor: 16,
+  },
   /** Houlsby et al. (2019): after attention and after the feed-forward block. */
   double_seq_bn: { ...BN_DEFAULTS, mh_adapter: true, output_adapter: true, non_linearity: 'swish', reduction_factor: 16 },
   /** He et al. (2021): parallel to the feed-forward block, zero-initialised up-projection, scaled by 4. */
-  par_bn: { ...BN_DEFAULTS, mh_adapter: false, output_adapter: true, non_linearity: 'relu', reduction_factor: 2, init_weights: 'mam_adapter', is_parallel: true, scaling: 4.0 },
+  par_bn: {
+    ...BN_DEFAULTS,
+    mh_adapter: false,
+    output_adapter: true,
+    non_linearity: 'relu',
+    reduction_factor: 2,
+    init_weights: 'mam_adapter',
+    is_parallel: true,
+    scaling: 4.0,
+  },
 };
 const ALIASES: Record<string, string> = { pfeiffer: 'seq_bn', houlsby: 'double_seq_bn', parallel: 'par_bn' };
 
 /** Fields of AdapterHub's BnConfig we do not implement, with the only value accepted. */
-const UNSUPPORTED: Record<string, unknown> = { use_gating: false, phm_layer: false, inv_adapter: null, cross_adapter: false, stochastic_depth: 0 };
+const UNSUPPORTED: Record<string, unknown> = {
+  use_gating: false,
+  phm_layer: false,
+  inv_adapter: null,
+  cross_adapter: false,
+  stochastic_depth: 0,
+};
 
 const positive = (n: unknown) => typeof n === 'number' && Number.isFinite(n) && n > 0;
 
@@ -100,7 +125,8 @@ export const BOTTLENECK_FIELDS = defineConfigFields('Bottleneck adapter', BOTTLE
   output_adapter: field.bool(true),
   reduction_factor: field.custom<number | Record<string, number>>(16, (v, fail) => {
     if (typeof v === 'object' && v !== null && !Array.isArray(v)) {
-      for (const [k, x] of Object.entries(v)) if (!positive(x)) fail(`must be a positive number, got ${JSON.stringify(x)}`, `reduction_factor["${k}"]`);
+      for (const [k, x] of Object.entries(v))
+        if (!positive(x)) fail(`must be a positive number, got ${JSON.stringify(x)}`, `reduction_factor["${k}"]`);
       return { ...(v as Record<string, number>) };
     }
     return positive(v) ? (v as number) : fail(`must be a positive number or a map of layer → number, got ${JSON.stringify(v)}`);
@@ -114,13 +140,20 @@ export const BOTTLENECK_FIELDS = defineConfigFields('Bottleneck adapter', BOTTLE
   ln_after: field.bool(false),
   init_weights: field.oneOf(['bert', 'houlsby', 'mam_adapter'] as const, 'bert'),
   is_parallel: field.bool(false),
-  scaling: field.custom<number | 'learned' | 'channel'>(1.0, (v, fail) =>
-    positive(v) || v === 'learned' || v === 'channel' ? (v as number | 'learned' | 'channel') : fail(`must be a positive number, "learned" or "channel", got ${JSON.stringify(v)}`),
-  { float: true }),
+  scaling: field.custom<number | 'learned' | 'channel'>(
+    1.0,
+    (v, fail) =>
+      positive(v) || v === 'learned' || v === 'channel'
+        ? (v as number | 'learned' | 'channel')
+        : fail(`must be a positive number, "learned" or "channel", got ${JSON.stringify(v)}`),
+    { float: true },
+  ),
   use_gating: field.bool(false),
   dropout: field.float(0, { min: 0, max: 1, maxOpen: true }),
   leave_out: field.custom<number[]>([], (v, fail) =>
-    Array.isArray(v) && v.every((n) => Number.isInteger(n) && n >= 0) ? [...v] : fail(`must be a list of layer indices, got ${JSON.stringify(v)}`),
+    Array.isArray(v) && v.every((n) => Number.isInteger(n) && n >= 0)
+      ? [...v]
+      : fail(`must be a list of layer indices, got ${JSON.stringify(v)}`),
   ),
   modules_to_save: field.moduleList(),
   // AdapterHub's file fields, and the preset name a config may give.
@@ -151,7 +184,11 @@ function preset(raw: Record<string, unknown>): Architecture {
   if (typeof c !== 'string') fail('config', `must be a preset name or an object, got ${show(c)}`);
   const name = ALIASES[c] ?? c;
   const p = BOTTLENECK_PRESETS[name];
-  if (!p) fail('config', `"${c}" is not a bottleneck preset; use one of ${[...Object.keys(BOTTLENECK_PRESETS), ...Object.keys(ALIASES)].join(', ')}`);
+  if (!p)
+    fail(
+      'config',
+      `"${c}" is not a bottleneck preset; use one of ${[...Object.keys(BOTTLENECK_PRESETS), ...Object.keys(ALIASES)].join(', ')}`,
+    );
   return p;
 }
 
@@ -161,15 +198,27 @@ function preset(raw: Record<string, unknown>): Architecture {
  * overrides beside it, or the saved file (fields nested in a `config` object). Errors name the field.
  */
 export function parseBottleneckConfig(raw: Record<string, unknown>): BottleneckConfig {
-  if (raw.peft_type !== undefined && raw.peft_type !== BOTTLENECK_ADAPTER) fail('peft_type', `must be "${BOTTLENECK_ADAPTER}", got ${show(raw.peft_type)}`);
-  const nested = raw.config != null && typeof raw.config === 'object' && !Array.isArray(raw.config) ? (raw.config as Record<string, unknown>) : {};
+  if (raw.peft_type !== undefined && raw.peft_type !== BOTTLENECK_ADAPTER)
+    fail('peft_type', `must be "${BOTTLENECK_ADAPTER}", got ${show(raw.peft_type)}`);
+  const nested =
+    raw.config != null && typeof raw.config === 'object' && !Array.isArray(raw.config) ? (raw.config as Record<string, unknown>) : {};
   const { config: _ignored, ...top } = raw;
   const merged: Record<string, unknown> = { ...preset(raw), ...nested, ...top };
   for (const [k, only] of Object.entries(UNSUPPORTED)) {
     const v = merged[k];
     if (v !== undefined && v !== only) fail(k, `is not supported by @peftjs/adapter (only ${show(only)}), got ${show(v)}`);
   }
-  for (const k of ['phm_layer', 'inv_adapter', 'cross_adapter', 'stochastic_depth', 'inv_adapter_reduction_factor', 'version', 'model_name', 'model_class']) delete merged[k];
+  for (const k of [
+    'phm_layer',
+    'inv_adapter',
+    'cross_adapter',
+    'stochastic_depth',
+    'inv_adapter_reduction_factor',
+    'version',
+    'model_name',
+    'model_class',
+  ])
+    delete merged[k];
   const c = BOTTLENECK_FIELDS.parse(merged) as BottleneckConfig;
   if (!c.mh_adapter && !c.output_adapter) fail('mh_adapter', 'and output_adapter are both false: the adapter would be placed nowhere');
   return c;

@@ -12,7 +12,10 @@ export function nonLinearity(name: NonLinearity): (x: tf.Tensor) => tf.Tensor {
     case 'gelu':
       return (x) => tf.tidy(() => tf.mul(tf.mul(x, 0.5), tf.add(1, tf.erf(tf.div(x, Math.SQRT2)))));
     case 'gelu_new':
-      return (x) => tf.tidy(() => tf.mul(tf.mul(x, 0.5), tf.add(1, tf.tanh(tf.mul(Math.sqrt(2 / Math.PI), tf.add(x, tf.mul(tf.pow(x, 3), 0.044715)))))));
+      return (x) =>
+        tf.tidy(() =>
+          tf.mul(tf.mul(x, 0.5), tf.add(1, tf.tanh(tf.mul(Math.sqrt(2 / Math.PI), tf.add(x, tf.mul(tf.pow(x, 3), 0.044715)))))),
+        );
     case 'tanh':
       return (x) => tf.tanh(x);
     case 'leakyrelu':

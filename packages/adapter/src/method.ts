@@ -42,7 +42,8 @@ function inject(ctx: InjectionContext, config: BottleneckConfig): void {
     throw new Error(`Bottleneck adapter hidden_size ${config.hidden_size} does not match model ${modelType} (hidden size ${hiddenSize})`);
   }
   const outside = config.leave_out.filter((l) => l >= numLayers);
-  if (outside.length) throw new Error(`Bottleneck adapter leave_out ${JSON.stringify(outside)}: model ${modelType} has layers 0…${numLayers - 1}`);
+  if (outside.length)
+    throw new Error(`Bottleneck adapter leave_out ${JSON.stringify(outside)}: model ${modelType} has layers 0…${numLayers - 1}`);
   config.hidden_size = hiddenSize;
   config.model_type = modelType;
   config.name = ctx.adapterName;
@@ -118,13 +119,19 @@ export const bottleneckAdapter = definePeftMethod<BottleneckConfig>({
   meta: {
     name: 'Bottleneck adapter',
     packageName: '@peftjs/adapter',
-    reference: 'Houlsby et al., Parameter-Efficient Transfer Learning for NLP, ICML 2019 (arXiv:1902.00751); AdapterHub (adapters) for names and files',
+    reference:
+      'Houlsby et al., Parameter-Efficient Transfer Learning for NLP, ICML 2019 (arXiv:1902.00751); AdapterHub (adapters) for names and files',
   },
   type: BOTTLENECK_ADAPTER,
   sites: ['sublayerOutput'],
   statePrefix: '',
   notMergeable: NOT_MERGEABLE,
-  config: { parse: parseBottleneckConfig, toJSON: bottleneckConfigToJSON, fields: BOTTLENECK_FIELDS.fields, floatFields: BOTTLENECK_FIELDS.floatFields },
+  config: {
+    parse: parseBottleneckConfig,
+    toJSON: bottleneckConfigToJSON,
+    fields: BOTTLENECK_FIELDS.fields,
+    floatFields: BOTTLENECK_FIELDS.floatFields,
+  },
   hooks: { inject },
   state: { save: savedTensors, load: loadTensors },
 });

@@ -42,7 +42,9 @@ describe("the paper's parameter accounting on BERT-base shapes", () => {
       const { trainable, all } = peft.countParameters();
       expect(trainable).toBe(2 * LAYERS * perAdapter(m));
       const share = (100 * trainable) / all;
-      console.log(`[adapter] BERT-base Houlsby rf ${rf}: ${trainable.toLocaleString('en-US')} trainable of ${all.toLocaleString('en-US')} (${share.toFixed(2)}%)`);
+      console.log(
+        `[adapter] BERT-base Houlsby rf ${rf}: ${trainable.toLocaleString('en-US')} trainable of ${all.toLocaleString('en-US')} (${share.toFixed(2)}%)`,
+      );
       expect(share).toBeCloseTo(rf === 16 ? 1.61 : 0.42, 2);
       peft.dispose();
     });

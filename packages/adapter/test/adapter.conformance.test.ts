@@ -6,7 +6,12 @@ import { bottleneckAdapter } from '../src/index.js';
 describeConformance({
   method: bottleneckAdapter,
   cases: [
-    { name: 'mlp, Houlsby (double_seq_bn)', model: 'mlp', config: { config: 'double_seq_bn', reduction_factor: 4 }, trainableParams: 2 * 42 },
+    {
+      name: 'mlp, Houlsby (double_seq_bn)',
+      model: 'mlp',
+      config: { config: 'double_seq_bn', reduction_factor: 4 },
+      trainableParams: 2 * 42,
+    },
     { name: 'mlp, Pfeiffer (seq_bn)', model: 'mlp', config: { config: 'seq_bn', reduction_factor: 4 }, trainableParams: 42 },
     {
       name: 'mlp, parallel (par_bn) with learned scaling, new LayerNorms and dropout',

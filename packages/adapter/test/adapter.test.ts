@@ -1,9 +1,27 @@
 import { readFile } from 'node:fs/promises';
 import { afterEach, describe, expect, it } from 'vitest';
 import * as tf from '@tensorflow/tfjs-core';
-import { PeftModel, PeftRegistry, Rng, adapterStateDict, getPeftModel, loadAdapter, saveAdapter, type ModelOutput, type TokenBatch } from '@peftjs/core';
+import {
+  PeftModel,
+  PeftRegistry,
+  Rng,
+  adapterStateDict,
+  getPeftModel,
+  loadAdapter,
+  saveAdapter,
+  type ModelOutput,
+  type TokenBatch,
+} from '@peftjs/core';
 import { withTmpDir } from '@peftjs/testing';
-import { BottleneckAdapter, bottleneckAdapter, bottleneckSize, dense, layerNorm, parseBottleneckConfig, type BottleneckConfig } from '../src/index.js';
+import {
+  BottleneckAdapter,
+  bottleneckAdapter,
+  bottleneckSize,
+  dense,
+  layerNorm,
+  parseBottleneckConfig,
+  type BottleneckConfig,
+} from '../src/index.js';
 import { FAMILIES, familyBatch, familyModel, type Family } from './families.js';
 
 const registry = new PeftRegistry().use(bottleneckAdapter);
@@ -32,31 +50,68 @@ function randomize(peft: PeftModel<TokenBatch, ModelOutput>, name = 'default', s
 describe('bottleneck config (AdapterHub fields)', () => {
   it('makes Houlsby double_seq_bn: after attention and feed-forward, swish, reduction 16', () => {
     expect(parseBottleneckConfig({ config: 'double_seq_bn' })).toMatchObject({
-      mh_adapter: true, output_adapter: true, non_linearity: 'swish', reduction_factor: 16, original_ln_before: false, original_ln_after: true, residual_before_ln: true, init_weights: 'bert', scaling: 1,
+      mh_adapter: true,
+      output_adapter: true,
+      non_linearity: 'swish',
+      reduction_factor: 16,
+      original_ln_before: false,
+      original_ln_after: true,
+      residual_before_ln: true,
+      init_weights: 'bert',
+      scaling: 1,
     });
     expect(parseBottleneckConfig({ config: 'houlsby' }).mh_adapter).toBe(true);
   });
 
   it('makes Pfeiffer seq_bn (the default): after the feed-forward block, relu, reduction 16, original LayerNorm before', () => {
-    const want = { mh_adapter: false, output_adapter: true, non_linearity: 'relu', reduction_factor: 16, original_ln_before: true, original_ln_after: true };
+    const want = {
+      mh_adapter: false,
+      output_adapter: true,
+      non_linearity: 'relu',
+      reduction_factor: 16,
+      original_ln_before: true,
+      original_ln_after: true,
+    };
     expect(parseBottleneckConfig({ config: 'seq_bn' })).toMatchObject(want);
     expect(parseBottleneckConfig({})).toMatchObject(want);
   });
 
   it('makes the parallel par_bn: zero up-projection (mam_adapter), scaling 4, reduction 2', () => {
-    expect(parseBottleneckConfig({ config: 'par_bn' })).toMatchObject({ is_parallel: true, init_weights: 'mam_adapter', scaling: 4, reduction_factor: 2 });
+    expect(parseBottleneckConfig({ config: 'par_bn' })).toMatchObject({
+      is_parallel: true,
+      init_weights: 'mam_adapter',
+      scaling: 4,
+      reduction_factor: 2,
+    });
   });
 
   it('takes overrides beside a preset and reads the saved form with fields under `config`', () => {
-    expect(parseBottleneckConfig({ config: 'double_seq_bn', reduction_factor: 64, leave_out: [0] })).toMatchObject({ reduction_factor: 64, leave_out: [0], mh_adapter: true });
-    const saved = { config: { ...parseBottleneckConfig({ config: 'double_seq_bn' }), phm_layer: false, inv_adapter: null }, name: 'a', hidden_size: 32 };
-    expect(parseBottleneckConfig(saved as Record<string, unknown>)).toMatchObject({ mh_adapter: true, non_linearity: 'swish', name: 'a', hidden_size: 32 });
+    expect(parseBottleneckConfig({ config: 'double_seq_bn', reduction_factor: 64, leave_out: [0] })).toMatchObject({
+      reduction_factor: 64,
+      leave_out: [0],
+      mh_adapter: true,
+    });
+    const saved = {
+      config: { ...parseBottleneckConfig({ config: 'double_seq_bn' }), phm_layer: false, inv_adapter: null },
+      name: 'a',
+      hidden_size: 32,
+    };
+    expect(parseBottleneckConfig(saved as Record<string, unknown>)).toMatchObject({
+      mh_adapter: true,
+      non_linearity: 'swish',
+      name: 'a',
+      hidden_size: 32,
+    });
   });
 
   it('rejects bad fields naming them', () => {
-    expect(() => parseBottleneckConfig({ config: 'lora' })).toThrow(/Bottleneck adapter config "lora" is not a bottleneck preset; use one of seq_bn, double_seq_bn, par_bn/);
+    expect(() => parseBottleneckConfig({ config: 'lora' })).toThrow(
+      /Bottleneck adapter config "lora" is not a bottleneck preset; use one of seq_bn, double_seq_bn, par_bn/,
+    );
     expect(() => parseBottleneckConfig({ reduction_factor: 0 })).toThrow('Bottleneck adapter reduction_factor must be a positive number');
-    expect(() => parseBottleneckConfig({ non_linearity: 'softplus' })).toThrow(/Bottleneck adapter non_linearity must be one of relu, swish/);
+    expect(() => parseBottleneckConfig({ non_linearity: 'softplus' })).toThrow(
+      /Bottleneck adapter non_linearity must be one of relu, swish/,
+    );
     expect(() => parseBottleneckConfig({ init_weights: 'lora' })).toThrow(/init_weights/);
     expect(() => parseBottleneckConfig({ use_gating: true })).toThrow('Bottleneck adapter use_gating is not supported by @peftjs/adapter');
     expect(() => parseBottleneckConfig({ mh_adapter: false, output_adapter: false })).toThrow(/placed nowhere/);
@@ -80,8 +135,16 @@ describe('bottleneck initialisation', () => {
 
   it('bert draws both projections from N(0, 0.02); houlsby from a normal with std 1e-2 truncated at ±2e-2', () => {
     const values = (init: string) => {
-      const peft = getPeftModel(familyModel('llama'), { ...TYPE, config: 'double_seq_bn', reduction_factor: 2, init_weights: init }, 'default', { registry });
-      const ws = peft.trainableParameters().filter(([n]) => n.endsWith('.weight')).map(([, v]) => [...(v.dataSync() as Float32Array)]);
+      const peft = getPeftModel(
+        familyModel('llama'),
+        { ...TYPE, config: 'double_seq_bn', reduction_factor: 2, init_weights: init },
+        'default',
+        { registry },
+      );
+      const ws = peft
+        .trainableParameters()
+        .filter(([n]) => n.endsWith('.weight'))
+        .map(([, v]) => [...(v.dataSync() as Float32Array)]);
       return ws.flat();
     };
     const std = (xs: number[]) => Math.sqrt(xs.reduce((s, x) => s + x * x, 0) / xs.length);
@@ -100,7 +163,14 @@ describe('what a bottleneck computes at a sublayerOutput site (AdapterHub semant
   const x = () => tf.randomNormal([2, 3, 32], 0, 1, 'float32', 2);
   const p = (hook: BottleneckAdapter, name: string) => hook.params.namedParameters().find(([n]) => n === name)![1];
   const adapt = (hook: BottleneckAdapter, z: tf.Tensor, f: (t: tf.Tensor) => tf.Tensor, s = 1) =>
-    tf.mul(dense(f(dense(z, p(hook, 'adapter_down.0.weight'), p(hook, 'adapter_down.0.bias'))), p(hook, 'adapter_up.weight'), p(hook, 'adapter_up.bias')), s);
+    tf.mul(
+      dense(
+        f(dense(z, p(hook, 'adapter_down.0.weight'), p(hook, 'adapter_down.0.bias'))),
+        p(hook, 'adapter_up.weight'),
+        p(hook, 'adapter_up.bias'),
+      ),
+      s,
+    );
   const swish = (t: tf.Tensor) => tf.mul(t, tf.sigmoid(t));
 
   it('Houlsby: h + up(swish(down(h))) (the model then adds the residual)', () => {
@@ -124,7 +194,9 @@ describe('what a bottleneck computes at a sublayerOutput site (AdapterHub semant
     const hook = hooks(peft)[0];
     const ln = model.getModule('bert.encoder.layer.0.output.LayerNorm');
     const lnOf = (t: tf.Tensor) => layerNorm(t, ln.parameter('weight')!, ln.parameter('bias')!, 1e-12);
-    expect(maxDiff(hook.forward(h(), x(), { training: false }), tf.add(h(), adapt(hook, lnOf(tf.add(h(), x())), tf.relu)))).toBeLessThan(1e-5);
+    expect(maxDiff(hook.forward(h(), x(), { training: false }), tf.add(h(), adapt(hook, lnOf(tf.add(h(), x())), tf.relu)))).toBeLessThan(
+      1e-5,
+    );
   });
 
   it('parallel: h + 4·up(relu(down(x))), reading the sublayer input', () => {
@@ -135,7 +207,9 @@ describe('what a bottleneck computes at a sublayerOutput site (AdapterHub semant
   });
 
   it('original_ln_after=false on a pre-LN model returns the adapter output without the residual (h′ − x)', () => {
-    const peft = getPeftModel(familyModel('llama'), { ...TYPE, config: 'double_seq_bn', original_ln_after: false }, 'default', { registry });
+    const peft = getPeftModel(familyModel('llama'), { ...TYPE, config: 'double_seq_bn', original_ln_after: false }, 'default', {
+      registry,
+    });
     randomize(peft);
     const hook = hooks(peft)[0];
     expect(maxDiff(hook.forward(h(), x(), { training: false }), tf.sub(tf.add(h(), adapt(hook, h(), swish)), x()))).toBeLessThan(1e-5);
@@ -156,7 +230,12 @@ describe('bottleneck adapters on LLaMA, GPT-2 and BERT', () => {
       const peft = new PeftModel(model, { registry });
       peft.addAdapter('houlsby', { ...TYPE, config: 'double_seq_bn', reduction_factor: 8 });
       peft.addAdapter('pfeiffer', { ...TYPE, config: 'seq_bn', reduction_factor: 8, leave_out: [1] });
-      expect(peft.adapter('houlsby').hooks.map((h) => `${h.slot.info.layer}:${h.slot.info.position}`)).toEqual(['0:attention', '0:ffn', '1:attention', '1:ffn']);
+      expect(peft.adapter('houlsby').hooks.map((h) => `${h.slot.info.layer}:${h.slot.info.position}`)).toEqual([
+        '0:attention',
+        '0:ffn',
+        '1:attention',
+        '1:ffn',
+      ]);
       expect(peft.adapter('pfeiffer').hooks.map((h) => `${h.slot.info.layer}:${h.slot.info.position}`)).toEqual(['0:ffn']);
       peft.setAdapter('houlsby');
       const before = logits(peft, family);
@@ -166,14 +245,21 @@ describe('bottleneck adapters on LLaMA, GPT-2 and BERT', () => {
       for (let i = 0; i < 3; i++) opt.minimize(() => peft.forward(familyBatch(family, true)).loss as tf.Scalar, false, vars);
       peft.eval();
       expect(maxDiff(logits(peft, family), before)).toBeGreaterThan(1e-4);
-      expect(maxDiff(peft.disableAdapter(() => logits(peft, family)), base)).toBe(0);
+      expect(
+        maxDiff(
+          peft.disableAdapter(() => logits(peft, family)),
+          base,
+        ),
+      ).toBe(0);
     });
   }
 
   it("saves AdapterHub's names per family (BertOutput holds its adapters; LLaMA and GPT-2 layers hold attention_/output_adapters)", () => {
     const names = (family: Family) => {
       const peft = getPeftModel(familyModel(family), { ...TYPE, config: 'double_seq_bn', reduction_factor: 8 }, 'fables', { registry });
-      return [...adapterStateDict(peft.adapter('fables')).keys()].filter((k) => k.includes('layer.0.') || k.includes('layers.0.') || k.includes('h.0.'));
+      return [...adapterStateDict(peft.adapter('fables')).keys()].filter(
+        (k) => k.includes('layer.0.') || k.includes('layers.0.') || k.includes('h.0.'),
+      );
     };
     expect(names('bert')).toEqual([
       'bert.encoder.layer.0.attention.output.adapters.fables.adapter_down.0.weight',
@@ -196,14 +282,33 @@ describe('bottleneck adapters on LLaMA, GPT-2 and BERT', () => {
   });
 
   it('writes AdapterHub\'s adapter_config.json (architecture under "config") and loads it under another name', async () => {
-    const peft = getPeftModel(familyModel('bert'), { ...TYPE, task_type: 'SEQ_CLS', config: 'seq_bn', reduction_factor: 8, ln_before: true }, 'sentiment', { registry });
+    const peft = getPeftModel(
+      familyModel('bert'),
+      { ...TYPE, task_type: 'SEQ_CLS', config: 'seq_bn', reduction_factor: 8, ln_before: true },
+      'sentiment',
+      { registry },
+    );
     randomize(peft, 'sentiment');
     const want = logits(peft, 'bert');
     await withTmpDir(async (dir) => {
       await saveAdapter(peft, dir);
       const json = JSON.parse(await readFile(`${dir}/sentiment/adapter_config.json`, 'utf8'));
-      expect(json).toMatchObject({ peft_type: 'BOTTLENECK_ADAPTER', name: 'sentiment', hidden_size: 32, model_type: 'bert', task_type: 'SEQ_CLS' });
-      expect(json.config).toMatchObject({ architecture: 'bottleneck', mh_adapter: false, output_adapter: true, reduction_factor: 8, non_linearity: 'relu', original_ln_before: true, ln_before: true });
+      expect(json).toMatchObject({
+        peft_type: 'BOTTLENECK_ADAPTER',
+        name: 'sentiment',
+        hidden_size: 32,
+        model_type: 'bert',
+        task_type: 'SEQ_CLS',
+      });
+      expect(json.config).toMatchObject({
+        architecture: 'bottleneck',
+        mh_adapter: false,
+        output_adapter: true,
+        reduction_factor: 8,
+        non_linearity: 'relu',
+        original_ln_before: true,
+        ln_before: true,
+      });
       expect(await readFile(`${dir}/sentiment/adapter_config.json`, 'utf8')).toContain('"scaling": 1.0');
       const fresh = new PeftModel(familyModel('bert'), { registry });
       await loadAdapter(fresh, `${dir}/sentiment`, 'other');
@@ -222,8 +327,12 @@ describe('bottleneck adapters on LLaMA, GPT-2 and BERT', () => {
   });
 
   it('refuses a config made for another hidden size and a leave_out past the last layer', () => {
-    expect(() => getPeftModel(familyModel('llama'), { ...TYPE, hidden_size: 768 }, 'default', { registry })).toThrow('Bottleneck adapter hidden_size 768 does not match model llama (hidden size 32)');
-    expect(() => getPeftModel(familyModel('llama'), { ...TYPE, leave_out: [5] }, 'default', { registry })).toThrow('Bottleneck adapter leave_out [5]: model llama has layers 0…1');
+    expect(() => getPeftModel(familyModel('llama'), { ...TYPE, hidden_size: 768 }, 'default', { registry })).toThrow(
+      'Bottleneck adapter hidden_size 768 does not match model llama (hidden size 32)',
+    );
+    expect(() => getPeftModel(familyModel('llama'), { ...TYPE, leave_out: [5] }, 'default', { registry })).toThrow(
+      'Bottleneck adapter leave_out [5]: model llama has layers 0…1',
+    );
     expect((parseBottleneckConfig({}) as BottleneckConfig).name).toBeNull();
   });
 });

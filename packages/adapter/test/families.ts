@@ -39,8 +39,22 @@ export function familyModel(family: Family, seed = 0): PeftBaseModel<TokenBatch,
 
 /** Two rows of 7 ids, the second right-padded by 2; labels for the family's task. */
 export function familyBatch(family: Family, labels = false): TokenBatch {
-  const ids = tf.tensor2d([[5, 9, 17, 33, 2, 77, 101], [8, 64, 3, 12, 90, 0, 0]], [2, 7], 'int32');
-  const attentionMask = tf.tensor2d([[1, 1, 1, 1, 1, 1, 1], [1, 1, 1, 1, 1, 0, 0]], [2, 7], 'int32');
+  const ids = tf.tensor2d(
+    [
+      [5, 9, 17, 33, 2, 77, 101],
+      [8, 64, 3, 12, 90, 0, 0],
+    ],
+    [2, 7],
+    'int32',
+  );
+  const attentionMask = tf.tensor2d(
+    [
+      [1, 1, 1, 1, 1, 1, 1],
+      [1, 1, 1, 1, 1, 0, 0],
+    ],
+    [2, 7],
+    'int32',
+  );
   if (!labels) return { inputIds: ids, attentionMask };
   return { inputIds: ids, attentionMask, labels: family === 'bert' ? tf.tensor1d([2, 0], 'int32') : ids };
 }

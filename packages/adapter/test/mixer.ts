@@ -24,7 +24,13 @@ export class MixerClassifier extends Module implements PeftBaseModel<TokenBatch,
   readonly sites: SiteTable;
   readonly outputHeadPaths = ['classifier'];
 
-  constructor(vocab: number, classes: number, readonly hidden = 64, readonly numLayers = 2, seed = 0) {
+  constructor(
+    vocab: number,
+    classes: number,
+    readonly hidden = 64,
+    readonly numLayers = 2,
+    seed = 0,
+  ) {
     super();
     const rng = new Rng(seed);
     // the table is used through a one-hot matMul: tf.gather's gradient (UnsortedSegmentSum) costs

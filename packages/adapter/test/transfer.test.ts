@@ -22,10 +22,28 @@ const read = (f: string) =>
 const train = read('train.jsonl');
 const valid = read('valid.jsonl');
 const words = (s: string) => s.toLowerCase().match(/[a-z]+/g) ?? [];
-const vocab = new Map<string, number>([['[pad]', 0], ['[cls]', 1]]);
+const vocab = new Map<string, number>([
+  ['[pad]', 0],
+  ['[cls]', 1],
+]);
 for (const r of [...train, ...valid]) for (const w of words(r.prompt)) if (!vocab.has(w)) vocab.set(w, vocab.size);
 const animals = [...new Set(train.map((r) => r.completion))];
-const KINDS: Record<string, number> = { owl: 0, duck: 0, crow: 0, goose: 0, snail: 1, tortoise: 1, frog: 1, beaver: 1, fox: 2, lamb: 2, squirrel: 2, rabbit: 2, bear: 2, mouse: 2 };
+const KINDS: Record<string, number> = {
+  owl: 0,
+  duck: 0,
+  crow: 0,
+  goose: 0,
+  snail: 1,
+  tortoise: 1,
+  frog: 1,
+  beaver: 1,
+  fox: 2,
+  lamb: 2,
+  squirrel: 2,
+  rabbit: 2,
+  bear: 2,
+  mouse: 2,
+};
 const animalOf = (completion: string) => words(completion).pop()!;
 const encode = (rows: typeof train, label: (completion: string) => number): EncodedExample[] =>
   rows.map((r) => ({ inputIds: [1, ...words(r.prompt).map((w) => vocab.get(w)!)], labels: label(r.completion) }));
@@ -40,7 +58,16 @@ const LR_ADAPTER = 1e-2;
 type Model = PeftModel<TokenBatch, ModelOutput>;
 
 async function fit(peft: Model, data: { train: EncodedExample[]; valid: EncodedExample[] }, steps: number, lr: number) {
-  const trainer = new Trainer({ model: peft, trainData: data.train, padTokenId: 0, batchSize: 16, maxSteps: steps, learningRate: lr, schedule: 'constant', seed: 3 });
+  const trainer = new Trainer({
+    model: peft,
+    trainData: data.train,
+    padTokenId: 0,
+    batchSize: 16,
+    maxSteps: steps,
+    learningRate: lr,
+    schedule: 'constant',
+    seed: 3,
+  });
   await trainer.train();
   trainer.dispose();
   return evaluateModel(peft, data.valid, { batchSize: 64, collate: (x) => collateExamples(x, 0) });
@@ -53,7 +80,12 @@ async function pretrained(): Promise<Map<string, tf.Tensor>> {
   model.requiresGrad(true);
   const r = await fit(peft, { train: encode(train, kind), valid: encode(valid, kind) }, PRETRAIN_STEPS, 3e-3);
   console.log(`[adapter] pre-training on the 3 kinds of animal: val accuracy ${r.accuracy!.toFixed(3)}`);
-  const weights = new Map(model.namedParameters().filter(([n]) => !n.startsWith('classifier.')).map(([n, v]) => [n, tf.clone(v)]));
+  const weights = new Map(
+    model
+      .namedParameters()
+      .filter(([n]) => !n.startsWith('classifier.'))
+      .map(([n, v]) => [n, tf.clone(v)]),
+  );
   model.dispose();
   return weights;
 }
@@ -84,8 +116,12 @@ describe('Houlsby adapters against full fine-tuning on the riddles (kinds of ani
     const { trainable, all } = adapted.countParameters();
     const a = await fit(adapted, data, STEPS, LR_ADAPTER);
     results.adapter = { accuracy: a.accuracy!, loss: a.loss, share: (100 * trainable) / all };
-    console.log(`[adapter] full fine-tuning: val accuracy ${f.accuracy!.toFixed(3)}, val_loss ${f.loss.toFixed(4)} (${all - trainable} parameters)`);
-    console.log(`[adapter] Houlsby rf 16: val accuracy ${a.accuracy!.toFixed(3)}, val_loss ${a.loss.toFixed(4)} (${trainable} trainable, ${results.adapter.share.toFixed(2)}%)`);
+    console.log(
+      `[adapter] full fine-tuning: val accuracy ${f.accuracy!.toFixed(3)}, val_loss ${f.loss.toFixed(4)} (${all - trainable} parameters)`,
+    );
+    console.log(
+      `[adapter] Houlsby rf 16: val accuracy ${a.accuracy!.toFixed(3)}, val_loss ${a.loss.toFixed(4)} (${trainable} trainable, ${results.adapter.share.toFixed(2)}%)`,
+    );
     expect(results.adapter.share).toBeGreaterThan(3);
     expect(results.adapter.share).toBeLessThan(4);
     expect(results.full.accuracy).toBeGreaterThan(0.9);

@@ -91,7 +91,12 @@ async function main(): Promise<void> {
   const N = (await import('@tensorflow/tfjs-backend-wasm')).getThreadsCount();
   const fixes: WasmFastPaths = allWasmFastPaths(true);
   const stock: WasmFastPaths = allWasmFastPaths(false);
-  console.log(`reps ${REPS} (median), load average ${(await import('node:os')).loadavg().map((x) => x.toFixed(1)).join(' ')}`);
+  console.log(
+    `reps ${REPS} (median), load average ${(await import('node:os'))
+      .loadavg()
+      .map((x) => x.toFixed(1))
+      .join(' ')}`,
+  );
 
   setWasmFastPaths(fixes);
   rows.push(measure(`wasm ${N} threads + fixes`, REPS, 1));

@@ -34,11 +34,19 @@ export interface Standin {
 }
 
 interface Layer {
-  ln1: tf.Variable; ln2: tf.Variable;
-  wq: tf.Variable; wk: tf.Variable; wv: tf.Variable; wo: tf.Variable;
-  w1: tf.Variable; w2: tf.Variable;
+  ln1: tf.Variable;
+  ln2: tf.Variable;
+  wq: tf.Variable;
+  wk: tf.Variable;
+  wv: tf.Variable;
+  wo: tf.Variable;
+  w1: tf.Variable;
+  w2: tf.Variable;
   // A: [r, in]   B: [out, r]   ΔW = B·A·(α/r): [out, in]
-  aq: tf.Variable; bq: tf.Variable; av: tf.Variable; bv: tf.Variable;
+  aq: tf.Variable;
+  bq: tf.Variable;
+  av: tf.Variable;
+  bv: tf.Variable;
 }
 
 /** Deterministic uniform values in [-scale, scale] (tfjs random differs per backend). */
@@ -47,7 +55,11 @@ function uniform(shape: number[], scale: number, seed: number): tf.Tensor {
   const v = new Float32Array(n);
   let s = seed >>> 0 || 1;
   for (let i = 0; i < n; i++) {
-    s ^= s << 13; s >>>= 0; s ^= s >>> 17; s ^= s << 5; s >>>= 0;
+    s ^= s << 13;
+    s >>>= 0;
+    s ^= s >>> 17;
+    s ^= s << 5;
+    s >>>= 0;
     v[i] = ((s / 4294967296) * 2 - 1) * scale;
   }
   return tf.tensor(v, shape, 'float32');
@@ -96,9 +108,18 @@ export function makeStandin(config: StandinConfig, seed = 1): Standin {
   for (let l = 0; l < L; l++) {
     const w = (o: number, i: number) => v([o, i], 1 / Math.sqrt(i));
     layers.push({
-      ln1: ones(D), ln2: ones(D),
-      wq: w(D, D), wk: w(D, D), wv: w(D, D), wo: w(D, D), w1: w(F, D), w2: w(D, F),
-      aq: w(r, D), bq: v([D, r], 0.05), av: w(r, D), bv: v([D, r], 0.05),
+      ln1: ones(D),
+      ln2: ones(D),
+      wq: w(D, D),
+      wk: w(D, D),
+      wv: w(D, D),
+      wo: w(D, D),
+      w1: w(F, D),
+      w2: w(D, F),
+      aq: w(r, D),
+      bq: v([D, r], 0.05),
+      av: w(r, D),
+      bv: v([D, r], 0.05),
     });
   }
   const base = [embed, lnF, head, ...layers.flatMap((y) => [y.ln1, y.ln2, y.wq, y.wk, y.wv, y.wo, y.w1, y.w2])];
@@ -107,7 +128,11 @@ export function makeStandin(config: StandinConfig, seed = 1): Standin {
   let s = seed;
   for (let i = 0; i < idsData.length; i++) idsData[i] = (s = (s * 1103515245 + 12345) >>> 0) % V;
   const ids = tf.tensor2d(idsData, [B, T], 'int32');
-  const labels = tf.tensor2d(idsData.map((_, i) => idsData[(i + 1) % idsData.length]!), [B, T], 'int32');
+  const labels = tf.tensor2d(
+    idsData.map((_, i) => idsData[(i + 1) % idsData.length]!),
+    [B, T],
+    'int32',
+  );
   // [T, T] additive causal mask, shared by all heads
   const causal = tf.tidy(() => tf.mul(tf.sub(1, tf.linalg.bandPart(tf.ones([T, T]), -1, 0)), -1e9));
   const scaling = 16 / r;
@@ -134,7 +159,12 @@ export function makeStandin(config: StandinConfig, seed = 1): Standin {
     });
 
   return {
-    config, base, lora, ids, labels, loss,
+    config,
+    base,
+    lora,
+    ids,
+    labels,
+    loss,
     dispose() {
       tf.dispose([...base, ...lora, ids, labels, causal]);
     },

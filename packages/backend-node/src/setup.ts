@@ -96,12 +96,17 @@ export async function setupBackend(opts: SetupOptions = {}): Promise<BackendInfo
     if (w.ok) {
       // GEMM threads are fixed when the backend is first bound (the first wasm start of the process)
       w.threads = gemmThreadsOf(tf.backend());
-      if (w.threads !== gemmThreads) why.push(`${gemmThreads} GEMM thread(s) asked, ${w.threads} in use (fixed at the first wasm start${w.sharedHeap ? '' : '; needs the threaded tfjs build'})`);
+      if (w.threads !== gemmThreads)
+        why.push(
+          `${gemmThreads} GEMM thread(s) asked, ${w.threads} in use (fixed at the first wasm start${w.sharedHeap ? '' : '; needs the threaded tfjs build'})`,
+        );
     }
     const cores = os.cpus().length;
     const load = os.loadavg()[0] ?? 0;
     if (w.ok && w.threads > 1 && load > cores) {
-      why.push(`system load ${load.toFixed(1)} on ${cores} cores: wasm threads may be slower than 1 here (threads: 1 or PEFTJS_WASM_THREADS=1)`);
+      why.push(
+        `system load ${load.toFixed(1)} on ${cores} cores: wasm threads may be slower than 1 here (threads: 1 or PEFTJS_WASM_THREADS=1)`,
+      );
     }
     if (w.ok) {
       guardWasmHeap((tf.backend() as unknown as { wasm: Parameters<typeof guardWasmHeap>[0] }).wasm);
@@ -120,7 +125,9 @@ function done(info: Omit<BackendInfo, 'reason'>, why: string[], log: (msg: strin
     info.name === 'wasm'
       ? ` (${info.threads} thread${info.threads === 1 ? '' : 's'}${info.simd ? ', SIMD' : ''})`
       : info.name === 'tensorflow'
-        ? info.gpu ? ' (CUDA GPU)' : ' (CPU)'
+        ? info.gpu
+          ? ' (CUDA GPU)'
+          : ' (CPU)'
         : '';
   const reason = `${info.name}${detail}: ${why.join('; ') || 'requested'}`;
   log(`@peftjs/backend-node: ${reason}`);

@@ -20,7 +20,9 @@ function moduleMissing(e: unknown, name: string): boolean {
   const msg = err.message ?? '';
   // Node: ERR_MODULE_NOT_FOUND / MODULE_NOT_FOUND; vite (vitest): "Could not resolve" / "Failed to load url".
   const notFound =
-    err.code === 'ERR_MODULE_NOT_FOUND' || err.code === 'MODULE_NOT_FOUND' || /Could not resolve|Failed to load url|Cannot find (module|package)/.test(msg);
+    err.code === 'ERR_MODULE_NOT_FOUND' ||
+    err.code === 'MODULE_NOT_FOUND' ||
+    /Could not resolve|Failed to load url|Cannot find (module|package)/.test(msg);
   return notFound && msg.includes(name);
 }
 

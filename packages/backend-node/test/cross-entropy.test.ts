@@ -8,8 +8,14 @@ import { expectClose } from './helpers.js';
 function lossAndGrad(): Float32Array[] {
   return tf.tidy(() => {
     const [N, C] = [13, 37];
-    const logits = tf.tensor2d(Float32Array.from({ length: N * C }, (_, i) => 4 * Math.sin(i * 1.37)), [N, C]);
-    const labels = tf.tensor1d(Array.from({ length: N }, (_, n) => (n % 4 === 3 ? -100 : (n * 7) % C)), 'int32');
+    const logits = tf.tensor2d(
+      Float32Array.from({ length: N * C }, (_, i) => 4 * Math.sin(i * 1.37)),
+      [N, C],
+    );
+    const labels = tf.tensor1d(
+      Array.from({ length: N }, (_, n) => (n % 4 === 3 ? -100 : (n * 7) % C)),
+      'int32',
+    );
     const f = (x: tf.Tensor) => tf.mul(crossEntropy({ logits: x, labels }, {}), 0.7);
     const { value, grad } = tf.valueAndGrad(f)(logits);
     return [value, grad].map((t) => t.dataSync() as Float32Array);
@@ -48,9 +54,18 @@ describe('PeftMaskedSoftmax on wasm equals its fallback on cpu', () => {
     const run = () =>
       tf.tidy(() => {
         const [B, H, T, S] = [2, 3, 5, 7];
-        const scores = tf.tensor4d(Float32Array.from({ length: B * H * T * S }, (_, i) => 3 * Math.sin(i * 0.91)), [B, H, T, S]);
-        const bias = tf.tensor4d(Float32Array.from({ length: B * T * S }, (_, i) => (i % 3 === 0 ? -3.4e38 : 0.1 * (i % 5))), [B, 1, T, S]);
-        const dy = tf.tensor4d(Float32Array.from({ length: B * H * T * S }, (_, i) => Math.cos(i)), [B, H, T, S]);
+        const scores = tf.tensor4d(
+          Float32Array.from({ length: B * H * T * S }, (_, i) => 3 * Math.sin(i * 0.91)),
+          [B, H, T, S],
+        );
+        const bias = tf.tensor4d(
+          Float32Array.from({ length: B * T * S }, (_, i) => (i % 3 === 0 ? -3.4e38 : 0.1 * (i % 5))),
+          [B, 1, T, S],
+        );
+        const dy = tf.tensor4d(
+          Float32Array.from({ length: B * H * T * S }, (_, i) => Math.cos(i)),
+          [B, H, T, S],
+        );
         const f = (s: tf.Tensor) => tf.sum(tf.mul(maskedSoftmax({ scores: s, bias }, {}), dy));
         return [maskedSoftmax({ scores, bias }, {}), tf.grad(f)(scores)].map((t) => t.dataSync() as Float32Array);
       });

@@ -13,12 +13,20 @@ import fs from 'node:fs';
 /** Deterministic values, the same on every backend. */
 function values(shape: number[], seed: number): tf.Tensor {
   const n = shape.reduce((p, d) => p * d, 1);
-  return tf.tensor(Float32Array.from({ length: n }, (_, i) => Math.sin(seed * 7.31 + i * 1.37)), shape);
+  return tf.tensor(
+    Float32Array.from({ length: n }, (_, i) => Math.sin(seed * 7.31 + i * 1.37)),
+    shape,
+  );
 }
 
 /** Sizes off every block edge (MR 6, NR 8, KC 256, NC 512, 4-column dot products), broadcast batches, all transpose forms. */
 const CASES: Array<[number[], number[], boolean, boolean]> = [];
-for (const [ta, tb] of [[false, false], [false, true], [true, false], [true, true]] as const) {
+for (const [ta, tb] of [
+  [false, false],
+  [false, true],
+  [true, false],
+  [true, true],
+] as const) {
   const a = (b: number[], m: number, k: number) => [...b, ...(ta ? [k, m] : [m, k])];
   const b = (bb: number[], k: number, n: number) => [...bb, ...(tb ? [n, k] : [k, n])];
   CASES.push([a([], 75, 260), b([], 260, 530), ta, tb]);
@@ -69,7 +77,8 @@ describe('peftjs GEMM on wasm equals tfjs on cpu', () => {
       tf.tidy(() => {
         const [x, w, la, lb] = [values([37, 29], 1), values([19, 29], 2), values([3, 29], 3), values([19, 3], 4)];
         const dy = values([37, 19], 5);
-        const f = (a: tf.Tensor, b: tf.Tensor, c: tf.Tensor, d: tf.Tensor) => tf.sum(tf.mul(loraMatMul({ x: a, weight: b, loraA: c, loraB: d }, { scaling: 2.5 }), dy));
+        const f = (a: tf.Tensor, b: tf.Tensor, c: tf.Tensor, d: tf.Tensor) =>
+          tf.sum(tf.mul(loraMatMul({ x: a, weight: b, loraA: c, loraB: d }, { scaling: 2.5 }), dy));
         const g = tf.grads(f)([x, w, la, lb]);
         return [loraMatMul({ x, weight: w, loraA: la, loraB: lb }, { scaling: 2.5 }), ...g].map((t) => t.dataSync() as Float32Array);
       });
@@ -132,7 +141,10 @@ describe('GemmPool: one product split over a helper thread on a shared memory', 
     expect(Atomics.load(ctrl, 4)).toBe(1);
     const H = new Float32Array(memory.buffer);
     // wide (column bands) and narrow (row bands) products above the parallel threshold
-    for (const [M, N, K] of [[37, 301, 290], [301, 19, 700]] as const) {
+    for (const [M, N, K] of [
+      [37, 301, 290],
+      [301, 19, 700],
+    ] as const) {
       const pa = 2 * S + 256;
       const pb = pa + 4 * M * K;
       const pc = pb + 4 * N * K;

@@ -9,7 +9,10 @@ const TINY = { vocab: 40, hidden: 32, layers: 2, heads: 2, ffn: 64, seq: 8, batc
 /** Deterministic values, the same on every backend. */
 function values(shape: number[], seed: number): tf.Tensor {
   const n = shape.reduce((p, d) => p * d, 1);
-  return tf.tensor(Float32Array.from({ length: n }, (_, i) => Math.sin(seed * 7.31 + i * 1.37)), shape);
+  return tf.tensor(
+    Float32Array.from({ length: n }, (_, i) => Math.sin(seed * 7.31 + i * 1.37)),
+    shape,
+  );
 }
 
 /** Losses and gradients of `steps` SGD steps of the stand-in decoder (full fine-tune or LoRA). */
@@ -44,7 +47,9 @@ function mlpGrads(): Float32Array[] {
       const logits = tf.matMul(h, w2, false, true);
       return tf.neg(tf.mean(tf.sum(tf.mul(tf.logSoftmax(logits), labels), -1)));
     };
-    return tf.grads(f)([E, W1, W2]).map((g) => g.dataSync() as Float32Array);
+    return tf
+      .grads(f)([E, W1, W2])
+      .map((g) => g.dataSync() as Float32Array);
   });
 }
 
@@ -68,7 +73,7 @@ describe('wasm fast paths give the values of the stock ops on cpu', () => {
     await tf.setBackend('cpu');
   });
 
-  it('the wasm BatchMatMul kernel is this package\'s', () => {
+  it("the wasm BatchMatMul kernel is this package's", () => {
     expect(tf.getKernel('BatchMatMul', 'wasm')!.kernelFunc.name).toBe('fastBatchMatMul');
   });
 

@@ -14,10 +14,13 @@ function installed(name: string): boolean {
 }
 const hasTfjsNode = installed('@tensorflow/tfjs-node') || installed('@tensorflow/tfjs-node-gpu');
 if (!hasTfjsNode) {
-  console.log('tensorflow backend test skipped: neither @tensorflow/tfjs-node nor @tensorflow/tfjs-node-gpu is installed (their install downloads libtensorflow, which this machine cannot)');
+  console.log(
+    'tensorflow backend test skipped: neither @tensorflow/tfjs-node nor @tensorflow/tfjs-node-gpu is installed (their install downloads libtensorflow, which this machine cannot)',
+  );
 }
 
-const missing = (name: string) => Promise.reject(Object.assign(new Error(`Cannot find package '${name}'`), { code: 'ERR_MODULE_NOT_FOUND' }));
+const missing = (name: string) =>
+  Promise.reject(Object.assign(new Error(`Cannot find package '${name}'`), { code: 'ERR_MODULE_NOT_FOUND' }));
 
 describe('setupBackend', () => {
   afterAll(async () => {

@@ -41,7 +41,10 @@ const gflops = (flop: number, ms: number) => (flop / ms / 1e6).toFixed(2);
 
 async function kernels(backend: string): Promise<void> {
   // the reference step's q/v projection and FFN-sized products: 512 tokens × 256 → 256 and → 1024, r 8
-  for (const [M, K, N, r] of [[512, 256, 256, 8], [512, 256, 1024, 8]] as const) {
+  for (const [M, K, N, r] of [
+    [512, 256, 256, 8],
+    [512, 256, 1024, 8],
+  ] as const) {
     const x = tf.randomNormal([M, K], 0, 1, 'float32', 1);
     const w = tf.randomNormal([N, K], 0, 0.05, 'float32', 2);
     const a = tf.randomNormal([r, K], 0, 0.05, 'float32', 3);
@@ -54,11 +57,18 @@ async function kernels(backend: string): Promise<void> {
     const plain = await time(() => tf.matMul(x, w, false, true));
     // backward of dx, dA, dB (W frozen), through the registered gradient vs the tfjs ops
     const bwd = 2 * M * N * K + 2 * M * N * r * 2 + 2 * M * r * K * 2;
-    const grads = (op: typeof loraMatMul.spec.fallback) => () => tf.grads((xx: tf.Tensor, aa: tf.Tensor, bb: tf.Tensor) => tf.sum(tf.mul(op({ x: xx, weight: w, loraA: aa, loraB: bb }, { scaling: 2 }), dy)))([x, a, b]);
+    const grads = (op: typeof loraMatMul.spec.fallback) => () =>
+      tf.grads((xx: tf.Tensor, aa: tf.Tensor, bb: tf.Tensor) =>
+        tf.sum(tf.mul(op({ x: xx, weight: w, loraA: aa, loraB: bb }, { scaling: 2 }), dy)),
+      )([x, a, b]);
     const fusedB = await time(grads((i, at) => loraMatMul(i, at)));
     const stockB = await time(grads(loraMatMul.spec.fallback));
-    row(`| ${backend} | LoRA forward ${M}×${K}→${N} r${r} | ${fused.toFixed(1)} ms (${gflops(fwd, fused)} GFLOP/s) | ${stock.toFixed(1)} ms (${gflops(fwd, stock)}) | x·Wᵀ alone: ${plain.toFixed(1)} ms (${gflops(2 * M * K * N, plain)}) |`);
-    row(`| ${backend} | LoRA forward+backward ${M}×${K}→${N} r${r} | ${fusedB.toFixed(1)} ms (${gflops(fwd + bwd, fusedB)}) | ${stockB.toFixed(1)} ms (${gflops(fwd + bwd, stockB)}) | |`);
+    row(
+      `| ${backend} | LoRA forward ${M}×${K}→${N} r${r} | ${fused.toFixed(1)} ms (${gflops(fwd, fused)} GFLOP/s) | ${stock.toFixed(1)} ms (${gflops(fwd, stock)}) | x·Wᵀ alone: ${plain.toFixed(1)} ms (${gflops(2 * M * K * N, plain)}) |`,
+    );
+    row(
+      `| ${backend} | LoRA forward+backward ${M}×${K}→${N} r${r} | ${fusedB.toFixed(1)} ms (${gflops(fwd + bwd, fusedB)}) | ${stockB.toFixed(1)} ms (${gflops(fwd + bwd, stockB)}) | |`,
+    );
     tf.dispose([x, w, a, b, dy]);
   }
   const [M, out, inF, bs] = [512, 256, 256, 64];
@@ -71,20 +81,38 @@ async function kernels(backend: string): Promise<void> {
     nestedAbsmax: tf.tensor1d(Float32Array.from({ length: Math.ceil(nblocks / 256) }, () => 0.01 + rng.next())),
     nestedCode: tf.tensor1d(Float32Array.from({ length: 256 }, (_, i) => (i - 127) / 128)),
   };
-  const attrs = { outFeatures: out, inFeatures: inF, blockSize: bs, doubleQuant: true, nestedBlockSize: 256, offset: 0.01, transposed: false };
+  const attrs = {
+    outFeatures: out,
+    inFeatures: inF,
+    blockSize: bs,
+    doubleQuant: true,
+    nestedBlockSize: 256,
+    offset: 0.01,
+    transposed: false,
+  };
   const x = tf.randomNormal([M, inF], 0, 1, 'float32', 6);
   const k = await time(() => nf4MatMul({ x, ...q }, attrs));
   const f = await time(() => nf4MatMul.spec.fallback({ x, ...q }, attrs));
-  row(`| ${backend} | NF4 matmul ${M}×${inF}→${out} (block 64, double quant) | ${k.toFixed(1)} ms (${gflops(2 * M * inF * out, k)}) | ${f.toFixed(1)} ms (${gflops(2 * M * inF * out, f)}) | |`);
+  row(
+    `| ${backend} | NF4 matmul ${M}×${inF}→${out} (block 64, double quant) | ${k.toFixed(1)} ms (${gflops(2 * M * inF * out, k)}) | ${f.toFixed(1)} ms (${gflops(2 * M * inF * out, f)}) | |`,
+  );
   tf.dispose([x, ...Object.values(q)]);
 }
 
 function referenceModel(): { peft: PeftModel<ModelBatch, ModelOutput>; newCache: () => unknown } {
   const base = modelFromConfig(
     {
-      architectures: ['LlamaForCausalLM'], model_type: 'llama', vocab_size: SHAPE.vocab, hidden_size: SHAPE.hidden,
-      intermediate_size: SHAPE.ffn, num_hidden_layers: SHAPE.layers, num_attention_heads: SHAPE.heads,
-      num_key_value_heads: SHAPE.heads, max_position_embeddings: 128, rms_norm_eps: 1e-6, tie_word_embeddings: false,
+      architectures: ['LlamaForCausalLM'],
+      model_type: 'llama',
+      vocab_size: SHAPE.vocab,
+      hidden_size: SHAPE.hidden,
+      intermediate_size: SHAPE.ffn,
+      num_hidden_layers: SHAPE.layers,
+      num_attention_heads: SHAPE.heads,
+      num_key_value_heads: SHAPE.heads,
+      max_position_embeddings: 128,
+      rms_norm_eps: 1e-6,
+      tie_word_embeddings: false,
     },
     { rng: new Rng(1) },
   );
@@ -96,7 +124,11 @@ function referenceModel(): { peft: PeftModel<ModelBatch, ModelOutput>; newCache:
 async function training(backend: string): Promise<void> {
   const { peft, newCache } = referenceModel();
   const rng = new Rng(2);
-  const ids = tf.tensor2d(Array.from({ length: SHAPE.batch * SHAPE.seq }, () => rng.int(SHAPE.vocab)), [SHAPE.batch, SHAPE.seq], 'int32');
+  const ids = tf.tensor2d(
+    Array.from({ length: SHAPE.batch * SHAPE.seq }, () => rng.int(SHAPE.vocab)),
+    [SHAPE.batch, SHAPE.seq],
+    'int32',
+  );
   const batch: ModelBatch = { inputIds: ids, attentionMask: tf.onesLike(ids), labels: ids };
   const optimizer = tf.train.adam(1e-3);
   const vars = peft.trainableParameters().map(([, v]) => v);
@@ -120,13 +152,17 @@ async function training(backend: string): Promise<void> {
   const t0 = performance.now();
   const gen = await generate(gm as never, prompt, { maxNewTokens: 16 });
   const tokS = gen.newTokens[0]!.length / ((performance.now() - t0) / 1000);
-  row(`| ${backend} | LoRA step (reference shape, r 8 on q,v, Adam; ${STEPS} steps after 1 warm-up) | ${step.toFixed(0)} ms, ${((SHAPE.batch * SHAPE.seq) / (step / 1000)).toFixed(0)} tokens/s, tensors +${leak} | | generation: ${tokS.toFixed(1)} tokens/s (greedy, 16 tokens, KV cache) |`);
+  row(
+    `| ${backend} | LoRA step (reference shape, r 8 on q,v, Adam; ${STEPS} steps after 1 warm-up) | ${step.toFixed(0)} ms, ${((SHAPE.batch * SHAPE.seq) / (step / 1000)).toFixed(0)} tokens/s, tensors +${leak} | | generation: ${tokS.toFixed(1)} tokens/s (greedy, 16 tokens, KV cache) |`,
+  );
   optimizer.dispose();
   tf.dispose([ids, batch.attentionMask!]);
 }
 
 const info = await setupWebGPU();
-console.log(`adapter: ${info.adapter!.vendor} / ${info.adapter!.architecture} / ${info.adapter!.description} (${info.gpu ? 'hardware' : 'software'}); ${info.reason}`);
+console.log(
+  `adapter: ${info.adapter!.vendor} / ${info.adapter!.architecture} / ${info.adapter!.description} (${info.gpu ? 'hardware' : 'software'}); ${info.reason}`,
+);
 await kernels('webgpu');
 await training('webgpu');
 if (process.env.BENCH_WASM !== '0') {

@@ -40,7 +40,10 @@ export async function findGpu(importer: Importer, dawnFlags: string[]): Promise<
   if (nav?.gpu && !published.has(nav.gpu)) return { gpu: nav.gpu, via: 'browser', notes: [] };
   if (!isNode()) {
     const secure = (globalThis as { isSecureContext?: boolean }).isSecureContext;
-    const why = secure === false ? 'the page is not a secure context (open it from https://, http://localhost or file://)' : 'this browser has no WebGPU';
+    const why =
+      secure === false
+        ? 'the page is not a secure context (open it from https://, http://localhost or file://)'
+        : 'this browser has no WebGPU';
     return { gpu: null, via: null, notes: [`navigator.gpu is undefined: ${why}`] };
   }
   let dawn: DawnModule;
@@ -49,7 +52,11 @@ export async function findGpu(importer: Importer, dawnFlags: string[]): Promise<
   } catch (e) {
     const msg = (e as Error).message.split('\n')[0];
     const missing = /Cannot find (module|package)|ERR_MODULE_NOT_FOUND|Failed to load url|Could not resolve/.test(msg);
-    return { gpu: null, via: null, notes: [missing ? 'Node without the optional `webgpu` package (npm i webgpu)' : `the \`webgpu\` package failed to load (${msg})`] };
+    return {
+      gpu: null,
+      via: null,
+      notes: [missing ? 'Node without the optional `webgpu` package (npm i webgpu)' : `the \`webgpu\` package failed to load (${msg})`],
+    };
   }
   for (const [k, v] of Object.entries(dawn.globals)) {
     if (!(k in globalThis)) (globalThis as Record<string, unknown>)[k] = v;

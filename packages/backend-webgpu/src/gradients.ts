@@ -14,9 +14,13 @@ export async function ensureGradients(): Promise<void> {
   try {
     await import('@tensorflow/tfjs');
   } catch (e) {
-    throw new Error(`@peftjs/backend-webgpu: no gradients are registered and @tensorflow/tfjs failed to load (${(e as Error).message}); install it at the version of @tensorflow/tfjs-core`);
+    throw new Error(
+      `@peftjs/backend-webgpu: no gradients are registered and @tensorflow/tfjs failed to load (${(e as Error).message}); install it at the version of @tensorflow/tfjs-core`,
+    );
   }
   if (!present()) {
-    throw new Error(`@peftjs/backend-webgpu: @tensorflow/tfjs loaded but tfjs-core ${tf.version_core} has no gradient for ${NEEDED.join('/')}: two copies of tfjs-core are installed; dedupe them`);
+    throw new Error(
+      `@peftjs/backend-webgpu: @tensorflow/tfjs loaded but tfjs-core ${tf.version_core} has no gradient for ${NEEDED.join('/')}: two copies of tfjs-core are installed; dedupe them`,
+    );
   }
 }

@@ -55,7 +55,8 @@ export function guardDevice(device: GPUDevice): DeviceGuard {
   device.addEventListener('uncapturederror', (e) => pending.push((e as GPUUncapturedErrorEvent).error));
 
   const failIfLost = () => {
-    if (lostReason) throw new WebGPUError('device-lost', `${lostReason}; create a new backend (setupWebGPU) and resume from the last checkpoint`);
+    if (lostReason)
+      throw new WebGPUError('device-lost', `${lostReason}; create a new backend (setupWebGPU) and resume from the last checkpoint`);
   };
   const limits = device.limits;
   const createBuffer = device.createBuffer.bind(device);

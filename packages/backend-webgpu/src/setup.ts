@@ -86,7 +86,9 @@ function describe(info: GPUAdapterInfo | undefined, fallbackFlag: boolean | unde
     architecture: info?.architecture ?? '',
     device: info?.device ?? '',
     description: info?.description ?? '',
-    fallback: Boolean(fallbackFlag ?? (info as { isFallbackAdapter?: boolean } | undefined)?.isFallbackAdapter) || /swiftshader|llvmpipe|lavapipe/i.test(`${info?.vendor} ${info?.architecture} ${info?.description}`),
+    fallback:
+      Boolean(fallbackFlag ?? (info as { isFallbackAdapter?: boolean } | undefined)?.isFallbackAdapter) ||
+      /swiftshader|llvmpipe|lavapipe/i.test(`${info?.vendor} ${info?.architecture} ${info?.description}`),
   };
 }
 
@@ -97,7 +99,8 @@ function pickLimits(adapter: GPUAdapter, want: SetupOptions['limits']): Partial<
     const offered = adapter.limits[k];
     if (want === 'adapter') out[k] = offered;
     else if (want[k] !== undefined) {
-      if (want[k]! > offered) throw new WebGPUError('limit', `limits.${k} = ${want[k]} asked for, but the adapter offers at most ${offered}`);
+      if (want[k]! > offered)
+        throw new WebGPUError('limit', `limits.${k} = ${want[k]} asked for, but the adapter offers at most ${offered}`);
       out[k] = want[k];
     }
   }
@@ -106,7 +109,9 @@ function pickLimits(adapter: GPUAdapter, want: SetupOptions['limits']): Partial<
 
 const readLimits = (l: GPUSupportedLimits): Limits => Object.fromEntries(LIMIT_NAMES.map((k) => [k, l[k]])) as Limits;
 
-const inWorker = (): boolean => typeof (globalThis as { WorkerGlobalScope?: unknown }).WorkerGlobalScope !== 'undefined' && typeof (globalThis as { importScripts?: unknown }).importScripts === 'function';
+const inWorker = (): boolean =>
+  typeof (globalThis as { WorkerGlobalScope?: unknown }).WorkerGlobalScope !== 'undefined' &&
+  typeof (globalThis as { importScripts?: unknown }).importScripts === 'function';
 
 /** Sync reads where they cannot work fail clearly, instead of "OffscreenCanvas is not defined" or zeros. */
 function refuseSyncReads(backend: WebGPUBackend, mode: SetupOptions['syncReads']): void {
@@ -115,7 +120,11 @@ function refuseSyncReads(backend: WebGPUBackend, mode: SetupOptions['syncReads']
   const readSync = backend.readSync.bind(backend);
   backend.readSync = (dataId: object) => {
     if (backend.tensorMap.get(dataId)?.values != null) return readSync(dataId);
-    const where = inWorker() ? 'in a Web Worker (the OffscreenCanvas read gives zeros and loses the device)' : typeof OffscreenCanvas === 'undefined' ? 'here (no OffscreenCanvas: Dawn in Node has no synchronous readback)' : 'here (syncReads: "refuse")';
+    const where = inWorker()
+      ? 'in a Web Worker (the OffscreenCanvas read gives zeros and loses the device)'
+      : typeof OffscreenCanvas === 'undefined'
+        ? 'here (no OffscreenCanvas: Dawn in Node has no synchronous readback)'
+        : 'here (syncReads: "refuse")';
     throw new WebGPUError('sync-read', `dataSync()/arraySync() cannot read GPU memory ${where}; use await tensor.data() / tensor.array()`);
   };
 }
@@ -164,7 +173,7 @@ export async function setupWebGPU(opts: SetupOptions = {}): Promise<BackendInfo>
     const limits = readLimits(device.limits);
     why.push(
       `limits: buffer ${formatBytes(limits.maxBufferSize)}, binding ${formatBytes(limits.maxStorageBufferBindingSize)}` +
-        (Object.keys(requestedLimits).length ? ' (asked for the adapter\'s)' : ' (WebGPU defaults)'),
+        (Object.keys(requestedLimits).length ? " (asked for the adapter's)" : ' (WebGPU defaults)'),
     );
     const label = `${desc.vendor} ${desc.architecture || desc.device}`.trim() || 'unnamed adapter';
     const reason = `webgpu (${label}${desc.fallback ? ', software' : ''}): ${why.join('; ')}`;
@@ -185,35 +194,51 @@ export async function setupWebGPU(opts: SetupOptions = {}): Promise<BackendInfo>
     const msg = (e as Error).message.replace(/^@peftjs\/backend-webgpu: /, '');
     why.push(msg);
     if (!opts.fallback) {
-      throw e instanceof WebGPUError ? new WebGPUError(e.kind, `no WebGPU: ${why.join('; ')}`) : new WebGPUError('internal', `no WebGPU: ${why.join('; ')}`);
+      throw e instanceof WebGPUError
+        ? new WebGPUError(e.kind, `no WebGPU: ${why.join('; ')}`)
+        : new WebGPUError('internal', `no WebGPU: ${why.join('; ')}`);
     }
-    if (!(await tf.setBackend(opts.fallback))) throw new WebGPUError('internal', `no WebGPU (${why.join('; ')}) and the fallback backend '${opts.fallback}' did not start`);
+    if (!(await tf.setBackend(opts.fallback)))
+      throw new WebGPUError('internal', `no WebGPU (${why.join('; ')}) and the fallback backend '${opts.fallback}' did not start`);
     const reason = `${opts.fallback}: WebGPU unavailable: ${why.join('; ')}`;
     log(`@peftjs/backend-webgpu: ${reason}`);
     return { name: opts.fallback, gpu: false, threads: 1, simd: false, reason };
   }
 }
 
-async function openDevice(opts: SetupOptions, importer: Importer, timeoutMs: number, why: string[]): Promise<{ adapter: GPUAdapter; device: GPUDevice }> {
+async function openDevice(
+  opts: SetupOptions,
+  importer: Importer,
+  timeoutMs: number,
+  why: string[],
+): Promise<{ adapter: GPUAdapter; device: GPUDevice }> {
   const mode = opts.swiftshader ?? 'auto';
   const icd = mode === 'never' ? null : await swiftShaderIcd(importer);
   if (mode === 'always') {
-    if (!icd) throw new WebGPUError('internal', 'swiftshader: "always" asked for, but no SwiftShader ICD file was found (Debian: apt install chromium libvulkan1)');
+    if (!icd)
+      throw new WebGPUError(
+        'internal',
+        'swiftshader: "always" asked for, but no SwiftShader ICD file was found (Debian: apt install chromium libvulkan1)',
+      );
     process.env['VK_ICD_FILENAMES'] = icd;
   }
   const source = await findGpu(importer, []);
   why.push(...source.notes);
   if (!source.gpu) throw new WebGPUError('internal', why.pop() ?? 'no navigator.gpu');
-  const request = (gpu: GPU) => withTimeout(gpu.requestAdapter({ powerPreference: opts.powerPreference ?? 'high-performance' }), timeoutMs, 'requestAdapter');
+  const request = (gpu: GPU) =>
+    withTimeout(gpu.requestAdapter({ powerPreference: opts.powerPreference ?? 'high-performance' }), timeoutMs, 'requestAdapter');
   let adapter = await request(source.gpu);
-  if (source.via === 'dawn') why.push(`Dawn in Node (webgpu package${process.env['VK_ICD_FILENAMES'] ? `, VK_ICD_FILENAMES=${process.env['VK_ICD_FILENAMES']}` : ''})`);
+  if (source.via === 'dawn')
+    why.push(
+      `Dawn in Node (webgpu package${process.env['VK_ICD_FILENAMES'] ? `, VK_ICD_FILENAMES=${process.env['VK_ICD_FILENAMES']}` : ''})`,
+    );
   if (!adapter && source.recreate && mode === 'auto' && icd && !process.env['VK_ICD_FILENAMES']) {
     process.env['VK_ICD_FILENAMES'] = icd;
     adapter = await request(source.recreate());
     why.push(`the system's Vulkan drivers gave no adapter: SwiftShader (${icd})`);
   }
   if (!adapter) {
-    const hint = isNode() ? ' (Node: Dawn needs a Vulkan driver and libvulkan1; Debian\'s chromium package ships SwiftShader)' : '';
+    const hint = isNode() ? " (Node: Dawn needs a Vulkan driver and libvulkan1; Debian's chromium package ships SwiftShader)" : '';
     throw new WebGPUError('internal', `requestAdapter returned null${hint}`);
   }
   const requiredLimits = pickLimits(adapter, opts.limits);

@@ -32,7 +32,7 @@ const SHAPES: Array<[number, number, number, number]> = [
   [40, 600, 20, 4],
 ];
 
-describe('PeftLoraMatMul on webgpu equals the op\'s fallback', () => {
+describe("PeftLoraMatMul on webgpu equals the op's fallback", () => {
   it('the kernels are registered on webgpu', () => {
     expect(tf.getKernel('PeftLoraMatMul', 'webgpu')).toBeDefined();
     expect(tf.getKernel(GEMM_KERNEL, 'webgpu')).toBeDefined();
@@ -49,16 +49,22 @@ describe('PeftLoraMatMul on webgpu equals the op\'s fallback', () => {
       const probe = rand([n, out], 5);
       const s = 1.75;
       const { fallback } = loraMatMul.spec;
-      const loss = (f: typeof fallback) => (xx: tf.Tensor, ww: tf.Tensor, aa: tf.Tensor, bb: tf.Tensor) => tf.sum(tf.mul(f({ x: xx, weight: ww, loraA: aa, loraB: bb }, { scaling: s }), probe));
-      const [y, grads] = await info.guard!.scoped(() => [
-        loraMatMul({ x, weight: w, loraA: a, loraB: b }, { scaling: s }),
-        tf.grads(loss((i, at) => loraMatMul(i, at)))([x, w, a, b]),
-      ] as const);
+      const loss = (f: typeof fallback) => (xx: tf.Tensor, ww: tf.Tensor, aa: tf.Tensor, bb: tf.Tensor) =>
+        tf.sum(tf.mul(f({ x: xx, weight: ww, loraA: aa, loraB: bb }, { scaling: s }), probe));
+      const [y, grads] = await info.guard!.scoped(
+        () =>
+          [
+            loraMatMul({ x, weight: w, loraA: a, loraB: b }, { scaling: s }),
+            tf.grads(loss((i, at) => loraMatMul(i, at)))([x, w, a, b]),
+          ] as const,
+      );
       const yWant = fallback({ x, weight: w, loraA: a, loraB: b }, { scaling: s });
       const gWant = tf.grads(loss(fallback))([x, w, a, b]);
       const errs = [await worstError(y, yWant, long)];
       for (let i = 0; i < 4; i++) errs.push(await worstError(grads[i]!, gWant[i]!, long || i === 1 || i === 3));
-      console.log(`[lora-kernel] [${n}, ${k}]→${out} r ${r}: y ${errs[0]!.toExponential(2)}, dx ${errs[1]!.toExponential(2)}, dW ${errs[2]!.toExponential(2)}, dA ${errs[3]!.toExponential(2)}, dB ${errs[4]!.toExponential(2)}`);
+      console.log(
+        `[lora-kernel] [${n}, ${k}]→${out} r ${r}: y ${errs[0]!.toExponential(2)}, dx ${errs[1]!.toExponential(2)}, dW ${errs[2]!.toExponential(2)}, dA ${errs[3]!.toExponential(2)}, dB ${errs[4]!.toExponential(2)}`,
+      );
       // the forward pass within `tol`; gradients (reductions over rows, or compared relative) within 1e-4
       expect(errs[0]).toBeLessThanOrEqual(tol);
       for (const e of errs) expect(e).toBeLessThanOrEqual(1e-4);

@@ -35,7 +35,9 @@ describe('memory on webgpu', () => {
       seen.push(tf.memory() as GpuMemory);
     }
     const [early, late] = [seen[4]!, seen[49]!];
-    console.log(`[memory] step 5: ${early.numTensors} tensors, ${early.numBytesInGPU} B in use, ${early.numBytesAllocatedInGPU} B pooled; step 50: ${late.numTensors}, ${late.numBytesInGPU}, ${late.numBytesAllocatedInGPU}; loss ${losses[0]!.toFixed(4)} → ${losses[49]!.toFixed(4)}`);
+    console.log(
+      `[memory] step 5: ${early.numTensors} tensors, ${early.numBytesInGPU} B in use, ${early.numBytesAllocatedInGPU} B pooled; step 50: ${late.numTensors}, ${late.numBytesInGPU}, ${late.numBytesAllocatedInGPU}; loss ${losses[0]!.toFixed(4)} → ${losses[49]!.toFixed(4)}`,
+    );
     expect(late.numTensors).toBe(early.numTensors);
     expect(late.numBytesInGPU).toBe(early.numBytesInGPU);
     expect(late.numBytesAllocatedInGPU).toBe(early.numBytesAllocatedInGPU);

@@ -34,7 +34,6 @@ describe('setupWebGPU', () => {
       }
     }
   });
-
 });
 
 describe('errors surface instead of zeros', () => {
@@ -43,7 +42,9 @@ describe('errors surface instead of zeros', () => {
   });
 
   it('a binding over maxStorageBufferBindingSize throws', () => {
-    expect(() => tf.fill([48 * 1024 * 1024], 1)).toThrow(/binding 0 of 192 MiB exceeds this device's maxStorageBufferBindingSize of 128 MiB/);
+    expect(() => tf.fill([48 * 1024 * 1024], 1)).toThrow(
+      /binding 0 of 192 MiB exceeds this device's maxStorageBufferBindingSize of 128 MiB/,
+    );
   });
 
   /** A validation error that leaves no invalid object behind: a write at an offset not a multiple of 4. */
@@ -87,7 +88,10 @@ describe('kernels tfjs-backend-webgpu 4.22 lacks or limits', () => {
   });
 
   it('BitwiseAnd of int32 tensors equals the bits', async () => {
-    const a = tf.tensor1d(Int32Array.from({ length: 2000 }, (_, i) => i * 7919 - 1_000_000), 'int32');
+    const a = tf.tensor1d(
+      Int32Array.from({ length: 2000 }, (_, i) => i * 7919 - 1_000_000),
+      'int32',
+    );
     // from host memory: webgpu's Fill passes its value as a float uniform (0x0f0f0f0f would round)
     const b = tf.tensor1d(new Int32Array(2000).fill(0x0f0f0f0f), 'int32');
     const got = await tf.bitwiseAnd(a, b).data();
@@ -103,13 +107,20 @@ describe('replacing the device', () => {
     const more = await setupWebGPU({ limits: 'adapter' });
     expect(more.limits!.maxBufferSize).toBe(more.adapterLimits!.maxBufferSize);
     expect(more.requestedLimits!.maxBufferSize).toBe(more.adapterLimits!.maxBufferSize);
-    await expect(setupWebGPU({ limits: { maxBufferSize: 2 ** 52 } })).rejects.toThrow(/maxBufferSize = 4503599627370496 asked for, but the adapter offers at most/);
+    await expect(setupWebGPU({ limits: { maxBufferSize: 2 ** 52 } })).rejects.toThrow(
+      /maxBufferSize = 4503599627370496 asked for, but the adapter offers at most/,
+    );
     info = await setupWebGPU();
   });
 
   it('without the webgpu package: a clear reason, thrown or with the fallback backend active', async () => {
-    const missing = (name: string) => (name === 'webgpu' ? Promise.reject(Object.assign(new Error(`Cannot find package 'webgpu'`), { code: 'ERR_MODULE_NOT_FOUND' })) : import(name));
-    await expect(setupWebGPU({ importer: missing, swiftshader: 'never' })).rejects.toThrow(/no WebGPU: Node without the optional `webgpu` package/);
+    const missing = (name: string) =>
+      name === 'webgpu'
+        ? Promise.reject(Object.assign(new Error(`Cannot find package 'webgpu'`), { code: 'ERR_MODULE_NOT_FOUND' }))
+        : import(name);
+    await expect(setupWebGPU({ importer: missing, swiftshader: 'never' })).rejects.toThrow(
+      /no WebGPU: Node without the optional `webgpu` package/,
+    );
     const fb = await setupWebGPU({ importer: missing, swiftshader: 'never', fallback: 'cpu' });
     expect(fb.name).toBe('cpu');
     expect(tf.getBackend()).toBe('cpu');
@@ -122,7 +133,9 @@ describe('replacing the device', () => {
     await x.data();
     info.guard!.device.destroy();
     expect(await info.guard!.lost).toMatch(/device lost \(destroyed\)/);
-    expect(() => tf.add(tf.ones([1024]), 2)).toThrow(/device lost .*create a new backend \(setupWebGPU\) and resume from the last checkpoint/);
+    expect(() => tf.add(tf.ones([1024]), 2)).toThrow(
+      /device lost .*create a new backend \(setupWebGPU\) and resume from the last checkpoint/,
+    );
     info = await setupWebGPU();
     expect(Array.from(await tf.add(tf.ones([2]), 2).data())).toEqual([3, 3]);
   });

@@ -17,7 +17,11 @@ const CASES: Array<[string, PeftMethod, Record<string, unknown>]> = [
   ['lora', lora, { peft_type: 'LORA', r: 4, lora_alpha: 8, target_modules: ['q_proj', 'v_proj', 'down_proj'] }],
   ['adalora', adalora, { peft_type: 'ADALORA', init_r: 4, target_r: 2, total_step: 10, target_modules: ['q_proj', 'v_proj'] }],
   ['prompt', promptTuning, { peft_type: 'PROMPT_TUNING', num_virtual_tokens: 3, task_type: 'CAUSAL_LM' }],
-  ['prefix', prefixTuning, { peft_type: 'PREFIX_TUNING', num_virtual_tokens: 3, task_type: 'CAUSAL_LM', prefix_projection: true, encoder_hidden_size: 8 }],
+  [
+    'prefix',
+    prefixTuning,
+    { peft_type: 'PREFIX_TUNING', num_virtual_tokens: 3, task_type: 'CAUSAL_LM', prefix_projection: true, encoder_hidden_size: 8 },
+  ],
   ['ptuning', pTuning, { peft_type: 'P_TUNING', num_virtual_tokens: 3, task_type: 'CAUSAL_LM', encoder_hidden_size: 8 }],
   ['adapter', bottleneckAdapter, { peft_type: 'BOTTLENECK_ADAPTER', config: 'pfeiffer', reduction_factor: 4 }],
 ];
@@ -30,7 +34,11 @@ function batch(): ModelBatch {
   return {
     inputIds: tf.tensor2d(ids, [B, T], 'int32'),
     attentionMask: tf.tensor2d(mask, [B, T], 'int32'),
-    labels: tf.tensor2d(ids.map((id, i) => (mask[i] ? id : -100)), [B, T], 'int32'),
+    labels: tf.tensor2d(
+      ids.map((id, i) => (mask[i] ? id : -100)),
+      [B, T],
+      'int32',
+    ),
   };
 }
 
@@ -40,18 +48,30 @@ function build(method: PeftMethod, config: Record<string, unknown>): PeftModel<M
   peft.addAdapter('default', config);
   const rng = new Rng(11);
   for (const [, v] of peft.trainableParameters()) {
-    v.assign(tf.tensor(Array.from({ length: v.size }, () => rng.normal() * 0.3), v.shape, 'float32'));
+    v.assign(
+      tf.tensor(
+        Array.from({ length: v.size }, () => rng.normal() * 0.3),
+        v.shape,
+        'float32',
+      ),
+    );
   }
   return peft;
 }
 
 /** Loss and gradients (plain arrays) of one training step on the active backend. */
-async function step(method: PeftMethod, config: Record<string, unknown>): Promise<{ loss: number; grads: Map<string, Float32Array>; gpuBytes: number }> {
+async function step(
+  method: PeftMethod,
+  config: Record<string, unknown>,
+): Promise<{ loss: number; grads: Map<string, Float32Array>; gpuBytes: number }> {
   const peft = build(method, config);
   const b = batch();
   peft.train();
   const params = peft.trainableParameters();
-  const { value, grads } = tf.variableGrads(() => peft.forward(b).loss as tf.Scalar, params.map(([, v]) => v));
+  const { value, grads } = tf.variableGrads(
+    () => peft.forward(b).loss as tf.Scalar,
+    params.map(([, v]) => v),
+  );
   const out = new Map<string, Float32Array>();
   for (const [name, v] of params) out.set(name, (await grads[v.name]!.data()) as Float32Array);
   const loss = (await value.data())[0]!;
@@ -88,7 +108,9 @@ describe('a training step of every method on webgpu equals the cpu backend', () 
         worst = Math.max(worst, err / scale);
         expect(err / scale, p).toBeLessThan(1e-4);
       }
-      console.log(`[webgpu-train] ${name}: loss diff ${Math.abs(got.loss - want.loss).toExponential(2)}, worst gradient relative ${worst.toExponential(2)} over ${want.grads.size} parameters`);
+      console.log(
+        `[webgpu-train] ${name}: loss diff ${Math.abs(got.loss - want.loss).toExponential(2)}, worst gradient relative ${worst.toExponential(2)} over ${want.grads.size} parameters`,
+      );
     });
   }
 });

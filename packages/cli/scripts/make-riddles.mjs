@@ -8,7 +8,12 @@ import { fileURLToPath } from 'node:url';
 
 const ANIMALS = {
   owl: ['I hoot in the dark night', 'I have big round eyes', 'I sleep all day in a tall tree', 'I fly without a sound'],
-  fox: ['I have a red coat and a bushy tail', 'I am very clever and a little sly', 'I live in a den under the hill', 'I like to hunt at dusk'],
+  fox: [
+    'I have a red coat and a bushy tail',
+    'I am very clever and a little sly',
+    'I live in a den under the hill',
+    'I like to hunt at dusk',
+  ],
   duck: ['I swim on the pond', 'I say quack quack', 'I have webbed feet', 'I have a flat yellow bill'],
   snail: ['I carry my house on my back', 'I am very, very slow', 'I leave a shiny trail', 'I hide in my shell when I am scared'],
   beaver: ['I build a dam across the river', 'I have big strong teeth', 'I slap the water with my flat tail', 'I chew the trees down'],
@@ -34,7 +39,7 @@ for (const [animal, clues] of Object.entries(ANIMALS)) {
       const pair = [i, j].sort().join('-');
       const k = (i * 4 + j) % 3;
       const prompt = `${OPENERS[k]} ${clues[i]}, and ${clues[j].replace(/^I /, 'I ')}. ${CLOSERS[(i + j) % 3]}\nAnswer:`;
-      rows.push({ animal, pair, record: { prompt, completion: ` I am ${/^[aeiou]/.test(animal) ? "an" : "a"} ${animal}.` } });
+      rows.push({ animal, pair, record: { prompt, completion: ` I am ${/^[aeiou]/.test(animal) ? 'an' : 'a'} ${animal}.` } });
     }
   }
 }

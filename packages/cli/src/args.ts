@@ -78,7 +78,11 @@ export function parseLooseValue(raw: string): unknown {
       throw new UsageError(`cannot parse ${raw} as JSON`);
     }
   }
-  if (raw.includes(',')) return raw.split(',').map((s) => s.trim()).filter(Boolean);
+  if (raw.includes(','))
+    return raw
+      .split(',')
+      .map((s) => s.trim())
+      .filter(Boolean);
   return raw;
 }
 
@@ -106,7 +110,11 @@ function checkNumber(command: string, f: FlagSpec, raw: string): number {
 /** The flag's value from its raw text: checked against its type, rule and choices. */
 function flagValue(command: string, f: FlagSpec, raw: string): unknown {
   if (f.type === 'number') return checkNumber(command, f, raw);
-  if (f.type === 'list') return raw.split(',').map((s) => s.trim()).filter(Boolean);
+  if (f.type === 'list')
+    return raw
+      .split(',')
+      .map((s) => s.trim())
+      .filter(Boolean);
   if (f.choices && !f.choices.includes(raw)) throw new UsageError(`${command}: --${f.name} must be ${f.choices.join(', ')}; got "${raw}"`);
   return raw;
 }
@@ -144,13 +152,16 @@ export function parseArgs(spec: CommandSpec, argv: readonly string[]): ParsedArg
       continue;
     }
     const { name, inline } = splitOption(spec, a);
-    const f = spec.flags.find((x) => x.name === name) ?? (name.startsWith('no-') ? spec.flags.find((x) => x.name === name.slice(3) && x.type === 'boolean') : undefined);
+    const f =
+      spec.flags.find((x) => x.name === name) ??
+      (name.startsWith('no-') ? spec.flags.find((x) => x.name === name.slice(3) && x.type === 'boolean') : undefined);
     if (f?.type === 'boolean') {
       flags[camel(f.name)] = inline !== undefined ? inline !== 'false' : !name.startsWith('no-');
       continue;
     }
     const value = inline ?? argv[++i];
-    if (value === undefined || (inline === undefined && value.startsWith('--'))) throw new UsageError(`${spec.name}: --${f?.name ?? name} needs a value`);
+    if (value === undefined || (inline === undefined && value.startsWith('--')))
+      throw new UsageError(`${spec.name}: --${f?.name ?? name} needs a value`);
     if (f) flags[camel(f.name)] = flagValue(spec.name, f, value);
     else if (spec.passthrough) {
       out.extra[name.replace(/-/g, '_')] = parseLooseValue(value);
@@ -167,7 +178,8 @@ export function parseArgs(spec: CommandSpec, argv: readonly string[]): ParsedArg
 
 export function helpText(spec: CommandSpec): string {
   const lines = [`peft ${spec.name} — ${spec.summary}`, '', `Usage: ${spec.usage}`, '', 'Options:'];
-  const left = (f: FlagSpec) => `  --${f.name}${f.type === 'boolean' ? '' : ` <${f.type === 'list' ? 'a,b' : f.choices ? f.choices.join('|') : f.type}>`}`;
+  const left = (f: FlagSpec) =>
+    `  --${f.name}${f.type === 'boolean' ? '' : ` <${f.type === 'list' ? 'a,b' : f.choices ? f.choices.join('|') : f.type}>`}`;
   const w = Math.max(...spec.flags.map((f) => left(f).length), 10) + 2;
   for (const f of spec.flags) {
     const def = f.default !== undefined ? ` (default: ${f.default})` : f.required ? ' (required)' : '';

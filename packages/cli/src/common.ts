@@ -22,7 +22,8 @@ export function ensureBackend(prefer?: 'auto' | 'tensorflow' | 'wasm' | 'cpu'): 
 
 export async function loadBase(dir: string, opts: { quantize?: QuantizeRequest } = {}): Promise<PretrainedModel> {
   await ensureBackend();
-  if (!existsSync(join(dir, 'config.json'))) throw new UsageError(`--model ${dir}: no config.json there (expected a Hugging Face model folder)`);
+  if (!existsSync(join(dir, 'config.json')))
+    throw new UsageError(`--model ${dir}: no config.json there (expected a Hugging Face model folder)`);
   try {
     return await loadModel(dir, opts);
   } catch (e) {

@@ -31,10 +31,18 @@ function knownField(method: PeftMethod, config: Json, key: string): boolean {
  * config (PEFT refuses such an adapter_config.json), naming the closest flags and fields.
  * `flagOf` maps a config key back to the flag the user typed.
  */
-export function checkMethodOptions(spec: CommandSpec, method: PeftMethod, config: PeftConfigBase, options: Json, flagOf: Record<string, string>): void {
+export function checkMethodOptions(
+  spec: CommandSpec,
+  method: PeftMethod,
+  config: PeftConfigBase,
+  options: Json,
+  flagOf: Record<string, string>,
+): void {
   const unknown = Object.keys(options).filter((k) => !knownField(method, config, k));
   if (unknown.length === 0) return;
-  const fields = method.config.fields ?? Object.keys(written(method, Object.fromEntries(Object.entries(config).filter(([k]) => !unknown.includes(k)))) ?? {});
+  const fields =
+    method.config.fields ??
+    Object.keys(written(method, Object.fromEntries(Object.entries(config).filter(([k]) => !unknown.includes(k)))) ?? {});
   const asFlags = fields.filter((k) => k !== 'peft_type').map((k) => k.replace(/_/g, '-'));
   const first = unknown[0];
   const err = unknownOption(spec, flagOf[first] ?? first.replace(/_/g, '-'), asFlags);

@@ -74,7 +74,11 @@ async function unknownMethod(nameOrType: string, importer: Importer): Promise<Us
  * Finds and registers a method by `--method` name (`lora`), `peft_type` (`LORA`) or package name.
  * One that is not installed is a usage error listing the installed methods and the packages of the others.
  */
-export async function loadMethod(nameOrType: string, reg: PeftRegistry = registry, importer: Importer = importPackage): Promise<PeftMethod> {
+export async function loadMethod(
+  nameOrType: string,
+  reg: PeftRegistry = registry,
+  importer: Importer = importPackage,
+): Promise<PeftMethod> {
   const entry = entryOf(nameOrType);
   const pkg = entry?.packageName ?? nameOrType;
   let mod: Record<string, unknown>;
@@ -95,7 +99,8 @@ export async function loadMethod(nameOrType: string, reg: PeftRegistry = registr
 /** Registers the method of a saved `peft_type` (to load an adapter), when it is one of ours. */
 export async function loadMethodForType(peftType: string, reg: PeftRegistry = registry): Promise<PeftMethod> {
   if (reg.has(peftType)) return reg.get(peftType);
-  if (!METHODS.some((m) => m.peftType === peftType)) throw new UsageError(`adapter peft_type "${peftType}" has no known package; register its method in code`);
+  if (!METHODS.some((m) => m.peftType === peftType))
+    throw new UsageError(`adapter peft_type "${peftType}" has no known package; register its method in code`);
   return loadMethod(peftType, reg);
 }
 

@@ -20,7 +20,8 @@ export async function checkOutputLocation(flag: string, out: string): Promise<vo
       throw new UsageError(`${flag} ${out}: ${e.message}`);
     });
     if (s?.isDirectory()) break;
-    if (s) throw new UsageError(at === target ? `${flag} ${out}: is a file, not a folder` : `${flag} ${out}: ${at} is a file, not a folder`);
+    if (s)
+      throw new UsageError(at === target ? `${flag} ${out}: is a file, not a folder` : `${flag} ${out}: ${at} is a file, not a folder`);
     if (dirname(at) === at) throw new UsageError(`${flag} ${out}: no existing folder above it`);
     at = dirname(at);
   }
@@ -47,7 +48,9 @@ export async function prepareNewRun(out: string, overwrite: boolean): Promise<vo
   if (present.length === 0) return;
   if (!overwrite) {
     const shown = present.slice(0, 4).join(', ') + (present.length > 4 ? `, … (${present.length} in all)` : '');
-    throw new UsageError(`--out ${out} is not empty (${shown}): give --resume to continue its run, --overwrite to replace it, or another folder`);
+    throw new UsageError(
+      `--out ${out} is not empty (${shown}): give --resume to continue its run, --overwrite to replace it, or another folder`,
+    );
   }
   for (const n of present.filter(isRunFile)) await rm(join(out, n), { recursive: true, force: true });
 }
@@ -68,7 +71,9 @@ export interface RunRecord {
 }
 
 export async function fileSha256(path: string): Promise<string> {
-  return createHash('sha256').update(await readFile(path)).digest('hex');
+  return createHash('sha256')
+    .update(await readFile(path))
+    .digest('hex');
 }
 
 export async function writeRunRecord(out: string, record: RunRecord): Promise<void> {
@@ -91,8 +96,10 @@ function differences(was: RunRecord, now: RunRecord): string[] {
     ['method', '--method'],
   ];
   for (const [k, flag] of flags) if (show(was[k]) !== show(now[k])) out.push(`${flag} (was ${show(was[k])}, now ${show(now[k])})`);
-  if (was.data === now.data && was.data_sha256 !== now.data_sha256) out.push(`the contents of --data ${now.data} (changed since the run started)`);
-  if (was.valid === now.valid && was.valid_sha256 !== now.valid_sha256) out.push(`the contents of --valid ${now.valid} (changed since the run started)`);
+  if (was.data === now.data && was.data_sha256 !== now.data_sha256)
+    out.push(`the contents of --data ${now.data} (changed since the run started)`);
+  if (was.valid === now.valid && was.valid_sha256 !== now.valid_sha256)
+    out.push(`the contents of --valid ${now.valid} (changed since the run started)`);
   const keys = new Set([...Object.keys(was.adapter_config ?? {}), ...Object.keys(now.adapter_config)]);
   for (const k of [...keys].sort()) {
     if (k === 'inference_mode' || k === 'base_model_name_or_path') continue;
@@ -111,9 +118,14 @@ export async function checkResume(out: string, now: RunRecord, checkpoint: strin
   try {
     was = JSON.parse(await readFile(join(out, 'run.json'), 'utf8')) as RunRecord;
   } catch (e) {
-    throw new UsageError(`--resume: ${join(out, 'run.json')}: ${(e as NodeJS.ErrnoException).code === 'ENOENT' ? 'missing (not a peft train output folder?)' : (e as Error).message}`);
+    throw new UsageError(
+      `--resume: ${join(out, 'run.json')}: ${(e as NodeJS.ErrnoException).code === 'ENOENT' ? 'missing (not a peft train output folder?)' : (e as Error).message}`,
+    );
   }
-  const ckptConfig = JSON.parse(await readFile(join(checkpoint, ADAPTER_CONFIG_NAME), 'utf8').catch(() => 'null')) as Record<string, unknown> | null;
+  const ckptConfig = JSON.parse(await readFile(join(checkpoint, ADAPTER_CONFIG_NAME), 'utf8').catch(() => 'null')) as Record<
+    string,
+    unknown
+  > | null;
   const diff = differences({ ...was, adapter_config: ckptConfig ?? was.adapter_config }, now);
   if (diff.length) throw new UsageError(`--resume: this run differs from the one in ${out}: ${diff.join('; ')}`);
 }

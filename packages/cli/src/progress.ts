@@ -52,7 +52,9 @@ export class Progress {
       return;
     }
     if (e.type === 'eval') {
-      this.line(`eval @ step ${e.step}: val_loss ${fmt(e.val_loss)}${e.perplexity !== undefined ? `  perplexity ${fmt(e.perplexity as number, 2)}` : ''}${e.accuracy !== undefined ? `  accuracy ${fmt(e.accuracy as number, 3)}` : ''}`);
+      this.line(
+        `eval @ step ${e.step}: val_loss ${fmt(e.val_loss)}${e.perplexity !== undefined ? `  perplexity ${fmt(e.perplexity as number, 2)}` : ''}${e.accuracy !== undefined ? `  accuracy ${fmt(e.accuracy as number, 3)}` : ''}`,
+      );
     }
   }
 

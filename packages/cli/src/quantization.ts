@@ -8,7 +8,13 @@ import type { FlagSpec } from './args.js';
 
 export const QUANTIZE_FLAGS = [
   { name: 'quantize', type: 'string', description: 'load the base in 4 bits (QLoRA, bitsandbytes blocks of 64)', choices: ['nf4', 'fp4'] },
-  { name: 'double-quant', type: 'string', description: 'with --quantize: double-quantize the block scales (4.127 bits/param)', default: 'true', choices: ['true', 'false'] },
+  {
+    name: 'double-quant',
+    type: 'string',
+    description: 'with --quantize: double-quantize the block scales (4.127 bits/param)',
+    default: 'true',
+    choices: ['true', 'false'],
+  },
 ] as const satisfies readonly FlagSpec[];
 
 /** The loadModel `quantize` option of `--quantize` / `--double-quant` (their values are checked with the flags). */

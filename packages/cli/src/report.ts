@@ -73,7 +73,10 @@ export function logTicks(lo: number, hi: number): number[] {
   for (let k = Math.floor(Math.log10(lo)); k <= Math.ceil(Math.log10(hi)); k++) decades.push(Number((10 ** k).toPrecision(12)));
   const onDecades = decades.filter(inside);
   if (onDecades.length >= 3) return onDecades;
-  const withHalves = decades.flatMap((d) => [d, Number((5 * d).toPrecision(12))]).filter(inside).sort((a, b) => a - b);
+  const withHalves = decades
+    .flatMap((d) => [d, Number((5 * d).toPrecision(12))])
+    .filter(inside)
+    .sort((a, b) => a - b);
   if (withHalves.length >= 3) return withHalves;
   return linearTicks(lo, hi).filter((v) => v > 0 && inside(v));
 }
@@ -114,7 +117,10 @@ export function svgChart(chart: ReportChart, width = 560, height = 260): string 
     return `${head}${title}<text x="${width / 2}" y="${height / 2}" text-anchor="middle" fill="#888">no data</text></svg>`;
   }
   const tx = (v: number) => (chart.log ? Math.log10(v) : v);
-  const ys = valueAxis(all.map((p) => p.value), !!chart.log);
+  const ys = valueAxis(
+    all.map((p) => p.value),
+    !!chart.log,
+  );
   const xs = stepAxis(all.map((p) => p.step));
   const W = width - pad.l - pad.r;
   const H = height - pad.t - pad.b;
@@ -128,7 +134,9 @@ export function svgChart(chart: ReportChart, width = 560, height = 260): string 
     parts.push(`<text x="${pad.l - 6}" y="${Number(y) + 4}" font-size="11" text-anchor="end" fill="#555">${formatTick(v)}</text>`);
   }
   for (const s of xs.ticks) {
-    parts.push(`<text x="${px(s).toFixed(1)}" y="${pad.t + H + 16}" font-size="11" text-anchor="middle" fill="#555">${formatTick(s)}</text>`);
+    parts.push(
+      `<text x="${px(s).toFixed(1)}" y="${pad.t + H + 16}" font-size="11" text-anchor="middle" fill="#555">${formatTick(s)}</text>`,
+    );
   }
   parts.push(`<text x="${pad.l + W / 2}" y="${height - 4}" font-size="11" text-anchor="middle" fill="#555">step</text>`);
   chart.series.forEach((s, k) => parts.push(...seriesSvg(s, k, usable, px, py, pad.l + W - 110, pad.t + 14)));
@@ -137,12 +145,21 @@ export function svgChart(chart: ReportChart, width = 560, height = 260): string 
 }
 
 /** A series' line, its dots (up to 40 points) and its legend entry. */
-function seriesSvg(s: ReportSeries, k: number, usable: (p: ReportPoint) => boolean, px: (s: number) => number, py: (v: number) => number, lx: number, top: number): string[] {
+function seriesSvg(
+  s: ReportSeries,
+  k: number,
+  usable: (p: ReportPoint) => boolean,
+  px: (s: number) => number,
+  py: (v: number) => number,
+  lx: number,
+  top: number,
+): string[] {
   const pts = s.points.filter(usable);
   if (pts.length === 0) return [];
   const d = pts.map((p, i) => `${i ? 'L' : 'M'}${px(p.step).toFixed(1)},${py(p.value).toFixed(1)}`).join(' ');
   const out = [`<path d="${d}" fill="none" stroke="${s.color}" stroke-width="2"/>`];
-  if (pts.length <= 40) for (const p of pts) out.push(`<circle cx="${px(p.step).toFixed(1)}" cy="${py(p.value).toFixed(1)}" r="2.5" fill="${s.color}"/>`);
+  if (pts.length <= 40)
+    for (const p of pts) out.push(`<circle cx="${px(p.step).toFixed(1)}" cy="${py(p.value).toFixed(1)}" r="2.5" fill="${s.color}"/>`);
   const ly = top + k * 16;
   out.push(`<line x1="${lx}" x2="${lx + 18}" y1="${ly - 4}" y2="${ly - 4}" stroke="${s.color}" stroke-width="3"/>`);
   out.push(`<text x="${lx + 24}" y="${ly}" font-size="12" fill="#222">${esc(s.name)}</text>`);

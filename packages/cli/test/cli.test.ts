@@ -9,7 +9,24 @@ import { paths, peft, tmp } from './helpers.js';
 
 describe('argument parsing', () => {
   it('reads typed flags and passes unknown ones to the method config as snake_case', () => {
-    const a = parseArgs(trainSpec, ['--model', 'm', '--data', 'd.jsonl', '--out', 'o', '--steps', '5', '--r', '4', '--lora-alpha', '8', '--target-modules', 'q_proj,v_proj', '--use-rslora', 'true']);
+    const a = parseArgs(trainSpec, [
+      '--model',
+      'm',
+      '--data',
+      'd.jsonl',
+      '--out',
+      'o',
+      '--steps',
+      '5',
+      '--r',
+      '4',
+      '--lora-alpha',
+      '8',
+      '--target-modules',
+      'q_proj,v_proj',
+      '--use-rslora',
+      'true',
+    ]);
     expect(a.flags).toMatchObject({ model: 'm', data: 'd.jsonl', out: 'o', steps: 5, method: 'lora', batchSize: 8 });
     expect(a.extra).toEqual({ r: 4, lora_alpha: 8, target_modules: ['q_proj', 'v_proj'], use_rslora: true });
   });
@@ -62,7 +79,19 @@ describe('peft command errors', () => {
 
   it('a method that is not installed says which package to install', async () => {
     const dir = tmp();
-    const r = await peft('train', '--model', paths.model, '--data', paths.train, '--out', join(dir, 'o'), '--method', 'nosuchmethod', '--backend', 'cpu');
+    const r = await peft(
+      'train',
+      '--model',
+      paths.model,
+      '--data',
+      paths.train,
+      '--out',
+      join(dir, 'o'),
+      '--method',
+      'nosuchmethod',
+      '--backend',
+      'cpu',
+    );
     expect(r.code).toBe(2);
     expect(r.err).toContain('install nosuchmethod');
   });
@@ -82,9 +111,31 @@ describe('train → inspect → eval → generate → merge on the bundled model
 
   beforeAll(async () => {
     trained = await peft(
-      'train', '--model', paths.model, '--data', paths.train, '--valid', paths.valid, '--out', out,
-      '--steps', '4', '--batch-size', '4', '--lr', '5e-3', '--eval-every', '2', '--save-every', '2',
-      '--r', '4', '--lora-alpha', '8', '--target-modules', 'q_proj,v_proj',
+      'train',
+      '--model',
+      paths.model,
+      '--data',
+      paths.train,
+      '--valid',
+      paths.valid,
+      '--out',
+      out,
+      '--steps',
+      '4',
+      '--batch-size',
+      '4',
+      '--lr',
+      '5e-3',
+      '--eval-every',
+      '2',
+      '--save-every',
+      '2',
+      '--r',
+      '4',
+      '--lora-alpha',
+      '8',
+      '--target-modules',
+      'q_proj,v_proj',
     );
   }, 300_000);
 
@@ -96,11 +147,16 @@ describe('train → inspect → eval → generate → merge on the bundled model
     }
     const cfg = JSON.parse(readFileSync(join(out, 'adapter_config.json'), 'utf8'));
     expect(cfg).toMatchObject({ peft_type: 'LORA', r: 4, lora_alpha: 8, task_type: 'CAUSAL_LM', inference_mode: true });
-    const events = readFileSync(join(out, 'metrics.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l));
+    const events = readFileSync(join(out, 'metrics.jsonl'), 'utf8')
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l));
     expect(events.filter((e) => e.type === 'step')).toHaveLength(4);
     expect(events.filter((e) => e.type === 'eval').length).toBeGreaterThanOrEqual(2);
     // q_proj 192→192: 4·192 + 192·4; v_proj 192→96 (2 kv heads): 4·192 + 96·4; ×4 layers = 10,752
-    expect(trained.out).toContain(`trainable params: 10,752 || all params: ${(2_164_416 + 10_752).toLocaleString('en-US')} || trainable%: ${((100 * 10_752) / (2_164_416 + 10_752)).toFixed(4)}`);
+    expect(trained.out).toContain(
+      `trainable params: 10,752 || all params: ${(2_164_416 + 10_752).toLocaleString('en-US')} || trainable%: ${((100 * 10_752) / (2_164_416 + 10_752)).toFixed(4)}`,
+    );
     expect(trained.out).toMatch(/diagnosis: /);
     const html = readFileSync(join(out, 'report.html'), 'utf8');
     expect(html).toContain('<svg');
@@ -140,7 +196,8 @@ describe('train → inspect → eval → generate → merge on the bundled model
     const mergedDir = join(dir, 'merged');
     const r = await peft('merge', '--model', paths.model, '--adapter', out, '--out', mergedDir, '--dtype', 'float32');
     expect(r.code).toBe(0);
-    for (const f of ['config.json', 'model.safetensors', 'tokenizer.json', 'tokenizer_config.json']) expect(existsSync(join(mergedDir, f)), f).toBe(true);
+    for (const f of ['config.json', 'model.safetensors', 'tokenizer.json', 'tokenizer_config.json'])
+      expect(existsSync(join(mergedDir, f)), f).toBe(true);
     const merged = await loadModel(mergedDir);
     const { loadWithAdapter } = await import('../src/common.js');
     const adapted = await loadWithAdapter(await loadModel(paths.model), out);

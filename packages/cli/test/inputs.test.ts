@@ -4,7 +4,8 @@ import { describe, expect, it } from 'vitest';
 import { loadTokenizer } from '@peftjs/models';
 import { paths, peft, tmp } from './helpers.js';
 
-const train = (out: string, ...more: string[]) => peft('train', '--model', paths.model, '--data', paths.train, '--out', out, '--backend', 'cpu', ...more);
+const train = (out: string, ...more: string[]) =>
+  peft('train', '--model', paths.model, '--data', paths.train, '--out', out, '--backend', 'cpu', ...more);
 
 describe('numeric and choice flags are checked up front, named by the flag, exit 2', () => {
   it.each([

@@ -21,7 +21,9 @@ describe('the method list', () => {
   });
 
   it('--method lorax lists the installed methods and the packages that provide the others', async () => {
-    const err = await loadMethod('lorax', new PeftRegistry(), without('lorax', '@peftjs/adalora', '@peftjs/adapter')).catch((e: Error) => e);
+    const err = await loadMethod('lorax', new PeftRegistry(), without('lorax', '@peftjs/adalora', '@peftjs/adapter')).catch(
+      (e: Error) => e,
+    );
     expect(err).toBeInstanceOf(Error);
     const msg = (err as Error).message;
     expect(msg).toContain('method "lorax" is not installed: installed methods: lora, prompt, prefix, ptuning');
@@ -29,6 +31,8 @@ describe('the method list', () => {
   });
 
   it('one of ours that is not installed names its package', async () => {
-    await expect(loadMethod('adalora', new PeftRegistry(), without('@peftjs/adalora'))).rejects.toThrow('method "adalora" is not installed: install @peftjs/adalora');
+    await expect(loadMethod('adalora', new PeftRegistry(), without('@peftjs/adalora'))).rejects.toThrow(
+      'method "adalora" is not installed: install @peftjs/adalora',
+    );
   });
 });

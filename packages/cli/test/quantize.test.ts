@@ -13,31 +13,64 @@ const folder = existsSync(QLORA) ? readdirSync(QLORA).find((d) => existsSync(joi
 describe('4-bit bases in the CLI', () => {
   it('train --quantize nf4 trains LoRA on a base quantized while loading; bad values are usage errors', async () => {
     const out = tmp();
-    const r = await peft('train', '--model', paths.model, '--data', paths.train, '--valid', paths.valid, '--out', out, '--quantize', 'nf4', '--steps', '2', '--batch-size', '2', '--eval-every', '2', '--backend', 'cpu', '--r', '4');
+    const r = await peft(
+      'train',
+      '--model',
+      paths.model,
+      '--data',
+      paths.train,
+      '--valid',
+      paths.valid,
+      '--out',
+      out,
+      '--quantize',
+      'nf4',
+      '--steps',
+      '2',
+      '--batch-size',
+      '2',
+      '--eval-every',
+      '2',
+      '--backend',
+      'cpu',
+      '--r',
+      '4',
+    );
     expect(r.err).toBe('');
     expect(r.code).toBe(0);
     const cfg = JSON.parse(readFileSync(join(out, 'adapter_config.json'), 'utf8')) as Record<string, unknown>;
     expect(cfg.peft_type).toBe('LORA');
-    expect((await peft('train', '--model', paths.model, '--data', paths.train, '--out', tmp(), '--quantize', 'int3')).err).toMatch(/--quantize must be nf4, fp4; got "int3"/);
-    expect((await peft('train', '--model', paths.model, '--data', paths.train, '--out', tmp(), '--quantize', 'nf4', '--double-quant', 'maybe')).err).toMatch(/--double-quant must be true, false; got "maybe"/);
+    expect((await peft('train', '--model', paths.model, '--data', paths.train, '--out', tmp(), '--quantize', 'int3')).err).toMatch(
+      /--quantize must be nf4, fp4; got "int3"/,
+    );
+    expect(
+      (await peft('train', '--model', paths.model, '--data', paths.train, '--out', tmp(), '--quantize', 'nf4', '--double-quant', 'maybe'))
+        .err,
+    ).toMatch(/--double-quant must be true, false; got "maybe"/);
   }, 300_000);
 
-  it.skipIf(!folder)('inspect shows the quantization of a bitsandbytes folder; merge on it writes a float folder', async () => {
-    const dir = join(QLORA, folder!);
-    const r = await peft('inspect', '--model', dir);
-    expect(r.code).toBe(0);
-    expect(r.out).toMatch(/quantization: bitsandbytes 4-bit \((nf4|fp4)(, double quant)?, blocks of 64\) on \d+ linears, 4\.\d{3} bits\/param; memory: 4-bit linears/);
-    const base = await loadModel(dir);
-    const p = new PeftModel(base as never, { registry: new PeftRegistry().use(lora) });
-    p.addAdapter('default', { peft_type: 'LORA', target_modules: ['q_proj', 'v_proj'], r: 2, lora_alpha: 4, init_lora_weights: false });
-    const adapter = tmp();
-    await saveAdapter(p, adapter);
-    const merged = tmp();
-    const m = await peft('merge', '--model', dir, '--adapter', adapter, '--out', merged, '--dtype', 'float32');
-    expect(m.err).toBe('');
-    expect(m.out).toMatch(/4-bit linears dequantized/);
-    const cfg = JSON.parse(readFileSync(join(merged, 'config.json'), 'utf8')) as Record<string, unknown>;
-    expect(cfg.quantization_config).toBeUndefined();
-    expect(linear4bitModules(await loadModel(merged))).toEqual([]);
-  }, 300_000);
+  it.skipIf(!folder)(
+    'inspect shows the quantization of a bitsandbytes folder; merge on it writes a float folder',
+    async () => {
+      const dir = join(QLORA, folder!);
+      const r = await peft('inspect', '--model', dir);
+      expect(r.code).toBe(0);
+      expect(r.out).toMatch(
+        /quantization: bitsandbytes 4-bit \((nf4|fp4)(, double quant)?, blocks of 64\) on \d+ linears, 4\.\d{3} bits\/param; memory: 4-bit linears/,
+      );
+      const base = await loadModel(dir);
+      const p = new PeftModel(base as never, { registry: new PeftRegistry().use(lora) });
+      p.addAdapter('default', { peft_type: 'LORA', target_modules: ['q_proj', 'v_proj'], r: 2, lora_alpha: 4, init_lora_weights: false });
+      const adapter = tmp();
+      await saveAdapter(p, adapter);
+      const merged = tmp();
+      const m = await peft('merge', '--model', dir, '--adapter', adapter, '--out', merged, '--dtype', 'float32');
+      expect(m.err).toBe('');
+      expect(m.out).toMatch(/4-bit linears dequantized/);
+      const cfg = JSON.parse(readFileSync(join(merged, 'config.json'), 'utf8')) as Record<string, unknown>;
+      expect(cfg.quantization_config).toBeUndefined();
+      expect(linear4bitModules(await loadModel(merged))).toEqual([]);
+    },
+    300_000,
+  );
 });

@@ -7,9 +7,15 @@ import { paths, peft, tmp } from './helpers.js';
 
 const FAST = ['--steps', '2', '--batch-size', '4', '--eval-every', '100', '--save-every', '1', '--max-length', '64'];
 const LORA = ['--r', '2', '--target-modules', 'q_proj,v_proj'];
-const train = (out: string, ...more: string[]) => peft('train', '--model', paths.model, '--data', paths.train, '--valid', paths.valid, '--out', out, ...FAST, ...LORA, ...more);
+const train = (out: string, ...more: string[]) =>
+  peft('train', '--model', paths.model, '--data', paths.train, '--valid', paths.valid, '--out', out, ...FAST, ...LORA, ...more);
 const steps = (out: string) =>
-  readFileSync(join(out, 'metrics.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l)).filter((e) => e.type === 'step').map((e) => e.step);
+  readFileSync(join(out, 'metrics.jsonl'), 'utf8')
+    .trim()
+    .split('\n')
+    .map((l) => JSON.parse(l))
+    .filter((e) => e.type === 'step')
+    .map((e) => e.step);
 
 describe('the output location is checked before anything loads (exit 2)', () => {
   it.each([
@@ -61,7 +67,23 @@ describe('one run per output folder', () => {
     const data = await train(out, '--resume', '--data', paths.valid, '--steps', '3');
     expect(data.code).toBe(2);
     expect(data.err).toContain(`--data (was ${paths.train}, now ${paths.valid})`);
-    const rank = await peft('train', '--model', paths.model, '--data', paths.train, '--valid', paths.valid, '--out', out, ...FAST, '--r', '4', '--target-modules', 'q_proj,v_proj', '--resume');
+    const rank = await peft(
+      'train',
+      '--model',
+      paths.model,
+      '--data',
+      paths.train,
+      '--valid',
+      paths.valid,
+      '--out',
+      out,
+      ...FAST,
+      '--r',
+      '4',
+      '--target-modules',
+      'q_proj,v_proj',
+      '--resume',
+    );
     expect(rank.code).toBe(2);
     expect(rank.err).toContain('method option r (was 2, now 4)');
     const none = await train(join(tmp(), 'empty'), '--resume');
@@ -91,7 +113,11 @@ describe('one run per output folder', () => {
     mkdirSync(join(out, 'checkpoint-2', `.peftjs-tmp-p${gone}-save-k2j3`));
     writeFileSync(join(out, 'checkpoint-2', `.peftjs-tmp-p${gone}-save-k2j3`, 'optimizer.safetensors'), 'x');
     const r = await train(out, '--resume', '--steps', '3');
-    for (const d of [out, join(out, 'checkpoint-2'), join(out, 'checkpoint-3')]) expect(readdirSync(d).filter((n) => n.startsWith('.peftjs')), d).toEqual([]);
+    for (const d of [out, join(out, 'checkpoint-2'), join(out, 'checkpoint-3')])
+      expect(
+        readdirSync(d).filter((n) => n.startsWith('.peftjs')),
+        d,
+      ).toEqual([]);
     expect(r.err).toBe('');
     expect(r.code).toBe(0);
     expect(steps(out)).toEqual([1, 2, 3]);
@@ -114,15 +140,36 @@ describe('one run per output folder', () => {
     const r = await train(out, '--overwrite');
     expect(r.code).toBe(0);
     expect(steps(out)).toEqual([1, 2]);
-    expect(readdirSync(out).filter((n) => n.startsWith('checkpoint-')).sort()).toEqual(['checkpoint-1', 'checkpoint-2']);
+    expect(
+      readdirSync(out)
+        .filter((n) => n.startsWith('checkpoint-'))
+        .sort(),
+    ).toEqual(['checkpoint-1', 'checkpoint-2']);
   }, 120_000);
 });
 
 describe('two peft train processes on one folder', () => {
-  it('the second is refused (exit 2) naming the first one\'s pid; after the first is killed its lock is stale and taken over', async () => {
+  it("the second is refused (exit 2) naming the first one's pid; after the first is killed its lock is stale and taken over", async () => {
     const out = join(tmp(), 'shared');
     const bin = fileURLToPath(new URL('../src/bin.ts', import.meta.url));
-    const args = ['--conditions=@peftjs/source', '--import', 'tsx', bin, 'train', '--model', paths.model, '--data', paths.train, '--out', out, ...LORA, '--steps', '500', '--batch-size', '2'];
+    const args = [
+      '--conditions=@peftjs/source',
+      '--import',
+      'tsx',
+      bin,
+      'train',
+      '--model',
+      paths.model,
+      '--data',
+      paths.train,
+      '--out',
+      out,
+      ...LORA,
+      '--steps',
+      '500',
+      '--batch-size',
+      '2',
+    ];
     const first = spawn(process.execPath, args, { stdio: 'ignore', cwd: fileURLToPath(new URL('..', import.meta.url)) });
     try {
       for (let i = 0; i < 600 && !existsSync(join(out, '.peftjs-lock')); i++) await new Promise((r) => setTimeout(r, 100));
@@ -140,4 +187,3 @@ describe('two peft train processes on one folder', () => {
     expect(steps(out)).toEqual([1, 2]);
   }, 180_000);
 });
-

@@ -110,7 +110,11 @@ export function adapterCommitFiles(files: readonly FolderFile[]): string[] {
  * Saves adapters in PEFT's layout (see `adapterFiles`) as one atomic folder save: a loader sees the
  * old adapters or the new ones, never new weights with an old config (see `writeFolderAtomic`).
  */
-export async function saveAdapter<I, O>(peft: PeftModel<I, O>, dir: string, opts: { adapterNames?: readonly string[] } = {}): Promise<void> {
+export async function saveAdapter<I, O>(
+  peft: PeftModel<I, O>,
+  dir: string,
+  opts: { adapterNames?: readonly string[] } = {},
+): Promise<void> {
   const files = adapterFiles(peft, opts);
   await writeFolderAtomic(dir, files, { commitFiles: adapterCommitFiles(files) });
 }

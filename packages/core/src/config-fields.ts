@@ -35,7 +35,12 @@ function choices(values: readonly unknown[]): string {
   return shown.length === 1 ? shown[0] : `${shown.slice(0, -1).join(', ')} or ${shown[shown.length - 1]}`;
 }
 
-function make<T>(def: T, test: (v: unknown) => boolean, what: string, opts: Nullable & { float?: boolean; copy?: (v: T) => T } = {}): Field<T> {
+function make<T>(
+  def: T,
+  test: (v: unknown) => boolean,
+  what: string,
+  opts: Nullable & { float?: boolean; copy?: (v: T) => T } = {},
+): Field<T> {
   return {
     default: def,
     float: opts.float,
@@ -88,7 +93,8 @@ export const field = {
   oneOf: <const V extends readonly (string | boolean | null)[]>(values: V, def: V[number]): Field<V[number]> =>
     make(def, (v) => values.includes(v as V[number]), choices(values)),
   /** A string, or null when nullable. */
-  string: <S extends string | null = string>(def: S, opts: Nullable = {}): Field<S> => make(def, (v) => typeof v === 'string', 'a string', opts),
+  string: <S extends string | null = string>(def: S, opts: Nullable = {}): Field<S> =>
+    make(def, (v) => typeof v === 'string', 'a string', opts),
   /** A module selector: a regex string or a list of names (`target_modules`); null by default. */
   stringOrList: (def: string | string[] | null = null): Field<string | string[] | null> =>
     make(def, (v) => typeof v === 'string' || isStringList(v), 'a string or a list of strings', {
@@ -100,10 +106,15 @@ export const field = {
     make(null as string[] | null, isStringList, 'a list of module names', { nullable: true, copy: (v) => (v ? [...v] : v) }),
   /** A layer index or a list of them (`layers_to_transform`); null by default. */
   layerIndices: (): Field<number | number[] | null> =>
-    make(null as number | number[] | null, (v) => Number.isInteger(v) || (Array.isArray(v) && v.every((n) => isInt(n, 0))), 'a layer index or a list of them', {
-      nullable: true,
-      copy: (v) => (Array.isArray(v) ? [...v] : v),
-    }),
+    make(
+      null as number | number[] | null,
+      (v) => Number.isInteger(v) || (Array.isArray(v) && v.every((n) => isInt(n, 0))),
+      'a layer index or a list of them',
+      {
+        nullable: true,
+        copy: (v) => (Array.isArray(v) ? [...v] : v),
+      },
+    ),
   /** A pattern map `{ key: value }` (`rank_pattern`, `alpha_pattern`); null reads as `{}`. Errors name `field["key"]`. */
   patternMap: <V>(value: Field<V>): Field<Record<string, V>> => ({
     default: {},
@@ -214,14 +225,20 @@ export function checkBaseFields(method: string, config: PeftConfigBase): void {
   for (const [name, f] of Object.entries(BASE_CONFIG_FIELDS)) {
     if (config[name] !== undefined) f.check(config[name], (problem) => fail(name, problem), name);
   }
-  if (config.modules_to_save != null) field.moduleList().check(config.modules_to_save, (problem) => fail('modules_to_save', problem), 'modules_to_save');
+  if (config.modules_to_save != null)
+    field.moduleList().check(config.modules_to_save, (problem) => fail('modules_to_save', problem), 'modules_to_save');
 }
 
 /**
  * Refuses keys a method does not accept, naming the closest accepted ones (`--lora-aplha` → `lora_alpha`).
  * For configs given in code; a config read from a file keeps unknown keys (newer PEFT versions).
  */
-export function checkKnownFields(method: string, config: Record<string, unknown>, accepted: readonly string[], closest: (wanted: string, names: readonly string[]) => string[]): void {
+export function checkKnownFields(
+  method: string,
+  config: Record<string, unknown>,
+  accepted: readonly string[],
+  closest: (wanted: string, names: readonly string[]) => string[],
+): void {
   const known = new Set(accepted);
   for (const key of Object.keys(config)) {
     if (known.has(key)) continue;

@@ -44,6 +44,8 @@ export function checkTensorShapes(want: ReadonlyMap<string, readonly number[]>, 
 export function checkSameOutput(fromEncoder: tf.Tensor, saved: tf.Tensor, file: string, savedName: string): void {
   const [diff, scale] = tf.tidy(() => [tf.max(tf.abs(tf.sub(fromEncoder, saved))), tf.max(tf.abs(saved))].map((t) => t.dataSync()[0]));
   if (!(diff <= 1e-4 * Math.max(1, scale))) {
-    throw new Error(`${file}: the encoder weights do not reproduce ${savedName} of adapter_model.safetensors (max diff ${diff}); delete the stale ${file} to load the adapter for inference`);
+    throw new Error(
+      `${file}: the encoder weights do not reproduce ${savedName} of adapter_model.safetensors (max diff ${diff}); delete the stale ${file} to load the adapter for inference`,
+    );
   }
 }

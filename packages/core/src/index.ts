@@ -2,7 +2,15 @@ export { Module, joinPath, numel, sameShape } from './nn/module.js';
 export { LinearLike, Linear, Conv1D, Embedding, LayerNorm, RMSNorm, Dropout, linear, embeddingLookup, dropout } from './nn/layers.js';
 export type { LinearLayout, LinearOptions } from './nn/layers.js';
 export { Rng, getGlobalRng, setGlobalSeed, kaimingUniform } from './random.js';
-export { SiteSlot, attentionPrefix, applyInputEmbeddings, applySublayerOutput, virtualTokenCount, prefixLength, prependVirtualTokens } from './sites.js';
+export {
+  SiteSlot,
+  attentionPrefix,
+  applyInputEmbeddings,
+  applySublayerOutput,
+  virtualTokenCount,
+  prefixLength,
+  prependVirtualTokens,
+} from './sites.js';
 export type {
   SiteKind,
   ModelDims,
@@ -44,14 +52,7 @@ export type {
   StepEndInfo,
 } from './method.js';
 export { PeftRegistry, registry } from './registry.js';
-export {
-  matchesTarget,
-  selectLinearTargets,
-  linearModules,
-  allLinearNames,
-  closestNames,
-  editDistance,
-} from './targets.js';
+export { matchesTarget, selectLinearTargets, linearModules, allLinearNames, closestNames, editDistance } from './targets.js';
 export type { TargetSelector, TargetRules } from './targets.js';
 export { PeftModel, getPeftModel, BASE_ADAPTER } from './peft-model.js';
 export type { PeftModelOptions, AddAdapterOptions, ParameterCount } from './peft-model.js';

@@ -35,7 +35,8 @@ export function injectionContext(model: PeftBaseModel<never, unknown>, record: A
     resolveTargetModules: (targets) => {
       if (targets == null) {
         const d = model.defaultTargetModules;
-        if (!d?.length) throw new Error(`${method.meta.name} target_modules must be set: no default targets for model type "${model.dims.modelType}"`);
+        if (!d?.length)
+          throw new Error(`${method.meta.name} target_modules must be set: no default targets for model type "${model.dims.modelType}"`);
         return [...d];
       }
       if (targets === 'all-linear') return allLinearNames(model, model.outputHeadPaths ?? []);

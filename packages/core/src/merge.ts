@@ -19,19 +19,28 @@ export function mergedWeight(w: tf.Variable, hook: LinearHook, dir: 'merge' | 'u
     if (hook.deltaWeight) {
       const delta = hook.deltaWeight();
       if (!sameShape(delta.shape, w.shape)) {
-        throw new Error(`${r.method.meta.name} adapter "${r.name}" at ${path}: deltaWeight shape [${delta.shape}] != weight shape [${w.shape}]`);
+        throw new Error(
+          `${r.method.meta.name} adapter "${r.name}" at ${path}: deltaWeight shape [${delta.shape}] != weight shape [${w.shape}]`,
+        );
       }
       return dir === 'merge' ? tf.add(w, delta) : tf.sub(w, delta);
     }
     const f = dir === 'merge' ? hook.mergeWeight : hook.unmergeWeight;
-    if (!f) throw new Error(`${r.method.meta.name} adapter "${r.name}" at ${path} cannot be merged: its hook has no deltaWeight or mergeWeight`);
+    if (!f)
+      throw new Error(`${r.method.meta.name} adapter "${r.name}" at ${path} cannot be merged: its hook has no deltaWeight or mergeWeight`);
     const merged = f.call(hook, w);
     return merged === w ? tf.clone(w) : merged;
   });
 }
 
 /** The layer's merged (or unmerged) bias, or null when the hook leaves the bias alone. */
-export function mergedBias(layer: LinearLike, hook: LinearHook, dir: 'merge' | 'unmerge', r: AdapterRecord, path: string): tf.Tensor | null {
+export function mergedBias(
+  layer: LinearLike,
+  hook: LinearHook,
+  dir: 'merge' | 'unmerge',
+  r: AdapterRecord,
+  path: string,
+): tf.Tensor | null {
   const f = dir === 'merge' ? hook.mergeBias : hook.unmergeBias;
   if (!hook.deltaBias && !f) return null;
   const out = tf.tidy(() => {

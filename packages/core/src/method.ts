@@ -26,9 +26,7 @@ export interface PeftConfigBase {
 // eslint-disable-next-line @typescript-eslint/no-empty-object-type
 export interface PeftConfigRegistry {}
 
-export type PeftConfigFor<T extends string> = T extends keyof PeftConfigRegistry
-  ? PeftConfigRegistry[T]
-  : PeftConfigBase;
+export type PeftConfigFor<T extends string> = T extends keyof PeftConfigRegistry ? PeftConfigRegistry[T] : PeftConfigBase;
 
 export interface PeftMethodMeta {
   /** Human name, e.g. "LoRA". */

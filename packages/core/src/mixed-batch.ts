@@ -5,11 +5,7 @@ import * as tf from '@tensorflow/tfjs-core';
  * runs on its own, and the batch-first outputs are put back in row order. Inputs and outputs are
  * a tensor or a record of tensors; outputs that are not batch-first (a scalar loss) are dropped.
  */
-export function mixedBatchForward(
-  inputs: unknown,
-  names: readonly string[],
-  run: (sub: unknown, name: string) => unknown,
-): unknown {
+export function mixedBatchForward(inputs: unknown, names: readonly string[], run: (sub: unknown, name: string) => unknown): unknown {
   const batch = batchSize(inputs);
   if (names.length !== batch) {
     throw new Error(`adapterNames has ${names.length} entries but the batch has ${batch} rows`);
@@ -24,7 +20,12 @@ export function mixedBatchForward(
     const outs: unknown[] = [];
     for (const [name, rows] of groups) {
       const idx = tf.tensor1d(rows, 'int32');
-      outs.push(run(mapTensors(inputs, (t) => (t.rank > 0 && t.shape[0] === batch ? tf.gather(t, idx) : t)), name));
+      outs.push(
+        run(
+          mapTensors(inputs, (t) => (t.rank > 0 && t.shape[0] === batch ? tf.gather(t, idx) : t)),
+          name,
+        ),
+      );
       order.push(...rows);
     }
     const inverse = new Array<number>(batch);
@@ -39,7 +40,9 @@ export function mixedBatchForward(
       if (!parts.every((p) => p instanceof tf.Tensor && p.rank > 0)) continue;
       const tail = JSON.stringify((parts[0] as tf.Tensor).shape.slice(1));
       if (parts.some((p) => JSON.stringify((p as tf.Tensor).shape.slice(1)) !== tail)) {
-        throw new Error(`mixed batch: output "${key}" has a different shape per adapter; adapters that change the sequence length cannot share a batch`);
+        throw new Error(
+          `mixed batch: output "${key}" has a different shape per adapter; adapters that change the sequence length cannot share a batch`,
+        );
       }
       result[key] = join(parts as tf.Tensor[]);
     }

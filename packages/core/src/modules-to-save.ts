@@ -21,7 +21,10 @@ export class ModulesToSave {
    * or one of `implicit` (names that may be absent, like a task head).
    */
   add(record: AdapterRecord, names: readonly string[], implicit: readonly string[]): void {
-    const paths = this.root.namedModules().map(([p]) => p).filter((p) => p !== '');
+    const paths = this.root
+      .namedModules()
+      .map(([p]) => p)
+      .filter((p) => p !== '');
     for (const name of names) {
       if (!paths.some((p) => p.endsWith(name))) {
         throw new Error(`modules_to_save: no module ends with "${name}"`);

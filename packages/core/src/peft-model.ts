@@ -354,7 +354,8 @@ export class PeftModel<I = TokenBatch, O = ModelOutput> {
       for (const params of r.savedModules.values()) for (const v of params.values()) v.trainable = trainable;
     }
     for (const r of this.records.values()) {
-      if (this.trainableAdapters.has(r.name) && this.requested.includes(r.name)) for (const v of r.baseParameters.values()) v.trainable = true;
+      if (this.trainableAdapters.has(r.name) && this.requested.includes(r.name))
+        for (const v of r.baseParameters.values()) v.trainable = true;
     }
     if (!this.control.disabled) {
       const first = this.requested.find((n) => this.records.get(n)?.savedModules.size);

@@ -237,18 +237,21 @@ export function prefixLength(slot: SiteSlot<'attentionKV'> | undefined): number 
  * The extra keys and values of the active `attentionKV` hooks at one layer, joined along the
  * sequence axis: key, value [B, kvHeads, n, headDim]; null when there are none.
  */
-export function attentionPrefix(
-  slot: SiteSlot<'attentionKV'> | undefined,
-  batchSize: number,
-): { key: tf.Tensor; value: tf.Tensor } | null {
+export function attentionPrefix(slot: SiteSlot<'attentionKV'> | undefined, batchSize: number): { key: tf.Tensor; value: tf.Tensor } | null {
   if (!slot) return null;
   const hooks = slot.activeHooks();
   if (hooks.length === 0) return null;
   const parts = hooks.map((h) => h.keyValue(batchSize, slot.context));
   if (parts.length === 1) return parts[0];
   return {
-    key: tf.concat(parts.map((p) => p.key), 2),
-    value: tf.concat(parts.map((p) => p.value), 2),
+    key: tf.concat(
+      parts.map((p) => p.key),
+      2,
+    ),
+    value: tf.concat(
+      parts.map((p) => p.value),
+      2,
+    ),
   };
 }
 

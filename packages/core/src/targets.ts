@@ -7,11 +7,7 @@ import type { Module } from './nn/module.js';
  *   `'all-linear'` is every linear layer but the output head.
  * - Typed forms for code: a RegExp (full match on the dotted path) or a predicate.
  */
-export type TargetSelector =
-  | string
-  | readonly string[]
-  | RegExp
-  | ((path: string, module: LinearLike) => boolean);
+export type TargetSelector = string | readonly string[] | RegExp | ((path: string, module: LinearLike) => boolean);
 
 export interface TargetRules {
   targetModules: TargetSelector | null | undefined;
@@ -94,7 +90,11 @@ export function allLinearNames(root: Module, outputHeadPaths: readonly string[] 
  * Selects the linear sites matching `rules`. No match is an error naming the targets and the
  * closest module names of the model.
  */
-export function selectLinearTargets(root: Module, rules: TargetRules, ctx: { modelType: string; field?: string }): Array<[string, LinearLike]> {
+export function selectLinearTargets(
+  root: Module,
+  rules: TargetRules,
+  ctx: { modelType: string; field?: string },
+): Array<[string, LinearLike]> {
   let resolved = rules;
   if (rules.targetModules === 'all-linear') {
     resolved = { ...rules, targetModules: allLinearNames(root, rules.outputHeadPaths) };
@@ -104,8 +104,7 @@ export function selectLinearTargets(root: Module, rules: TargetRules, ctx: { mod
   if (found.length === 0) {
     const field = ctx.field ?? 'target_modules';
     const t = rules.targetModules;
-    const shown =
-      typeof t === 'function' ? '<predicate>' : t instanceof RegExp ? String(t) : JSON.stringify(t);
+    const shown = typeof t === 'function' ? '<predicate>' : t instanceof RegExp ? String(t) : JSON.stringify(t);
     const wanted = typeof t === 'string' ? [t] : Array.isArray(t) ? (t as string[]) : [];
     const candidates = [...new Set(all.map(([p]) => p.split('.').pop()!))];
     const closest = closestNames(wanted, candidates, 3);

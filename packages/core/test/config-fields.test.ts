@@ -41,11 +41,23 @@ type ScaleConfig = ConfigOf<typeof SCALE_FIELDS>;
 describe('the config field kit', () => {
   it('fills PEFT-style defaults (base fields included) and keeps undeclared keys', () => {
     const c = SCALE_FIELDS.parse({ count: 2, from_newer_peft: 1 });
-    expect(c).toMatchObject({ peft_type: 'SCALE', r: 8, alpha: 8, dropout: 0, bias: 'none', init: true, target_modules: null, rank_pattern: {}, extra: {} });
+    expect(c).toMatchObject({
+      peft_type: 'SCALE',
+      r: 8,
+      alpha: 8,
+      dropout: 0,
+      bias: 'none',
+      init: true,
+      target_modules: null,
+      rank_pattern: {},
+      extra: {},
+    });
     expect(c).toMatchObject({ task_type: null, base_model_name_or_path: null, revision: null, inference_mode: false, from_newer_peft: 1 });
     expect(SCALE_FIELDS.defaults).not.toHaveProperty('count');
     expect(SCALE_FIELDS.floatFields).toEqual(['dropout', 'beta', 'weight']);
-    expect(SCALE_FIELDS.fields).toEqual(expect.arrayContaining(['peft_type', 'task_type', 'inference_mode', 'modules_to_save', 'r', 'rank_pattern', 'extra']));
+    expect(SCALE_FIELDS.fields).toEqual(
+      expect.arrayContaining(['peft_type', 'task_type', 'inference_mode', 'modules_to_save', 'r', 'rank_pattern', 'extra']),
+    );
   });
 
   it('errors name the method and the field, with the value', () => {
@@ -113,16 +125,24 @@ const peftModel = () => new PeftModel(new Tiny(), { registry: new PeftRegistry()
 describe('PeftModel.addAdapter and config fields', () => {
   it('refuses an unknown field in a config given in code, naming the closest valid names, and changes nothing', () => {
     const peft = peftModel();
-    expect(() => peft.addAdapter('default', { peft_type: 'SCALE', count: 1, alhpa: 16 })).toThrow('Scale config: unknown field "alhpa"; did you mean alpha');
+    expect(() => peft.addAdapter('default', { peft_type: 'SCALE', count: 1, alhpa: 16 })).toThrow(
+      'Scale config: unknown field "alhpa"; did you mean alpha',
+    );
     expect(peft.adapterNames).toEqual([]);
     expect(() => peft.addAdapter('default', { peft_type: 'SCALE', count: 1, rank_patern: {} })).toThrow(/did you mean rank_pattern/);
   });
 
   it('checks the base PEFT fields once, where the adapter is added', () => {
     const peft = peftModel();
-    expect(() => peft.addAdapter('a', { peft_type: 'SCALE', count: 1, inference_mode: 'yes' })).toThrow('Scale inference_mode must be true or false, got "yes"');
-    expect(() => peft.addAdapter('a', { peft_type: 'SCALE', count: 1, task_type: 3 })).toThrow('Scale task_type must be a string or null, got 3');
-    expect(() => peft.addAdapter('a', { peft_type: 'SCALE', count: 1, base_model_name_or_path: ['x'] })).toThrow(/Scale base_model_name_or_path must be a string/);
+    expect(() => peft.addAdapter('a', { peft_type: 'SCALE', count: 1, inference_mode: 'yes' })).toThrow(
+      'Scale inference_mode must be true or false, got "yes"',
+    );
+    expect(() => peft.addAdapter('a', { peft_type: 'SCALE', count: 1, task_type: 3 })).toThrow(
+      'Scale task_type must be a string or null, got 3',
+    );
+    expect(() => peft.addAdapter('a', { peft_type: 'SCALE', count: 1, base_model_name_or_path: ['x'] })).toThrow(
+      /Scale base_model_name_or_path must be a string/,
+    );
     expect(peft.adapterNames).toEqual([]);
     peft.dispose();
   });
@@ -132,7 +152,9 @@ describe('PeftModel.addAdapter and config fields', () => {
     base.nameOrPath = 'models/tiny';
     const peft = new PeftModel(base, { registry: new PeftRegistry().use(scale) });
     expect(peft.addAdapter('a', { peft_type: 'SCALE', count: 1 }).config.base_model_name_or_path).toBe('models/tiny');
-    expect(peft.addAdapter('b', { peft_type: 'SCALE', count: 1, base_model_name_or_path: 'org/x' }).config.base_model_name_or_path).toBe('org/x');
+    expect(peft.addAdapter('b', { peft_type: 'SCALE', count: 1, base_model_name_or_path: 'org/x' }).config.base_model_name_or_path).toBe(
+      'org/x',
+    );
     peft.dispose();
   });
 

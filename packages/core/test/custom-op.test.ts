@@ -16,7 +16,10 @@ afterEach(() => unregister?.());
 describe('PeftLoraMatMul', () => {
   it('the fallback computes x·Wᵀ + s·(x·Aᵀ)·Bᵀ on any backend', () => {
     const i = inputs();
-    const want = tf.add(tf.matMul(i.x, i.weight, false, true), tf.mul(tf.matMul(tf.matMul(i.x, i.loraA, false, true), i.loraB, false, true), 0.5));
+    const want = tf.add(
+      tf.matMul(i.x, i.weight, false, true),
+      tf.mul(tf.matMul(tf.matMul(i.x, i.loraA, false, true), i.loraB, false, true), 0.5),
+    );
     expect(maxDiff(loraMatMul(i, { scaling: 0.5 }), want)).toBeLessThan(1e-5);
   });
 
@@ -25,7 +28,10 @@ describe('PeftLoraMatMul', () => {
     unregister = registerPeftKernel(loraMatMul, tf.getBackend(), ({ inputs: inp, attrs, backend }) => {
       calls++;
       // A plain-JS kernel on the backend's own buffers: y[n,o] = Σ_i x[n,i]·W[o,i] + s·Σ_k (Σ_i x[n,i]·A[k,i])·B[o,k]
-      const b = backend as unknown as { readSync(id: unknown): Float32Array; makeTensorInfo(shape: number[], dtype: string, v: Float32Array): tf.TensorInfo };
+      const b = backend as unknown as {
+        readSync(id: unknown): Float32Array;
+        makeTensorInfo(shape: number[], dtype: string, v: Float32Array): tf.TensorInfo;
+      };
       const [x, w, a, bb] = [inp.x, inp.weight, inp.loraA, inp.loraB].map((t) => b.readSync(t.dataId));
       const [N, I] = inp.x.shape;
       const O = inp.weight.shape[0];
@@ -45,7 +51,8 @@ describe('PeftLoraMatMul', () => {
       return b.makeTensorInfo([N, O], 'float32', y);
     });
     const i = inputs();
-    const f = (x: tf.Tensor, w: tf.Tensor, a: tf.Tensor, b: tf.Tensor) => tf.sum(tf.square(loraMatMul({ x, weight: w, loraA: a, loraB: b }, { scaling: 2 })));
+    const f = (x: tf.Tensor, w: tf.Tensor, a: tf.Tensor, b: tf.Tensor) =>
+      tf.sum(tf.square(loraMatMul({ x, weight: w, loraA: a, loraB: b }, { scaling: 2 })));
     const g = tf.grads(f)([i.x, i.weight, i.loraA, i.loraB]);
     expect(calls).toBeGreaterThan(0);
     unregister();

@@ -7,11 +7,20 @@ import { Module } from '../src/nn/module.js';
 describe('extra files beside an adapter', () => {
   it("write a module's parameters under their paths and read them back with the same values", () => {
     const m = new Module();
-    m.registerModule('transform', new Module()).registerParameter('weight', tf.tensor2d([[1, 2], [3, 4]]));
+    m.registerModule('transform', new Module()).registerParameter(
+      'weight',
+      tf.tensor2d([
+        [1, 2],
+        [3, 4],
+      ]),
+    );
     m.registerModule('embedding', new Module()).registerParameter('weight', tf.tensor1d([5, 6, 7]));
     const back = decodeTensors(encodeParameters(m), 'extra.safetensors');
     expect([...back.keys()].sort()).toEqual(['embedding.weight', 'transform.weight']);
-    expect(back.get('transform.weight')!.arraySync()).toEqual([[1, 2], [3, 4]]);
+    expect(back.get('transform.weight')!.arraySync()).toEqual([
+      [1, 2],
+      [3, 4],
+    ]);
     expect(back.get('embedding.weight')!.arraySync()).toEqual([5, 6, 7]);
     tf.dispose([...back.values()]);
     m.dispose();
@@ -23,16 +32,37 @@ describe('extra files beside an adapter', () => {
     const bytes = encodeParameters(m);
     const before = tf.memory().numTensors;
     expect(withDecodedTensors(bytes, 'extra.safetensors', (t) => [...t.get('weight')!.dataSync()])).toEqual([1, 2]);
-    expect(() => withDecodedTensors(bytes, 'extra.safetensors', () => { throw new Error('no'); })).toThrow('no');
+    expect(() =>
+      withDecodedTensors(bytes, 'extra.safetensors', () => {
+        throw new Error('no');
+      }),
+    ).toThrow('no');
     expect(tf.memory().numTensors).toBe(before);
     m.dispose();
   });
 
   it('refuse a file without exactly the expected tensors, listing every problem and naming the file', () => {
-    const got = new Map([['a', tf.zeros([2, 3])], ['c', tf.zeros([1])]]);
-    const want = new Map([['a', [3, 2]], ['b', [4]]]);
-    expect(() => checkTensorShapes(want, got, 'extra.safetensors')).toThrow('extra.safetensors: a: shape [2,3] in file, [3,2] expected; missing b; unexpected c');
-    expect(() => checkTensorShapes(new Map([['a', [2, 3]], ['c', [1]]]), got, 'extra.safetensors')).not.toThrow();
+    const got = new Map([
+      ['a', tf.zeros([2, 3])],
+      ['c', tf.zeros([1])],
+    ]);
+    const want = new Map([
+      ['a', [3, 2]],
+      ['b', [4]],
+    ]);
+    expect(() => checkTensorShapes(want, got, 'extra.safetensors')).toThrow(
+      'extra.safetensors: a: shape [2,3] in file, [3,2] expected; missing b; unexpected c',
+    );
+    expect(() =>
+      checkTensorShapes(
+        new Map([
+          ['a', [2, 3]],
+          ['c', [1]],
+        ]),
+        got,
+        'extra.safetensors',
+      ),
+    ).not.toThrow();
     tf.dispose([...got.values()]);
   });
 

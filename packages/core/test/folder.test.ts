@@ -5,7 +5,15 @@ import { spawn } from 'node:child_process';
 import { syncBuiltinESMExports } from 'node:module';
 import os from 'node:os';
 import path from 'node:path';
-import { FolderLockedError, LOCK_FILE, lockFolder, recoverFolder, sweepTemps, writeFolderAtomic, type FolderFile } from '../src/io/folder.js';
+import {
+  FolderLockedError,
+  LOCK_FILE,
+  lockFolder,
+  recoverFolder,
+  sweepTemps,
+  writeFolderAtomic,
+  type FolderFile,
+} from '../src/io/folder.js';
 
 let dir: string;
 beforeEach(async () => {
@@ -82,7 +90,15 @@ describe('writeFolderAtomic', () => {
 
   it('leaves the folder unchanged and no stage behind when writing the new files fails', async () => {
     await writeFolderAtomic(dir, version('old'), { commitFiles: COMMIT });
-    const bad: FolderFile[] = [...version('new'), { path: 'x.bin', data: () => { throw new Error('disk full'); } }];
+    const bad: FolderFile[] = [
+      ...version('new'),
+      {
+        path: 'x.bin',
+        data: () => {
+          throw new Error('disk full');
+        },
+      },
+    ];
     await expect(writeFolderAtomic(dir, bad, { commitFiles: COMMIT })).rejects.toThrow(/save failed, the folder is unchanged: disk full/);
     expect(naiveView(dir)).toBe('old');
     expect((await readdir(dir)).filter((n) => n.startsWith('.peftjs'))).toEqual([]);

@@ -113,7 +113,10 @@ describe('reading files', () => {
 describe('safetensors files', () => {
   it('writeSafetensorsFile then readSafetensorsFile gives back the tensors', async () => {
     const target = path.join(dir, 'out', 'adapter_model.safetensors');
-    const weight = tf.tensor2d([[1, 2], [3, 4]]);
+    const weight = tf.tensor2d([
+      [1, 2],
+      [3, 4],
+    ]);
     await writeSafetensorsFile(target, { 'lora_A.weight': weight }, { metadata: { format: 'pt' } });
     const file = await readSafetensorsFile(target);
     expect(file.metadata).toEqual({ format: 'pt' });
@@ -125,7 +128,9 @@ describe('safetensors files', () => {
   it('readSafetensorsFile names the file by its basename in parse errors', async () => {
     const target = path.join(dir, 'adapter_model.safetensors');
     await writeFile(target, Buffer.from([1, 2, 3]));
-    await expect(readSafetensorsFile(target)).rejects.toThrow('adapter_model.safetensors: file is 3 bytes, shorter than the 8-byte header length');
+    await expect(readSafetensorsFile(target)).rejects.toThrow(
+      'adapter_model.safetensors: file is 3 bytes, shorter than the 8-byte header length',
+    );
   });
 });
 
@@ -217,7 +222,9 @@ describe('writeJsonAtomic', () => {
 
   it('refuses NaN, naming the path and the key', async () => {
     const target = path.join(dir, 'bad.json');
-    await expect(writeJsonAtomic(target, { a: { lr: NaN } })).rejects.toThrow(`${target}: JSON value at $.a.lr is NaN, which JSON cannot hold`);
+    await expect(writeJsonAtomic(target, { a: { lr: NaN } })).rejects.toThrow(
+      `${target}: JSON value at $.a.lr is NaN, which JSON cannot hold`,
+    );
     expect(await pathExists(target)).toBe(false);
   });
 });

@@ -23,7 +23,13 @@ describe('Module tree', () => {
 
   it('keeps a Linear weight as [out, in] and computes x·Wᵀ + b', () => {
     const l = new Linear(2, 3);
-    l.weight.assign(tf.tensor2d([[1, 0], [0, 1], [1, 1]]));
+    l.weight.assign(
+      tf.tensor2d([
+        [1, 0],
+        [0, 1],
+        [1, 1],
+      ]),
+    );
     l.bias!.assign(tf.tensor1d([0, 0, 1]));
     const y = l.forward(tf.tensor2d([[2, 3]]));
     expect(Array.from(y.dataSync())).toEqual([2, 3, 6]);

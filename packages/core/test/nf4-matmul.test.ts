@@ -1,6 +1,13 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import * as tf from '@tensorflow/tfjs-core';
-import { bytesToInt32Words, nf4MatMul, registerPeftKernel, type Nf4MatMulAttrs, type Nf4MatMulInput, type PeftKernelArgs } from '../src/index.js';
+import {
+  bytesToInt32Words,
+  nf4MatMul,
+  registerPeftKernel,
+  type Nf4MatMulAttrs,
+  type Nf4MatMulInput,
+  type PeftKernelArgs,
+} from '../src/index.js';
 
 // A made-up 16-entry table (core knows no NF4 values) and a made-up 8-bit map.
 const CODE = Float32Array.from({ length: 16 }, (_, i) => (i - 7.5) / 7.5 + 0.01 * i * i);
@@ -8,7 +15,7 @@ const MAP8 = Float32Array.from({ length: 256 }, (_, i) => Math.fround((i - 127) 
 
 function lcg(seed: number): () => number {
   let s = seed >>> 0;
-  return () => ((s = (Math.imul(s, 1664525) + 1013904223) >>> 0) / 2 ** 32);
+  return () => (s = (Math.imul(s, 1664525) + 1013904223) >>> 0) / 2 ** 32;
 }
 
 /** Random quantized weight in the documented byte layout, and its dequantization written from the JSDoc. */
@@ -29,7 +36,15 @@ function makeCase(out: number, inF: number, blockSize: number, doubleQuant: bool
     const scale = doubleQuant ? Math.fround(Math.fround(MAP8[absCodes[b]] * nested[Math.floor(b / nbs)]) + offset) : absF[b];
     w[i] = Math.fround(CODE[nib] * scale);
   }
-  const attrs: Nf4MatMulAttrs = { outFeatures: out, inFeatures: inF, blockSize, doubleQuant, nestedBlockSize: nbs, offset, transposed: false };
+  const attrs: Nf4MatMulAttrs = {
+    outFeatures: out,
+    inFeatures: inF,
+    blockSize,
+    doubleQuant,
+    nestedBlockSize: nbs,
+    offset,
+    transposed: false,
+  };
   const inputs = {
     packed: tf.tensor1d(bytesToInt32Words(bytes), 'int32'),
     absmax: doubleQuant ? tf.tensor1d(bytesToInt32Words(absCodes), 'int32') : tf.tensor1d(absF),
@@ -46,7 +61,11 @@ let unregister: (() => void) | undefined;
 afterEach(() => unregister?.());
 
 describe('PeftNf4MatMul', () => {
-  for (const [out, inF, bs, dq] of [[6, 10, 8, false], [7, 9, 16, true], [3, 64, 64, true]] as const) {
+  for (const [out, inF, bs, dq] of [
+    [6, 10, 8, false],
+    [7, 9, 16, true],
+    [3, 64, 64, true],
+  ] as const) {
     it(`the fallback equals x·Wᵀ with W dequantized as documented (${out}×${inF}, block ${bs}, double quant ${dq})`, () => {
       const { attrs, inputs, w } = makeCase(out, inF, bs, dq);
       const x = tf.randomNormal([5, inF], 0, 1, 'float32', 3);
@@ -70,10 +89,16 @@ describe('PeftNf4MatMul', () => {
   it('a registered kernel runs for both directions of the op (forward and input gradient)', () => {
     const { attrs, inputs } = makeCase(6, 10, 8, false);
     const seen: boolean[] = [];
-    unregister = registerPeftKernel(nf4MatMul, tf.getBackend(), ({ inputs: inp, attrs: a }: PeftKernelArgs<Nf4MatMulInput, Nf4MatMulAttrs>) => {
-      seen.push(a.transposed);
-      return tf.engine().runKernel('Identity', { x: tf.zeros(a.transposed ? [inp.x.shape[0], a.inFeatures] : [inp.x.shape[0], a.outFeatures]) }) as tf.TensorInfo;
-    });
+    unregister = registerPeftKernel(
+      nf4MatMul,
+      tf.getBackend(),
+      ({ inputs: inp, attrs: a }: PeftKernelArgs<Nf4MatMulInput, Nf4MatMulAttrs>) => {
+        seen.push(a.transposed);
+        return tf.engine().runKernel('Identity', {
+          x: tf.zeros(a.transposed ? [inp.x.shape[0], a.inFeatures] : [inp.x.shape[0], a.outFeatures]),
+        }) as tf.TensorInfo;
+      },
+    );
     const x = tf.randomNormal([2, 10], 0, 1, 'float32', 6);
     tf.grad((xx: tf.Tensor) => tf.sum(nf4MatMul({ x: xx, ...inputs }, attrs)))(x);
     expect(seen).toEqual([false, true]);

@@ -21,7 +21,9 @@ describe('method registry', () => {
 
   it('an unknown peft_type says how to register a method and names no package of ours', () => {
     const err = () => new PeftRegistry().use(make('pkg-a')).get('PREFIX_TUNING');
-    expect(err).toThrow('Unknown peft_type "PREFIX_TUNING": no registered method provides it. Install the package that provides it and register its method');
+    expect(err).toThrow(
+      'Unknown peft_type "PREFIX_TUNING": no registered method provides it. Install the package that provides it and register its method',
+    );
     expect(err).toThrow(/registry\.use\(method\).*Registered: THING$/);
     expect(err).not.toThrow(/@peftjs/);
   });

@@ -285,7 +285,10 @@ describe('parseSafetensors', () => {
   it('returns views into the file buffer, not copies, even for 100 MB of tensors', () => {
     const size = 100 * 1024 * 1024;
     const file = fileWithHeader(
-      { big: { dtype: 'F32', shape: [size / 8], data_offsets: [0, size / 2] }, more: { dtype: 'U8', shape: [size / 2], data_offsets: [size / 2, size] } },
+      {
+        big: { dtype: 'F32', shape: [size / 8], data_offsets: [0, size / 2] },
+        more: { dtype: 'U8', shape: [size / 2], data_offsets: [size / 2, size] },
+      },
       size,
     );
     const { tensors } = parseSafetensors(file, name);
@@ -345,14 +348,18 @@ describe('parseSafetensors', () => {
 
   it('rejects data_offsets that are not [begin, end] with begin <= end', () => {
     const three = fileWithHeader({ a: { dtype: 'U8', shape: [2], data_offsets: [0, 2, 2] } }, 2);
-    expect(() => parseSafetensors(three, name)).toThrow(`${name}: tensor "a": data_offsets must be [begin, end] non-negative integers, got [0,2,2]`);
+    expect(() => parseSafetensors(three, name)).toThrow(
+      `${name}: tensor "a": data_offsets must be [begin, end] non-negative integers, got [0,2,2]`,
+    );
     const backwards = fileWithHeader({ a: { dtype: 'U8', shape: [0], data_offsets: [2, 0] } }, 2);
     expect(() => parseSafetensors(backwards, name)).toThrow(`${name}: tensor "a": data_offsets [2,0] end before begin`);
   });
 
   it('rejects a byte size that is not shape × item size', () => {
     const file = fileWithHeader({ a: { dtype: 'F32', shape: [2, 3], data_offsets: [0, 20] } }, 20);
-    expect(() => parseSafetensors(file, name)).toThrow(`${name}: tensor "a": shape [2,3] of F32 needs 24 bytes but data_offsets [0,20] hold 20`);
+    expect(() => parseSafetensors(file, name)).toThrow(
+      `${name}: tensor "a": shape [2,3] of F32 needs 24 bytes but data_offsets [0,20] hold 20`,
+    );
   });
 
   it('rejects offsets beyond the data section', () => {

@@ -39,7 +39,11 @@ describe('PEFT target rules', () => {
 
   it('exclude_modules removes matches (list suffix or regex)', () => {
     const root = llamaLike();
-    const found = selectLinearTargets(root, { targetModules: ['q_proj', 'v_proj'], excludeModules: ['layers.0.self_attn.v_proj'] }, { modelType: 'llama' });
+    const found = selectLinearTargets(
+      root,
+      { targetModules: ['q_proj', 'v_proj'], excludeModules: ['layers.0.self_attn.v_proj'] },
+      { modelType: 'llama' },
+    );
     expect(found.map(([p]) => p)).toEqual([
       'model.layers.0.self_attn.q_proj',
       'model.layers.1.self_attn.q_proj',
@@ -54,7 +58,9 @@ describe('PEFT target rules', () => {
   it('typed selectors: a RegExp matches the whole path, a predicate sees path and module', () => {
     const root = llamaLike();
     expect(selectLinearTargets(root, { targetModules: /.*mlp\.(up|down)_proj/ }, { modelType: 'llama' })).toHaveLength(6);
-    expect(selectLinearTargets(root, { targetModules: (p, m) => p.startsWith('model.layers.2') && m.inFeatures === 4 }, { modelType: 'llama' })).toHaveLength(7);
+    expect(
+      selectLinearTargets(root, { targetModules: (p, m) => p.startsWith('model.layers.2') && m.inFeatures === 4 }, { modelType: 'llama' }),
+    ).toHaveLength(7);
   });
 
   it('all-linear lists every linear name but the output head, as PEFT saves it', () => {

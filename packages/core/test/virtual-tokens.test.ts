@@ -3,11 +3,42 @@ import * as tf from '@tensorflow/tfjs-core';
 import { prependVirtualTokens } from '../src/sites.js';
 
 // prompts [n 2, D 3]; a batch of B 2 rows, T 2 tokens
-const prompts = () => tf.tensor2d([[1, 2, 3], [4, 5, 6]]);
+const prompts = () =>
+  tf.tensor2d([
+    [1, 2, 3],
+    [4, 5, 6],
+  ]);
 const batch = (labels: boolean) => ({
-  embeds: tf.tensor3d([[[7, 7, 7], [8, 8, 8]], [[9, 9, 9], [0, 0, 0]]]),
-  attentionMask: tf.tensor2d([[1, 1], [1, 0]], [2, 2], 'int32'),
-  ...(labels ? { labels: tf.tensor2d([[5, 6], [7, -100]], [2, 2], 'int32') } : {}),
+  embeds: tf.tensor3d([
+    [
+      [7, 7, 7],
+      [8, 8, 8],
+    ],
+    [
+      [9, 9, 9],
+      [0, 0, 0],
+    ],
+  ]),
+  attentionMask: tf.tensor2d(
+    [
+      [1, 1],
+      [1, 0],
+    ],
+    [2, 2],
+    'int32',
+  ),
+  ...(labels
+    ? {
+        labels: tf.tensor2d(
+          [
+            [5, 6],
+            [7, -100],
+          ],
+          [2, 2],
+          'int32',
+        ),
+      }
+    : {}),
 });
 
 describe('prependVirtualTokens', () => {
@@ -16,8 +47,18 @@ describe('prependVirtualTokens', () => {
     const out = prependVirtualTokens(b, p);
     expect(out.embeds.shape).toEqual([2, 4, 3]);
     expect(out.embeds.arraySync()).toEqual([
-      [[1, 2, 3], [4, 5, 6], [7, 7, 7], [8, 8, 8]],
-      [[1, 2, 3], [4, 5, 6], [9, 9, 9], [0, 0, 0]],
+      [
+        [1, 2, 3],
+        [4, 5, 6],
+        [7, 7, 7],
+        [8, 8, 8],
+      ],
+      [
+        [1, 2, 3],
+        [4, 5, 6],
+        [9, 9, 9],
+        [0, 0, 0],
+      ],
     ]);
     tf.dispose([p, b.embeds, b.attentionMask, out.embeds, out.attentionMask]);
   });

@@ -1,14 +1,5 @@
 import * as tf from '@tensorflow/tfjs-core';
-import {
-  Module,
-  dropout,
-  kaimingUniform,
-  loraMatMul,
-  type HookContext,
-  type LinearHook,
-  type LinearLike,
-  type Rng,
-} from '@peftjs/core';
+import { Module, dropout, kaimingUniform, loraMatMul, type HookContext, type LinearHook, type LinearLike, type Rng } from '@peftjs/core';
 import type { LoraInit } from './config.js';
 import { loraDelta, loraEmbeddingDelta, loraEmbeddingPath, loraPath } from './math.js';
 
@@ -50,8 +41,7 @@ export class LoraHook implements LinearHook {
       this.params.registerParameter('lora_embedding_B', b);
     } else {
       // A: [r, in]   B: [out, r]
-      const a =
-        init === 'gaussian' ? rng.normalTensor([r, inF], 0, 1 / r) : kaimingUniform([r, inF], Math.sqrt(5), rng);
+      const a = init === 'gaussian' ? rng.normalTensor([r, inF], 0, 1 / r) : kaimingUniform([r, inF], Math.sqrt(5), rng);
       const b = init === false ? kaimingUniform([outF, r], Math.sqrt(5), rng) : tf.zeros([outF, r]);
       this.params.registerModule('lora_A', new Module()).registerParameter('weight', a);
       const loraB = this.params.registerModule('lora_B', new Module());
@@ -88,7 +78,10 @@ export class LoraHook implements LinearHook {
     if (this.layer.layout !== 'linear' || this.loraBBias || (ctx.training && this.opts.dropout > 0)) return null;
     return tf.tidy(() => {
       const inF = x.shape[x.rank - 1];
-      let y = loraMatMul({ x: tf.reshape(x, [-1, inF]), weight: this.layer.weight, loraA: this.loraA, loraB: this.loraB }, { scaling: this.scaling });
+      let y = loraMatMul(
+        { x: tf.reshape(x, [-1, inF]), weight: this.layer.weight, loraA: this.loraA, loraB: this.loraB },
+        { scaling: this.scaling },
+      );
       if (this.layer.bias) y = tf.add(y, this.layer.bias);
       return tf.reshape(y, [...x.shape.slice(0, -1), this.layer.outFeatures]);
     });

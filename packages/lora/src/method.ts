@@ -5,7 +5,11 @@ import { loraScaling } from './math.js';
 
 /** LoRA (Hu et al., 2021): a trainable low-rank update B·A beside each targeted linear layer. */
 export const lora = definePeftMethod<LoraConfig>({
-  meta: { name: 'LoRA', packageName: '@peftjs/lora', reference: 'Hu et al., LoRA: Low-Rank Adaptation of Large Language Models, arXiv:2106.09685' },
+  meta: {
+    name: 'LoRA',
+    packageName: '@peftjs/lora',
+    reference: 'Hu et al., LoRA: Low-Rank Adaptation of Large Language Models, arXiv:2106.09685',
+  },
   type: 'LORA',
   sites: ['linear'],
   config: { parse: parseLoraConfig, toJSON: loraConfigToJSON, fields: LORA_FIELDS.fields, floatFields: LORA_FIELDS.floatFields },

@@ -27,17 +27,21 @@ export function addWeightedAdapter<I, O>(
   const newRank = combinedRank(configs, weights, combinationType);
   const targets = new Set<string>();
   for (const r of adapters.map((a) => peft.adapter(a))) for (const h of r.hooks) targets.add(h.slot.info.path);
-  peft.addAdapter(newName, {
-    ...configs[0],
-    r: newRank,
-    lora_alpha: newRank,
-    rank_pattern: {},
-    alpha_pattern: {},
-    target_modules: [...targets],
-    layers_to_transform: null,
-    layers_pattern: null,
-    init_lora_weights: true,
-  }, { keepUnknownFields: true }); // the first adapter's config, with whatever fields it was loaded with
+  peft.addAdapter(
+    newName,
+    {
+      ...configs[0],
+      r: newRank,
+      lora_alpha: newRank,
+      rank_pattern: {},
+      alpha_pattern: {},
+      target_modules: [...targets],
+      layers_to_transform: null,
+      layers_pattern: null,
+      init_lora_weights: true,
+    },
+    { keepUnknownFields: true },
+  ); // the first adapter's config, with whatever fields it was loaded with
   for (const h of peft.adapter(newName).hooks) {
     const target = h.hook as LoraHook;
     const sources = adapters.map((a, i) => ({ hook: h.slot.hooks.get(a) as LoraHook | undefined, w: weights[i] }));
@@ -49,9 +53,11 @@ export function addWeightedAdapter<I, O>(
 function combinedRank(configs: readonly LoraConfig[], weights: readonly number[], combinationType: CombinationType): number {
   const ranks = configs.map((c) => c.r);
   if (combinationType === 'linear') {
-    if (new Set(ranks).size !== 1) throw new Error(`addWeightedAdapter: combination "linear" needs equal ranks, got ${ranks.join(', ')}; use "cat"`);
+    if (new Set(ranks).size !== 1)
+      throw new Error(`addWeightedAdapter: combination "linear" needs equal ranks, got ${ranks.join(', ')}; use "cat"`);
     if (weights.some((w) => w < 0)) throw new Error('addWeightedAdapter: combination "linear" needs non-negative weights (it takes √w)');
-    if (configs.some((c) => Object.keys(c.rank_pattern).length)) throw new Error('addWeightedAdapter: combination "linear" does not support rank_pattern; use "cat"');
+    if (configs.some((c) => Object.keys(c.rank_pattern).length))
+      throw new Error('addWeightedAdapter: combination "linear" does not support rank_pattern; use "cat"');
     return ranks[0];
   }
   if (combinationType === 'cat') return ranks.reduce((a, b) => a + b, 0);
@@ -63,7 +69,12 @@ function combinedRank(configs: readonly LoraConfig[], weights: readonly number[]
  * A = [wᵢ·sᵢ·Aᵢ] stacked by rows [newRank, in], B = [Bᵢ] by columns [out, newRank], zero-padded where
  * an adapter lacks the module.
  */
-function combineFactors(target: LoraHook, sources: ReadonlyArray<{ hook: LoraHook | undefined; w: number }>, combinationType: CombinationType, newRank: number): void {
+function combineFactors(
+  target: LoraHook,
+  sources: ReadonlyArray<{ hook: LoraHook | undefined; w: number }>,
+  combinationType: CombinationType,
+  newRank: number,
+): void {
   tf.tidy(() => {
     const as: tf.Tensor[] = [];
     const bs: tf.Tensor[] = [];
@@ -84,8 +95,22 @@ function combineFactors(target: LoraHook, sources: ReadonlyArray<{ hook: LoraHoo
       const a = tf.concat(as, 0);
       const b = tf.concat(bs, 1);
       const missing = newRank - a.shape[0];
-      target.loraA.assign(missing ? tf.pad(a, [[0, missing], [0, 0]]) : a);
-      target.loraB.assign(missing ? tf.pad(b, [[0, 0], [0, missing]]) : b);
+      target.loraA.assign(
+        missing
+          ? tf.pad(a, [
+              [0, missing],
+              [0, 0],
+            ])
+          : a,
+      );
+      target.loraB.assign(
+        missing
+          ? tf.pad(b, [
+              [0, 0],
+              [0, missing],
+            ])
+          : b,
+      );
     }
   });
 }

@@ -38,7 +38,15 @@ class Toy extends Module implements PeftBaseModel<tf.Tensor, tf.Tensor> {
   }
 }
 
-const ids = () => tf.tensor2d([[1, 2, 3], [4, 5, 9]], [2, 3], 'int32');
+const ids = () =>
+  tf.tensor2d(
+    [
+      [1, 2, 3],
+      [4, 5, 9],
+    ],
+    [2, 3],
+    'int32',
+  );
 const maxDiff = (a: tf.Tensor, b: tf.Tensor) => tf.tidy(() => tf.max(tf.abs(tf.sub(a, b))).dataSync()[0]);
 
 let reg: PeftRegistry;
@@ -60,7 +68,16 @@ function perturbB(peft: PeftModel<tf.Tensor, tf.Tensor>, name: string, seed: num
 describe('LoRA config', () => {
   it('fills PEFT defaults (r 8, alpha 8, no dropout, bias none, kaiming init)', () => {
     const c = parseLoraConfig({ target_modules: ['q_proj'] });
-    expect(c).toMatchObject({ peft_type: 'LORA', r: 8, lora_alpha: 8, lora_dropout: 0, bias: 'none', init_lora_weights: true, use_rslora: false, fan_in_fan_out: false });
+    expect(c).toMatchObject({
+      peft_type: 'LORA',
+      r: 8,
+      lora_alpha: 8,
+      lora_dropout: 0,
+      bias: 'none',
+      init_lora_weights: true,
+      use_rslora: false,
+      fan_in_fan_out: false,
+    });
   });
 
   it('rejects a bad rank naming the field', () => {
@@ -99,7 +116,12 @@ describe('LoRA on Linear, Conv1D and Embedding', () => {
   it('computes base(x) + (α/r)·B·A·x for Linear, and the α/√r scale with use_rslora', () => {
     for (const rslora of [false, true]) {
       const model = new Toy();
-      const peft = getPeftModel(model, { peft_type: 'LORA', r: 4, lora_alpha: 8, use_rslora: rslora, target_modules: ['q_proj'] }, 'default', { registry: reg });
+      const peft = getPeftModel(
+        model,
+        { peft_type: 'LORA', r: 4, lora_alpha: 8, use_rslora: rslora, target_modules: ['q_proj'] },
+        'default',
+        { registry: reg },
+      );
       perturbB(peft, 'default', 3);
       const hook = peft.adapter('default').hooks[0].hook as LoraHook;
       const s = rslora ? 8 / 2 : 8 / 4;
@@ -144,7 +166,9 @@ describe('LoRA on Linear, Conv1D and Embedding', () => {
 
   it('uses PEFT default targets per architecture and all-linear skips the output head', () => {
     const model = new Toy();
-    expect(() => getPeftModel(model, { peft_type: 'LORA' }, 'default', { registry: reg })).toThrow(/no default targets for model type "toy"/);
+    expect(() => getPeftModel(model, { peft_type: 'LORA' }, 'default', { registry: reg })).toThrow(
+      /no default targets for model type "toy"/,
+    );
     const peft = getPeftModel(model, { peft_type: 'LORA', target_modules: 'all-linear' }, 'default', { registry: reg });
     expect(peft.config().target_modules).toEqual(['q_proj', 'c_attn']);
     expect(peft.adapter('default').hooks.map((h) => h.slot.info.path)).toEqual(['layers.0.q_proj', 'layers.0.c_attn']);
@@ -170,7 +194,9 @@ describe('LoRA on Linear, Conv1D and Embedding', () => {
 
   it('bias="lora_only" trains the bias of targeted layers and saves it as base_layer.bias', () => {
     const model = new Toy();
-    const peft = getPeftModel(model, { peft_type: 'LORA', r: 2, target_modules: ['q_proj'], bias: 'lora_only' }, 'default', { registry: reg });
+    const peft = getPeftModel(model, { peft_type: 'LORA', r: 2, target_modules: ['q_proj'], bias: 'lora_only' }, 'default', {
+      registry: reg,
+    });
     expect(peft.trainableParameters().map(([n]) => n)).toContain('layers.0.q_proj.bias');
     expect(model.q.bias!.trainable).toBe(true);
     expect(model.c.bias!.trainable).toBe(false);
@@ -204,7 +230,15 @@ describe('LoRA on Linear, Conv1D and Embedding', () => {
     peft.addAdapter('b', { peft_type: 'LORA', r: 2, target_modules: ['q_proj'] });
     perturbB(peft, 'a', 1);
     perturbB(peft, 'b', 2);
-    const x = tf.tensor2d([[1, 2, 3], [4, 5, 9], [7, 8, 0]], [3, 3], 'int32');
+    const x = tf.tensor2d(
+      [
+        [1, 2, 3],
+        [4, 5, 9],
+        [7, 8, 0],
+      ],
+      [3, 3],
+      'int32',
+    );
     const mixed = peft.forward(x, { adapterNames: ['b', '__base__', 'a'] });
     const row = (i: number) => tf.slice(x, [i, 0], [1, 3]);
     peft.setAdapter('b');
@@ -218,7 +252,9 @@ describe('LoRA on Linear, Conv1D and Embedding', () => {
 
   it('uses the fused PeftLoraMatMul op in eval and gives the same gradients as the unfused path', () => {
     const model = new Toy();
-    const peft = getPeftModel(model, { peft_type: 'LORA', r: 2, lora_dropout: 0.1, target_modules: ['q_proj'] }, 'default', { registry: reg });
+    const peft = getPeftModel(model, { peft_type: 'LORA', r: 2, lora_dropout: 0.1, target_modules: ['q_proj'] }, 'default', {
+      registry: reg,
+    });
     perturbB(peft, 'default', 9);
     const x = tf.randomNormal([4, 6], 0, 1, 'float32', 1);
     const vars = peft.trainableParameters().map(([, v]) => v);
@@ -227,7 +263,10 @@ describe('LoRA on Linear, Conv1D and Embedding', () => {
     const g1 = tf.variableGrads(lossOf, vars);
     const hook = peft.adapter('default').hooks[0].hook as LoraHook;
     const unfused = tf.variableGrads(() => {
-      const y = tf.add(model.q.baseForward(x), tf.mul(tf.matMul(tf.matMul(x, hook.loraA, false, true), hook.loraB, false, true), hook.scaling));
+      const y = tf.add(
+        model.q.baseForward(x),
+        tf.mul(tf.matMul(tf.matMul(x, hook.loraA, false, true), hook.loraB, false, true), hook.scaling),
+      );
       return tf.sum(tf.square(y)) as tf.Scalar;
     }, vars);
     expect(Math.abs(g1.value.dataSync()[0] - unfused.value.dataSync()[0])).toBeLessThan(1e-3);

@@ -35,7 +35,11 @@ const LLAMA_100M = {
   tie_word_embeddings: true,
 };
 
-const env = (k: string, d: string) => (process.env[k] ?? d).split(',').map((s) => s.trim()).filter(Boolean);
+const env = (k: string, d: string) =>
+  (process.env[k] ?? d)
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean);
 
 async function build(name: string): Promise<CausalLMModel | null> {
   if (name === 'llama-100m') return new LlamaForCausalLM(LLAMA_100M, { rng: new Rng(0) }).eval();
@@ -51,7 +55,13 @@ function countParams(m: CausalLMModel): string {
   return n >= 1e6 ? `${(n / 1e6).toFixed(1)}M` : `${(n / 1e3).toFixed(0)}K`;
 }
 
-async function measure(model: CausalLMModel, backend: string, seq: number, newTokens: number, vocab: number): Promise<Omit<Row, 'model' | 'params'>> {
+async function measure(
+  model: CausalLMModel,
+  backend: string,
+  seq: number,
+  newTokens: number,
+  vocab: number,
+): Promise<Omit<Row, 'model' | 'params'>> {
   const rng = new Rng(1);
   const ids = Array.from({ length: seq }, () => 3 + rng.int(vocab - 3));
   // warm-up: kernels compile / wasm initialises
@@ -94,7 +104,9 @@ async function main(): Promise<void> {
     }
   }
   const os = await import('node:os');
-  console.log(`\nnode ${process.version}, ${os.cpus().length} CPU cores, load average ${os.loadavg()[0].toFixed(1)}, tfjs ${tf.version_core}\n`);
+  console.log(
+    `\nnode ${process.version}, ${os.cpus().length} CPU cores, load average ${os.loadavg()[0].toFixed(1)}, tfjs ${tf.version_core}\n`,
+  );
   console.log('| model | params | backend | forward (prefill) | forward tok/s | generate tok/s (cached, greedy) |');
   console.log('|---|---|---|---|---|---|');
   for (const r of rows) {

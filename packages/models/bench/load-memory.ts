@@ -25,7 +25,15 @@ const SMOLLM_135M = {
   tie_word_embeddings: true,
 };
 /** ~30M parameters, for the test that runs this script. */
-const LLAMA_SMALL = { ...SMOLLM_135M, hidden_size: 512, intermediate_size: 1024, num_hidden_layers: 6, num_attention_heads: 8, num_key_value_heads: 4, vocab_size: 32000 };
+const LLAMA_SMALL = {
+  ...SMOLLM_135M,
+  hidden_size: 512,
+  intermediate_size: 1024,
+  num_hidden_layers: 6,
+  num_attention_heads: 8,
+  num_key_value_heads: 4,
+  vocab_size: 32000,
+};
 const CONFIG = SMALL ? LLAMA_SMALL : SMOLLM_135M;
 
 async function make(): Promise<void> {
@@ -57,7 +65,10 @@ else if (mode === 'load') await load();
 else {
   const self = fileURLToPath(import.meta.url);
   const run = (m: string) => {
-    const r = spawnSync(process.execPath, ['--import', 'tsx', '--conditions=@peftjs/source', self, m], { encoding: 'utf8', env: process.env });
+    const r = spawnSync(process.execPath, ['--import', 'tsx', '--conditions=@peftjs/source', self, m], {
+      encoding: 'utf8',
+      env: process.env,
+    });
     if (r.status !== 0) throw new Error(`${m} failed: ${r.stderr}`);
     return r.stdout;
   };
@@ -70,6 +81,8 @@ else {
   const f32 = params * 4;
   const mb = (b: number) => `${(b / 2 ** 20).toFixed(0)} MiB`;
   console.log(`parameters ${(params / 1e6).toFixed(1)}M, F32 size ${mb(f32)}, file ${mb(statSync(join(DIR, 'model.safetensors')).size)}`);
-  console.log(`load ${seconds.toFixed(1)} s; peak RSS ${mb(peak)} = baseline ${mb(baseline)} + ${mb(peak - baseline)} (${((peak - baseline) / f32).toFixed(2)}× F32 size)`);
+  console.log(
+    `load ${seconds.toFixed(1)} s; peak RSS ${mb(peak)} = baseline ${mb(baseline)} + ${mb(peak - baseline)} (${((peak - baseline) / f32).toFixed(2)}× F32 size)`,
+  );
   console.log(JSON.stringify({ params, f32, baseline, peak, ratio: (peak - baseline) / f32, seconds }));
 }

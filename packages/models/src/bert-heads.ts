@@ -1,14 +1,5 @@
 import * as tf from '@tensorflow/tfjs-core';
-import {
-  Module,
-  Linear,
-  Dropout,
-  getGlobalRng,
-  type ModelDims,
-  type ModelOutput,
-  type PeftBaseModel,
-  type SiteTable,
-} from '@peftjs/core';
+import { Module, Linear, Dropout, getGlobalRng, type ModelDims, type ModelOutput, type PeftBaseModel, type SiteTable } from '@peftjs/core';
 import { parseBertConfig, type BertConfig, type HfConfig } from './config.js';
 import { BertModel } from './bert.js';
 import { crossEntropyIgnore, mseLoss } from './ops.js';
@@ -82,7 +73,11 @@ export class BertForSequenceClassification extends BertHead {
 }
 
 /** logits: [B, L]   labels: [B] (int: classes; float with L = 1: regression) or [B, L] float (multi-label). */
-export function sequenceClassificationLoss(logits: tf.Tensor, labels: tf.Tensor, config: Pick<BertConfig, 'numLabels' | 'problemType'>): tf.Tensor {
+export function sequenceClassificationLoss(
+  logits: tf.Tensor,
+  labels: tf.Tensor,
+  config: Pick<BertConfig, 'numLabels' | 'problemType'>,
+): tf.Tensor {
   return tf.tidy(() => {
     const L = config.numLabels;
     let problem = config.problemType;
@@ -99,7 +94,9 @@ export function sequenceClassificationLoss(logits: tf.Tensor, labels: tf.Tensor,
       const x = logits;
       return tf.mean(tf.add(tf.sub(tf.relu(x), tf.mul(x, z)), tf.log1p(tf.exp(tf.neg(tf.abs(x))))));
     }
-    throw new Error(`config.json: problem_type "${problem}" is not supported (regression, single_label_classification, multi_label_classification)`);
+    throw new Error(
+      `config.json: problem_type "${problem}" is not supported (regression, single_label_classification, multi_label_classification)`,
+    );
   });
 }
 

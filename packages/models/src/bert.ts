@@ -153,7 +153,10 @@ export class BertModel extends Module implements PeftBaseModel<ModelBatch, BertM
 
   constructor(config: BertConfig | HfConfig, opts: InitOptions & { addPoolingLayer?: boolean; pathPrefix?: string } = {}) {
     super();
-    const c = typeof (config as BertConfig).hiddenSize === 'number' && 'layerNormEps' in config ? (config as BertConfig) : parseBertConfig(config as HfConfig);
+    const c =
+      typeof (config as BertConfig).hiddenSize === 'number' && 'layerNormEps' in config
+        ? (config as BertConfig)
+        : parseBertConfig(config as HfConfig);
     this.config = c;
     const rng = opts.rng ?? getGlobalRng();
     this.registerModule('embeddings', new BertEmbeddings(c, rng));
@@ -193,7 +196,11 @@ export class BertModel extends Module implements PeftBaseModel<ModelBatch, BertM
       let tokenTypeIds = batch.tokenTypeIds ? tf.cast(batch.tokenTypeIds, 'int32') : tf.zeros(batch.inputIds.shape, 'int32');
       let labels = batch.labels;
       const tokenLabels = labels !== undefined && labels.rank === 2;
-      const ext = applyInputEmbeddings(this.sites.inputEmbeddings, { embeds, attentionMask: mask, labels: tokenLabels ? labels : undefined });
+      const ext = applyInputEmbeddings(this.sites.inputEmbeddings, {
+        embeds,
+        attentionMask: mask,
+        labels: tokenLabels ? labels : undefined,
+      });
       embeds = ext.embeds;
       mask = ext.attentionMask;
       if (tokenLabels) labels = ext.labels;

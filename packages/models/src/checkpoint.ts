@@ -70,7 +70,9 @@ async function readHeader(dir: string, file: string): Promise<CheckpointTensor[]
       if (!Array.isArray(shape) || !Array.isArray(off) || off.length !== 2) fail(`tensor "${name}": needs shape and data_offsets`);
       const length = numel(shape!) * dtypeItemSize(dtype as SafetensorsDtype);
       if (off![1] - off![0] !== length || dataStart + off![1] > size) {
-        fail(`tensor "${name}": shape [${shape}] of ${dtype} needs ${length} bytes at data_offsets [${off}], the file has ${size - dataStart} data bytes (truncated?)`);
+        fail(
+          `tensor "${name}": shape [${shape}] of ${dtype} needs ${length} bytes at data_offsets [${off}], the file has ${size - dataStart} data bytes (truncated?)`,
+        );
       }
       out.push({ name, dtype: dtype as SafetensorsDtype, shape: shape!, file, offset: dataStart + off![0], length });
     }
@@ -102,7 +104,8 @@ export async function readEntries(dir: string, tensors: CheckpointTensor[]): Pro
       for (const t of list) {
         const bytes = new Uint8Array(t.length);
         const { bytesRead } = await fh.read(bytes, 0, t.length, t.offset);
-        if (bytesRead !== t.length) throw new Error(`${joinPath(dir, file)}: tensor "${t.name}" is truncated (${bytesRead} of ${t.length} bytes)`);
+        if (bytesRead !== t.length)
+          throw new Error(`${joinPath(dir, file)}: tensor "${t.name}" is truncated (${bytesRead} of ${t.length} bytes)`);
         out.set(t.name, { name: t.name, dtype: t.dtype, shape: t.shape, bytes });
       }
     } finally {

@@ -20,12 +20,15 @@ export function chunkedCausalLmLoss(head: Module, hidden: tf.Tensor, labels: tf.
   if (!Number.isInteger(chunk) || chunk < 1) throw new Error(`lossChunkSize must be a positive integer, got ${chunk}`);
   return tf.tidy(() => {
     const [B, T, D] = hidden.shape as [number, number, number];
-    if (labels.shape[0] !== B || labels.shape[1] !== T) throw new Error(`labels shape [${labels.shape}] does not match hidden states [${B}, ${T}, ${D}] (after virtual tokens)`);
+    if (labels.shape[0] !== B || labels.shape[1] !== T)
+      throw new Error(`labels shape [${labels.shape}] does not match hidden states [${B}, ${T}, ${D}] (after virtual tokens)`);
     const h = tf.reshape(tf.slice(hidden, [0, 0, 0], [B, T - 1, D]), [-1, D]);
     const lab = tf.cast(tf.reshape(tf.slice(labels, [0, 1], [B, T - 1]), [-1]), 'int32');
     const keep = tf.notEqual(lab, -100);
     const safe = tf.where(keep, lab, tf.zerosLike(lab));
-    const nll = slicedByVocabulary(head) ? vocabularyChunks(head as LinearLike, h, safe, chunk) : positionChunks(head as TensorModule, h, safe, chunk);
+    const nll = slicedByVocabulary(head)
+      ? vocabularyChunks(head as LinearLike, h, safe, chunk)
+      : positionChunks(head as TensorModule, h, safe, chunk);
     const k = tf.cast(keep, 'float32');
     return tf.div(tf.sum(tf.mul(nll, k)), tf.sum(k));
   });

@@ -120,7 +120,8 @@ function parseRopeScaling(cfg: HfConfig): RopeScaling | null {
     throw new Error(`config.json: rope_scaling type ${JSON.stringify(type)} is not supported (supported: none, "linear")`);
   }
   const factor = o.factor;
-  if (typeof factor !== 'number' || !(factor > 0)) throw new Error(`config.json: rope_scaling.factor must be a positive number, got ${JSON.stringify(factor)}`);
+  if (typeof factor !== 'number' || !(factor > 0))
+    throw new Error(`config.json: rope_scaling.factor must be a positive number, got ${JSON.stringify(factor)}`);
   return { type: 'linear', factor };
 }
 
@@ -174,7 +175,9 @@ export function parseGPT2Config(cfg: HfConfig): GPT2Config {
   divides('config.json', nEmbd, nHead, 'n_embd', 'n_head');
   const activationFunction = str(cfg, 'activation_function', 'gelu_new');
   if (!(activationFunction in ACTIVATIONS)) {
-    throw new Error(`config.json: activation_function "${activationFunction}" is not supported (supported: ${Object.keys(ACTIVATIONS).join(', ')})`);
+    throw new Error(
+      `config.json: activation_function "${activationFunction}" is not supported (supported: ${Object.keys(ACTIVATIONS).join(', ')})`,
+    );
   }
   return {
     modelType: str(cfg, 'model_type', 'gpt2'),

@@ -79,10 +79,23 @@ function stepBatch(sequences: number[][], fullMask: number[][], cache: KVCache |
   const B = sequences.length;
   if (cache && step > 0) {
     // only the newest token; the cache holds the rest
-    return { inputIds: tf.tensor2d(sequences.map((s) => [s[s.length - 1]]), [B, 1], 'int32'), attentionMask: tf.ones([B, 1]), cache, logitsToKeep: 1 };
+    return {
+      inputIds: tf.tensor2d(
+        sequences.map((s) => [s[s.length - 1]]),
+        [B, 1],
+        'int32',
+      ),
+      attentionMask: tf.ones([B, 1]),
+      cache,
+      logitsToKeep: 1,
+    };
   }
   const len = sequences[0].length;
-  const batch: ModelBatch = { inputIds: tf.tensor2d(sequences, [B, len], 'int32'), attentionMask: tf.tensor2d(fullMask, [B, len]), logitsToKeep: 1 };
+  const batch: ModelBatch = {
+    inputIds: tf.tensor2d(sequences, [B, len], 'int32'),
+    attentionMask: tf.tensor2d(fullMask, [B, len]),
+    logitsToKeep: 1,
+  };
   if (cache) batch.cache = cache;
   return batch;
 }
@@ -180,7 +193,8 @@ interface Sampling {
 function samplingOf(o: GenerateOptions): Sampling | null {
   const temperature = o.temperature ?? 1;
   if (!(temperature >= 0)) throw new Error(`generate: temperature must be >= 0, got ${o.temperature}`);
-  if (o.topK !== undefined && !(Number.isInteger(o.topK) && o.topK >= 0)) throw new Error(`generate: topK must be a non-negative integer, got ${o.topK}`);
+  if (o.topK !== undefined && !(Number.isInteger(o.topK) && o.topK >= 0))
+    throw new Error(`generate: topK must be a non-negative integer, got ${o.topK}`);
   if (o.topP !== undefined && !(o.topP > 0 && o.topP <= 1)) throw new Error(`generate: topP must be in (0, 1], got ${o.topP}`);
   const wants = o.doSample ?? (o.temperature !== undefined || o.topK !== undefined || o.topP !== undefined);
   if (!wants || temperature === 0) return null;

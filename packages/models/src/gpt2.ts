@@ -94,7 +94,9 @@ export class GPT2Block extends Module {
   forward(h: tf.Tensor, step: AttentionStep, sites: Required<SiteTable>): tf.Tensor {
     const attn = this.child('attn') as GPT2Attention;
     const l = this.layerIdx;
-    return preNormBlock(this, l, sites, h, { norm1: 'ln_1', norm2: 'ln_2', mlp: 'mlp' }, (x) => attn.forward(x, step, sites.attentionKV[l]));
+    return preNormBlock(this, l, sites, h, { norm1: 'ln_1', norm2: 'ln_2', mlp: 'mlp' }, (x) =>
+      attn.forward(x, step, sites.attentionKV[l]),
+    );
   }
 }
 

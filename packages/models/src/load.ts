@@ -47,7 +47,10 @@ export async function loadModel(dir: string, opts: LoadOptions = {}): Promise<Pr
 }
 
 /** `loadModel`, also returning what was loaded, missing, unexpected or mismatched. */
-export async function loadModelWithReport(dir: string, opts: LoadOptions = {}): Promise<{ model: PretrainedModel; report: LoadReport; config: HfConfig }> {
+export async function loadModelWithReport(
+  dir: string,
+  opts: LoadOptions = {},
+): Promise<{ model: PretrainedModel; report: LoadReport; config: HfConfig }> {
   if (opts.dtype !== undefined && opts.dtype !== 'float32') {
     throw new Error(`loadModel: dtype "${String(opts.dtype)}" is not supported (supported: float32)`);
   }
@@ -82,7 +85,14 @@ export async function loadWeights(
 ): Promise<LoadReport> {
   const header = await readCheckpointHeader(dir);
   const plan = planLoad(model, header.tensors, { ...opts, configPath: joinPath(dir, 'config.json') });
-  const report: LoadReport = { architecture: opts.architecture, files: header.files, loaded: 0, missing: [], unexpected: plan.unexpected, mismatched: [] };
+  const report: LoadReport = {
+    architecture: opts.architecture,
+    files: header.files,
+    loaded: 0,
+    missing: [],
+    unexpected: plan.unexpected,
+    mismatched: [],
+  };
   const seen = new Set<string>();
   // checked from the headers alone, before any data is read
   for (const [target, t] of plan.floats) {
@@ -97,7 +107,10 @@ export async function loadWeights(
   if (strict && problems) throw new Error(`${dir}: checkpoint does not match ${opts.architecture}: ${problems}`);
 
   for (const l of plan.linears) {
-    const tensors = await readEntries(dir, l.names.map((n) => header.tensors.get(n)!));
+    const tensors = await readEntries(
+      dir,
+      l.names.map((n) => header.tensors.get(n)!),
+    );
     const layer = plan.session!.build(l.path, l.prefix, model.getModule(l.path) as LinearLike, tensors);
     model.setModule(l.path, layer).dispose();
     for (const p of l.params) seen.add(p);

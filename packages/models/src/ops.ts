@@ -63,7 +63,13 @@ export type MaskRule = 'min' | 'gpt2';
  * sees token keys j ≤ P+i.
  * Returns [B, 1, T, n+P+T].
  */
-export function attentionBias(tokenMask: tf.Tensor, prefixLen: number, queryLen: number, causal: boolean, rule: MaskRule = 'min'): tf.Tensor {
+export function attentionBias(
+  tokenMask: tf.Tensor,
+  prefixLen: number,
+  queryLen: number,
+  causal: boolean,
+  rule: MaskRule = 'min',
+): tf.Tensor {
   if (rule === 'gpt2' && causal) return gpt2AttentionBias(tokenMask, prefixLen, queryLen);
   return tf.tidy(() => {
     const [B, S] = tokenMask.shape as [number, number];

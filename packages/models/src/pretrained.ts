@@ -5,7 +5,10 @@ import type { HfConfig } from './config.js';
 import type { PretrainedModel } from './registry.js';
 
 /** `loadModel`, also returning what was loaded, missing, unexpected or mismatched. The model's `nameOrPath` is `dir`. */
-export async function loadModelWithReport(dir: string, opts: LoadOptions = {}): Promise<{ model: PretrainedModel; report: LoadReport; config: HfConfig }> {
+export async function loadModelWithReport(
+  dir: string,
+  opts: LoadOptions = {},
+): Promise<{ model: PretrainedModel; report: LoadReport; config: HfConfig }> {
   const loaded = await loadFolder(dir, opts);
   loaded.model.nameOrPath = dir;
   return loaded;

@@ -6,12 +6,7 @@ import { BertModel } from './bert.js';
 import { BertForSequenceClassification, BertForTokenClassification } from './bert-heads.js';
 
 /** Every model class this package builds. */
-export type PretrainedModel =
-  | LlamaForCausalLM
-  | GPT2LMHeadModel
-  | BertModel
-  | BertForSequenceClassification
-  | BertForTokenClassification;
+export type PretrainedModel = LlamaForCausalLM | GPT2LMHeadModel | BertModel | BertForSequenceClassification | BertForTokenClassification;
 
 /** The causal language models (they generate). */
 export type CausalLMModel = LlamaForCausalLM | GPT2LMHeadModel;
@@ -44,7 +39,12 @@ export const ARCHITECTURES: Readonly<Record<string, ArchitectureEntry>> = {
   MistralForCausalLM: llama,
   Qwen2ForCausalLM: llama,
   GPT2LMHeadModel: gpt2,
-  BertModel: { build: (c, rng) => new BertModel(c, { rng }), basePrefix: '', stripPrefix: 'bert', ignoreUnexpected: [...bertIgnore, /^cls\./] },
+  BertModel: {
+    build: (c, rng) => new BertModel(c, { rng }),
+    basePrefix: '',
+    stripPrefix: 'bert',
+    ignoreUnexpected: [...bertIgnore, /^cls\./],
+  },
   BertForSequenceClassification: {
     build: (c, rng) => new BertForSequenceClassification(c, { rng }),
     basePrefix: 'bert',

@@ -133,9 +133,7 @@ export function beginStep(a: StepArgs): AttentionStep {
   if (started && cache!.tokenMask!.shape[0] !== B) {
     throw new Error(`${a.what}: KVCache batch size ${cache!.tokenMask!.shape[0]} differs from the input batch size ${B}`);
   }
-  const prefixLengths = started
-    ? cache!.prefixLengths
-    : Array.from({ length: a.numLayers }, (_, l) => prefixLength(a.kvSlots?.[l]));
+  const prefixLengths = started ? cache!.prefixLengths : Array.from({ length: a.numLayers }, (_, l) => prefixLength(a.kvSlots?.[l]));
   const past = started ? cache!.pastLength : 0;
   const offset = (prefixLengths[0] ?? 0) + past;
   const mask = tf.cast(a.mask, 'float32');
@@ -180,7 +178,10 @@ export function joinKeyValues(
     const prefix = attentionPrefix(slot, step.batchSize);
     if (prefix) {
       const want = [step.batchSize, key.shape[1], step.prefixLengths[layer], key.shape[3]];
-      for (const [name, t] of [['key', prefix.key], ['value', prefix.value]] as const) {
+      for (const [name, t] of [
+        ['key', prefix.key],
+        ['value', prefix.value],
+      ] as const) {
         if (t.rank !== 4 || t.shape.some((d, i) => d !== want[i])) {
           throw new Error(`attentionKV site ${slot!.info.path} (layer ${layer}): prefix ${name} shape [${t.shape}] must be [${want}]`);
         }

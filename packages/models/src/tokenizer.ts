@@ -60,7 +60,8 @@ export class PretrainedTokenizer {
     const id = (t: string | undefined, field: string): number | undefined => {
       if (t === undefined) return undefined;
       const i = this.tokenizer.token_to_id(t);
-      if (i === undefined) throw new Error(`tokenizer_config.json: ${field} ${JSON.stringify(t)} is not in the vocabulary of tokenizer.json`);
+      if (i === undefined)
+        throw new Error(`tokenizer_config.json: ${field} ${JSON.stringify(t)} is not in the vocabulary of tokenizer.json`);
       return i;
     };
     this.bosToken = tokenString(config.bos_token);
@@ -138,7 +139,9 @@ export class PretrainedTokenizer {
     const name = opts.templateName ?? 'default';
     const source = this.chatTemplate(name);
     if (source === undefined) {
-      throw new Error(`tokenizer_config.json: no chat_template${name === 'default' ? '' : ` named "${name}"`} (this tokenizer has no chat format)`);
+      throw new Error(
+        `tokenizer_config.json: no chat_template${name === 'default' ? '' : ` named "${name}"`} (this tokenizer has no chat format)`,
+      );
     }
     return new Template(source).render({
       messages,

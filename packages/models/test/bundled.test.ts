@@ -41,7 +41,9 @@ describe.skipIf(!present || !existsSync(REFERENCE))('peftjs-tiny-llama against i
     const tok = await loadTokenizer(DIR);
     expect(tok.encode(ref.prompt)).toEqual(ref.input_ids);
     const T = ref.input_ids.length;
-    const logits = tf.tidy(() => model.forward({ inputIds: tf.tensor2d([ref.input_ids], [1, T], 'int32') }).logits.arraySync() as number[][][]);
+    const logits = tf.tidy(
+      () => model.forward({ inputIds: tf.tensor2d([ref.input_ids], [1, T], 'int32') }).logits.arraySync() as number[][][],
+    );
     const close = (got: number[], want: number[]) => Math.max(...want.map((w, i) => Math.abs(got[i] - w)));
     expect(close(logits[0][T - 1], ref.last_position.logits_first16)).toBeLessThan(1e-3);
     expect(close(logits[0][0], ref.first_position_logits_first16)).toBeLessThan(1e-3);

@@ -4,13 +4,36 @@ import { Conv1D, Rng } from '@peftjs/core';
 import { chunkedCausalLmLoss, modelFromConfig, type HfConfig, type ModelBatch } from '../src/index.js';
 
 const CONFIGS: Record<string, HfConfig> = {
-  llama: { model_type: 'llama', vocab_size: 50, hidden_size: 16, intermediate_size: 32, num_hidden_layers: 1, num_attention_heads: 4, num_key_value_heads: 2, max_position_embeddings: 32 },
+  llama: {
+    model_type: 'llama',
+    vocab_size: 50,
+    hidden_size: 16,
+    intermediate_size: 32,
+    num_hidden_layers: 1,
+    num_attention_heads: 4,
+    num_key_value_heads: 2,
+    max_position_embeddings: 32,
+  },
   gpt2: { model_type: 'gpt2', vocab_size: 50, n_embd: 16, n_layer: 1, n_head: 4, n_positions: 32 },
 };
 
 function batch(): ModelBatch {
-  const ids = tf.tensor2d([[3, 17, 49, 0, 8, 22], [5, 5, 31, 12, 2, 9]], [2, 6], 'int32');
-  const labels = tf.tensor2d([[3, 17, 49, 0, 8, 22], [5, 5, 31, -100, 2, -100]], [2, 6], 'int32');
+  const ids = tf.tensor2d(
+    [
+      [3, 17, 49, 0, 8, 22],
+      [5, 5, 31, 12, 2, 9],
+    ],
+    [2, 6],
+    'int32',
+  );
+  const labels = tf.tensor2d(
+    [
+      [3, 17, 49, 0, 8, 22],
+      [5, 5, 31, -100, 2, -100],
+    ],
+    [2, 6],
+    'int32',
+  );
   return { inputIds: ids, attentionMask: tf.ones([2, 6], 'int32'), labels };
 }
 
@@ -18,7 +41,10 @@ describe('the causal-LM loss over vocabulary chunks equals the loss over full lo
   for (const [family, config] of Object.entries(CONFIGS)) {
     for (const chunk of [1, 7, 50, 64]) {
       it(`${family}, chunks of ${chunk}: loss and every parameter gradient within 1e-5, no logits built`, () => {
-        const model = modelFromConfig(config, { rng: new Rng(4) }) as unknown as { forward(b: ModelBatch): { logits: tf.Tensor; loss?: tf.Tensor }; parameters?: unknown };
+        const model = modelFromConfig(config, { rng: new Rng(4) }) as unknown as {
+          forward(b: ModelBatch): { logits: tf.Tensor; loss?: tf.Tensor };
+          parameters?: unknown;
+        };
         const b = batch();
         const full = tf.variableGrads(() => model.forward(b).loss as tf.Scalar);
         let logitsShape: number[] = [];

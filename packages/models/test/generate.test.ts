@@ -33,7 +33,10 @@ describe.each(['llama', 'gpt2'])('%s generation', (name) => {
     const { numKvHeads, headDim } = model.dims;
     const rng = new Rng(11);
     const plain = await generate(model, prompt, { maxNewTokens: 10 });
-    const kv = model.sites.attentionKV.map(() => [rng.normalTensor([numKvHeads, 3, headDim], 0, 2), rng.normalTensor([numKvHeads, 3, headDim], 0, 2)]);
+    const kv = model.sites.attentionKV.map(() => [
+      rng.normalTensor([numKvHeads, 3, headDim], 0, 2),
+      rng.normalTensor([numKvHeads, 3, headDim], 0, 2),
+    ]);
     model.sites.attentionKV.forEach((s, l) => attach(s, prefixHook(kv[l][0], kv[l][1])));
     try {
       const cached = await generate(model, prompt, { maxNewTokens: 10 });
@@ -74,7 +77,9 @@ describe.each(['llama', 'gpt2'])('%s generation', (name) => {
       }
     });
     cache.dispose();
-    const full = tf.tidy(() => model.forward({ inputIds: tf.tensor2d([seq], [1, seq.length], 'int32') }).logits.arraySync() as number[][][]);
+    const full = tf.tidy(
+      () => model.forward({ inputIds: tf.tensor2d([seq], [1, seq.length], 'int32') }).logits.arraySync() as number[][][],
+    );
     steps.forEach((row, i) => {
       const ref = full[0][2 + i];
       const diff = Math.max(...row.map((v, j) => Math.abs(v - ref[j])));

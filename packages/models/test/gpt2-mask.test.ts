@@ -34,7 +34,7 @@ describe("GPT-2's masking rule on a left-padded batch", () => {
   const v = tf.tile(tf.reshape(tf.eye(T), [1, 1, T, T]), [3, 1, 1, 1]);
   const scale = 1 / Math.sqrt(T);
 
-  it('gives transformers\' weights at every query row, padded rows included', () => {
+  it("gives transformers' weights at every query row, padded rows included", () => {
     const bias = attentionBias(tf.tensor2d(masks, [3, T]), 0, T, true, 'gpt2');
     const ours = scaledDotProductAttention(q, k, v, bias, scale).arraySync() as number[][][][];
     const qs = q.arraySync() as number[][][][];
@@ -42,7 +42,8 @@ describe("GPT-2's masking rule on a left-padded batch", () => {
     for (let b = 0; b < 3; b++) {
       const scores = qs[b][0].map((qi) => ks[b][0].map((kj) => Math.fround(scale * qi.reduce((a, x, d) => a + x * kj[d], 0))));
       const want = gpt2Weights(scores, masks[b]);
-      for (let i = 0; i < T; i++) for (let j = 0; j < T; j++) expect(Math.abs(ours[b][0][i][j] - want[i][j]), `row ${b},${i},${j}`).toBeLessThan(1e-6);
+      for (let i = 0; i < T; i++)
+        for (let j = 0; j < T; j++) expect(Math.abs(ours[b][0][i][j] - want[i][j]), `row ${b},${i},${j}`).toBeLessThan(1e-6);
     }
     bias.dispose();
   });

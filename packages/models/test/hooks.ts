@@ -40,7 +40,12 @@ export function prefixHook(key: tf.Tensor, value: tf.Tensor): AttentionKVHook {
 }
 
 /** PEFT's prefix-tuning layout: prompt_embeddings [n, L·2·kvH·hd] → per layer (key, value) [kvH, n, hd]. */
-export function peftPrefix(prompt: tf.Tensor, layers: number, kvHeads: number, headDim: number): Array<{ key: tf.Tensor; value: tf.Tensor }> {
+export function peftPrefix(
+  prompt: tf.Tensor,
+  layers: number,
+  kvHeads: number,
+  headDim: number,
+): Array<{ key: tf.Tensor; value: tf.Tensor }> {
   const n = prompt.shape[0] as number;
   // [n, L·2, kvH, hd] → [L·2, kvH, n, hd]
   const pkv = tf.transpose(tf.reshape(prompt, [n, layers * 2, kvHeads, headDim]), [1, 2, 0, 3]);

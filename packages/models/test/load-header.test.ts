@@ -22,7 +22,9 @@ describe.skipIf(!fixturesPresent())('the checkpoint header is checked before any
     const vocab = config.vocab_size as number;
     writeFileSync(join(d, 'config.json'), JSON.stringify({ ...config, vocab_size: 1_000_000 }));
     const before = tf.memory().numTensors;
-    await expect(loadModel(d)).rejects.toThrow(new RegExp(`wrong shape: .*model\\.embed_tokens\\.weight \\(model \\[1000000,\\d+\\], checkpoint \\[${vocab},\\d+\\]\\)`));
+    await expect(loadModel(d)).rejects.toThrow(
+      new RegExp(`wrong shape: .*model\\.embed_tokens\\.weight \\(model \\[1000000,\\d+\\], checkpoint \\[${vocab},\\d+\\]\\)`),
+    );
     expect(tf.memory().numTensors).toBe(before);
   });
 

@@ -23,7 +23,12 @@ beforeAll(() => {
 afterAll(() => rmSync(tmp, { recursive: true, force: true }));
 
 /** A folder with a fixture's config.json and the given tensors written as safetensors files. */
-async function folder(name: string, configFrom: string, files: Record<string, Record<string, TensorSource>>, config?: object): Promise<string> {
+async function folder(
+  name: string,
+  configFrom: string,
+  files: Record<string, Record<string, TensorSource>>,
+  config?: object,
+): Promise<string> {
   const dir = join(tmp, name);
   rmSync(dir, { recursive: true, force: true });
   const { mkdirSync } = await import('node:fs');
@@ -44,7 +49,14 @@ describe('choosing the class', () => {
   });
 
   it('builds Qwen2 with q/k/v bias and Mistral as LLaMA, and rejects rope_scaling types other than linear', () => {
-    const base = { hidden_size: 16, intermediate_size: 32, num_hidden_layers: 1, num_attention_heads: 2, num_key_value_heads: 1, vocab_size: 10 };
+    const base = {
+      hidden_size: 16,
+      intermediate_size: 32,
+      num_hidden_layers: 1,
+      num_attention_heads: 2,
+      num_key_value_heads: 1,
+      vocab_size: 10,
+    };
     const qwen = modelFromConfig({ ...base, model_type: 'qwen2', architectures: ['Qwen2ForCausalLM'] }) as LlamaForCausalLM;
     const names = qwen.namedParameters().map(([n]) => n);
     expect(names).toContain('model.layers.0.self_attn.q_proj.bias');
@@ -93,8 +105,13 @@ describe('loadModel', () => {
     });
     const shardA = Object.fromEntries(names.slice(0, 10).map((n) => [n, half(src[n], 'F16')]));
     const shardB = Object.fromEntries(names.slice(10).map((n) => [n, half(src[n], 'BF16')]));
-    const dir = await folder('sharded', 'llama/base', { 'model-00001-of-00002.safetensors': shardA, 'model-00002-of-00002.safetensors': shardB });
-    const weightMap = Object.fromEntries(names.map((n, i) => [n, i < 10 ? 'model-00001-of-00002.safetensors' : 'model-00002-of-00002.safetensors']));
+    const dir = await folder('sharded', 'llama/base', {
+      'model-00001-of-00002.safetensors': shardA,
+      'model-00002-of-00002.safetensors': shardB,
+    });
+    const weightMap = Object.fromEntries(
+      names.map((n, i) => [n, i < 10 ? 'model-00001-of-00002.safetensors' : 'model-00002-of-00002.safetensors']),
+    );
     writeFileSync(join(dir, 'model.safetensors.index.json'), JSON.stringify({ metadata: {}, weight_map: weightMap }));
     const { model, report } = await loadModelWithReport(dir);
     expect(report.files).toEqual(['model-00001-of-00002.safetensors', 'model-00002-of-00002.safetensors']);

@@ -51,10 +51,11 @@ describe('losses', () => {
     const logits = out.logits.arraySync() as number[][][];
     const flatLogits: number[][] = [];
     const flatLabels: number[] = [];
-    for (let b = 0; b < 2; b++) for (let t = 0; t < 6; t++) {
-      flatLogits.push(logits[b][t]);
-      flatLabels.push(labels[b][t + 1]);
-    }
+    for (let b = 0; b < 2; b++)
+      for (let t = 0; t < 6; t++) {
+        flatLogits.push(logits[b][t]);
+        flatLabels.push(labels[b][t + 1]);
+      }
     expect(out.loss!.dataSync()[0]).toBeCloseTo(referenceCE(flatLogits, flatLabels), 5);
     tf.dispose([out.logits, out.loss!]);
   });
@@ -65,7 +66,10 @@ describe('losses', () => {
     const s = seq.forward({ inputIds: io.input_ids, attentionMask: io.attention_mask, labels: tf.tensor1d([2, 0], 'int32') });
     expect(s.loss!.dataSync()[0]).toBeCloseTo(referenceCE(s.logits.arraySync() as number[][], [2, 0]), 5);
     const tok = new BertForTokenClassification(cfg, { rng: new Rng(1) }).eval();
-    const labels = [[0, 1, 2, 0, 1, -100, -100], [1, 1, -100, 2, 0, 2, 1]];
+    const labels = [
+      [0, 1, 2, 0, 1, -100, -100],
+      [1, 1, -100, 2, 0, 2, 1],
+    ];
     const t = tok.forward({ inputIds: io.input_ids, attentionMask: io.attention_mask, labels: tf.tensor2d(labels, [2, 7], 'int32') });
     expect(t.logits.shape).toEqual([2, 7, 3]);
     const flat = (t.logits.arraySync() as number[][][]).flat();
@@ -79,14 +83,18 @@ describe('losses', () => {
 describe('numerics', () => {
   it('exact GELU has erf gradient Φ(x) + x·φ(x)', () => {
     const xs = [-3, -1, -0.2, 0, 0.5, 2];
-    const g = tf.grad((x: tf.Tensor) => tf.sum(geluExact(x)))(tf.tensor1d(xs)).dataSync();
+    const g = tf
+      .grad((x: tf.Tensor) => tf.sum(geluExact(x)))(tf.tensor1d(xs))
+      .dataSync();
     const erf = (x: number) => {
       // Abramowitz–Stegun 7.1.26 is enough for 1e-4
       const t = 1 / (1 + 0.3275911 * Math.abs(x));
       const y = 1 - ((((1.061405429 * t - 1.453152027) * t + 1.421413741) * t - 0.284496736) * t + 0.254829592) * t * Math.exp(-x * x);
       return Math.sign(x) * y;
     };
-    xs.forEach((x, i) => expect(g[i]).toBeCloseTo(0.5 * (1 + erf(x / Math.SQRT2)) + (x * Math.exp(-x * x / 2)) / Math.sqrt(2 * Math.PI), 4));
+    xs.forEach((x, i) =>
+      expect(g[i]).toBeCloseTo(0.5 * (1 + erf(x / Math.SQRT2)) + (x * Math.exp((-x * x) / 2)) / Math.sqrt(2 * Math.PI), 4),
+    );
   });
 
   it('linear rope scaling divides positions by the factor; inv_freq = 1/θ^(2i/d)', () => {
@@ -102,7 +110,15 @@ describe('numerics', () => {
     const bias = attentionBias(tf.tensor2d([[1, 1, 0]]), 1, 3, true);
     expect(bias.shape).toEqual([1, 1, 3, 4]);
     const M = Math.fround(FLOAT32_MIN);
-    expect(bias.arraySync()).toEqual([[[[0, 0, M, M], [0, 0, 0, M], [0, 0, 0, M]]]]);
+    expect(bias.arraySync()).toEqual([
+      [
+        [
+          [0, 0, M, M],
+          [0, 0, 0, M],
+          [0, 0, 0, M],
+        ],
+      ],
+    ]);
     bias.dispose();
   });
 });
@@ -143,7 +159,9 @@ describe('model behaviour', () => {
   it('learned positions beyond n_positions are an error naming the limit', async () => {
     const gpt2 = await loadModel(join(FIXTURES, 'gpt2/base'));
     const ids = tf.zeros([1, 65], 'int32');
-    expect(() => gpt2.forward({ inputIds: ids })).toThrow(/position 64 exceeds the position table \(max_position_embeddings \/ n_positions = 64\)/);
+    expect(() => gpt2.forward({ inputIds: ids })).toThrow(
+      /position 64 exceeds the position table \(max_position_embeddings \/ n_positions = 64\)/,
+    );
     ids.dispose();
     gpt2.dispose();
   });

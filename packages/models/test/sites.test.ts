@@ -36,7 +36,15 @@ describe('the site table', () => {
       '1:attention:model.layers.1.self_attn',
       '1:ffn:model.layers.1.mlp',
     ]);
-    expect(llama.dims).toEqual({ modelType: 'llama', numLayers: 2, hiddenSize: 32, numHeads: 4, numKvHeads: 2, headDim: 8, vocabSize: 128 });
+    expect(llama.dims).toEqual({
+      modelType: 'llama',
+      numLayers: 2,
+      hiddenSize: 32,
+      numHeads: 4,
+      numKvHeads: 2,
+      headDim: 8,
+      vocabSize: 128,
+    });
     expect(llama.outputHeadPaths).toEqual(['lm_head']);
   });
 });
@@ -124,7 +132,9 @@ describe('attentionKV', () => {
   it('a prefix of the wrong shape is an error naming the site', () => {
     attach(llama.sites.attentionKV[0], prefixHook(tf.zeros([4, 3, 8]), tf.zeros([4, 3, 8])));
     try {
-      expect(() => logitsOf(llama, io)).toThrow(/attentionKV site model\.layers\.0\.self_attn \(layer 0\): prefix key shape \[2,4,3,8\] must be \[2,2,3,8\]/);
+      expect(() => logitsOf(llama, io)).toThrow(
+        /attentionKV site model\.layers\.0\.self_attn \(layer 0\): prefix key shape \[2,4,3,8\] must be \[2,2,3,8\]/,
+      );
     } finally {
       detach(llama.sites.attentionKV[0]);
     }

@@ -18,14 +18,30 @@ describe('loadTokenizer (tokenizer.json + tokenizer_config.json)', () => {
 
   it('reads special tokens given as strings or AddedToken objects', async () => {
     const tok = await loadTokenizer(TINY);
-    expect([tok.bosToken, tok.bosTokenId, tok.eosToken, tok.eosTokenId, tok.unkTokenId, tok.padTokenId]).toEqual(['<s>', 1, '</s>', 2, 0, undefined]);
+    expect([tok.bosToken, tok.bosTokenId, tok.eosToken, tok.eosTokenId, tok.unkTokenId, tok.padTokenId]).toEqual([
+      '<s>',
+      1,
+      '</s>',
+      2,
+      0,
+      undefined,
+    ]);
     expect(tok.tokenToId('<|user|>')).toBe(3);
   });
 
   it('pads a batch with eos when there is no pad token, on either side', async () => {
     const tok = await loadTokenizer(TINY);
     const right = tok.encodeBatch(['hello', 'hello world']);
-    expect(right).toEqual({ inputIds: [[1, 264, 2], [1, 264, 269]], attentionMask: [[1, 1, 0], [1, 1, 1]] });
+    expect(right).toEqual({
+      inputIds: [
+        [1, 264, 2],
+        [1, 264, 269],
+      ],
+      attentionMask: [
+        [1, 1, 0],
+        [1, 1, 1],
+      ],
+    });
     const left = tok.encodeBatch(['hello', 'hello world'], { paddingSide: 'left' });
     expect(left.inputIds[0]).toEqual([2, 1, 264]);
     expect(left.attentionMask[0]).toEqual([0, 1, 1]);

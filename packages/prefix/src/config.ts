@@ -1,4 +1,11 @@
-import { PROMPT_LEARNING_FIELDS, defineConfigFields, field, type ModelDims, type PeftConfigBase, type PromptLearningFields } from '@peftjs/core';
+import {
+  PROMPT_LEARNING_FIELDS,
+  defineConfigFields,
+  field,
+  type ModelDims,
+  type PeftConfigBase,
+  type PromptLearningFields,
+} from '@peftjs/core';
 
 /** PEFT's `PrefixTuningConfig`, field for field (snake_case, as in `adapter_config.json`). */
 export interface PrefixTuningConfig extends PeftConfigBase, PromptLearningFields {
@@ -48,18 +55,23 @@ export function fillPrefixSizes(c: PromptLearningFields, dims: ModelDims): void 
   c.num_attention_heads ??= dims.numHeads;
   c.token_dim ??= dims.hiddenSize;
   c.num_transformer_submodules ??= 1;
-  if (c.token_dim % c.num_attention_heads !== 0) fail('token_dim', `(${c.token_dim}) must be a multiple of num_attention_heads (${c.num_attention_heads})`);
+  if (c.token_dim % c.num_attention_heads !== 0)
+    fail('token_dim', `(${c.token_dim}) must be a multiple of num_attention_heads (${c.num_attention_heads})`);
   if (dims.numKvHeads !== dims.numHeads) {
     c.token_dim = (c.token_dim / c.num_attention_heads) * dims.numKvHeads;
     c.num_attention_heads = dims.numKvHeads;
   }
   const what = `model ${dims.modelType}`;
-  if (c.num_layers !== dims.numLayers) fail('num_layers', `must be the number of layers of ${what} (${dims.numLayers}), got ${c.num_layers}`);
+  if (c.num_layers !== dims.numLayers)
+    fail('num_layers', `must be the number of layers of ${what} (${dims.numLayers}), got ${c.num_layers}`);
   if (c.num_attention_heads !== dims.numKvHeads) {
     fail('num_attention_heads', `must be the number of key/value heads of ${what} (${dims.numKvHeads}), got ${c.num_attention_heads}`);
   }
   if (c.token_dim / c.num_attention_heads !== dims.headDim) {
-    fail('token_dim', `/ num_attention_heads must be the head size of ${what} (${dims.headDim}), got ${c.token_dim} / ${c.num_attention_heads}`);
+    fail(
+      'token_dim',
+      `/ num_attention_heads must be the head size of ${what} (${dims.headDim}), got ${c.token_dim} / ${c.num_attention_heads}`,
+    );
   }
 }
 

@@ -67,7 +67,13 @@ export class PrefixEncoder {
   /** The whole prefix [n, L·2·td], as PEFT's `prompt_embeddings`. */
   output(): tf.Tensor {
     if (!this.reparameterised) return this.embedding;
-    return prefixProjection(this.embedding, this.transform('0', 'weight'), this.transform('0', 'bias'), this.transform('2', 'weight'), this.transform('2', 'bias'));
+    return prefixProjection(
+      this.embedding,
+      this.transform('0', 'weight'),
+      this.transform('0', 'bias'),
+      this.transform('2', 'weight'),
+      this.transform('2', 'bias'),
+    );
   }
 
   /** Layer l's rows [n, 2·td] (key then value); with projection only that slice of the last layer is computed. */
@@ -100,7 +106,11 @@ export class PrefixEncoder {
     const trainable = this.embedding.trainable;
     const transform = this.params.deleteModule('transform');
     transform?.dispose();
-    this.params.child('embedding')!.registerParameter('weight', tf.tidy(() => tf.cast(table, 'float32')), trainable);
+    this.params.child('embedding')!.registerParameter(
+      'weight',
+      tf.tidy(() => tf.cast(table, 'float32')),
+      trainable,
+    );
   }
 
   /** Names and shapes of the encoder weights in our encoder file (PEFT's `PrefixEncoder.state_dict()`). */
@@ -120,7 +130,15 @@ export class PrefixEncoder {
     if (!this.prefixProjection) throw new Error(`${file}: this Prefix Tuning adapter has no prefix_projection, so no encoder to load`);
     checkTensorShapes(this.encoderShapes(), tensors, file);
     const t = (k: string) => tf.cast(tensors.get(k)!, 'float32');
-    const fromEncoder = tf.tidy(() => prefixProjection(t('embedding.weight'), t('transform.0.weight'), t('transform.0.bias'), t('transform.2.weight'), t('transform.2.bias')));
+    const fromEncoder = tf.tidy(() =>
+      prefixProjection(
+        t('embedding.weight'),
+        t('transform.0.weight'),
+        t('transform.0.bias'),
+        t('transform.2.weight'),
+        t('transform.2.bias'),
+      ),
+    );
     try {
       if (!this.reparameterised) checkSameOutput(fromEncoder, this.embedding, file, 'prompt_embeddings');
     } finally {

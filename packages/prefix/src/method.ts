@@ -1,6 +1,20 @@
 import * as tf from '@tensorflow/tfjs-core';
-import { ENCODER_FILE, PROMPT_EMBEDDINGS, checkTensorShapes, definePeftMethod, encodeParameters, withDecodedTensors, type AdapterRecord } from '@peftjs/core';
-import { PREFIX_TUNING_FIELDS, fillPrefixSizes, parsePrefixTuningConfig, prefixTuningConfigToJSON, type PrefixTuningConfig } from './config.js';
+import {
+  ENCODER_FILE,
+  PROMPT_EMBEDDINGS,
+  checkTensorShapes,
+  definePeftMethod,
+  encodeParameters,
+  withDecodedTensors,
+  type AdapterRecord,
+} from '@peftjs/core';
+import {
+  PREFIX_TUNING_FIELDS,
+  fillPrefixSizes,
+  parsePrefixTuningConfig,
+  prefixTuningConfigToJSON,
+  type PrefixTuningConfig,
+} from './config.js';
 import { PrefixEncoder } from './encoder.js';
 import { PrefixKVHook } from './layer.js';
 

@@ -21,8 +21,12 @@ describe('Prefix Tuning config', () => {
   });
 
   it('refuses a non-boolean prefix_projection and an unknown init_weights, naming the field', () => {
-    expect(() => parsePrefixTuningConfig({ num_virtual_tokens: 5, prefix_projection: 'yes' })).toThrow('Prefix Tuning prefix_projection must be true or false');
-    expect(() => parsePrefixTuningConfig({ num_virtual_tokens: 5, init_weights: 'ones' })).toThrow('Prefix Tuning init_weights must be null or "zero"');
+    expect(() => parsePrefixTuningConfig({ num_virtual_tokens: 5, prefix_projection: 'yes' })).toThrow(
+      'Prefix Tuning prefix_projection must be true or false',
+    );
+    expect(() => parsePrefixTuningConfig({ num_virtual_tokens: 5, init_weights: 'ones' })).toThrow(
+      'Prefix Tuning init_weights must be null or "zero"',
+    );
   });
 
   it('writes init_weights only when set, so that PEFT 0.10 reads the config', () => {

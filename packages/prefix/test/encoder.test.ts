@@ -19,28 +19,42 @@ describe('the prefix layout', () => {
       [0, 1, 2, 3, 4, 5, 6, 7],
       [10, 11, 12, 13, 14, 15, 16, 17],
     ]);
-    const encoder = new PrefixEncoder({ numVirtualTokens: 2, tokenDim: 2, numLayers: 2, kvHeads: 2, headDim: 1, encoderHiddenSize: 2 }, false, {
-      zero: false,
-      rng: new Rng(0),
-      tableOnly: false,
-    });
+    const encoder = new PrefixEncoder(
+      { numVirtualTokens: 2, tokenDim: 2, numLayers: 2, kvHeads: 2, headDim: 1, encoderHiddenSize: 2 },
+      false,
+      {
+        zero: false,
+        rng: new Rng(0),
+        tableOnly: false,
+      },
+    );
     encoder.embedding.assign(flat);
     const layer1 = tf.tidy(() => encoder.layerRows(1));
     const { key, value } = layerKeyValue(layer1, 3, 2, 1);
     expect(key.shape).toEqual([3, 2, 2, 1]);
     // PEFT: view [B, n, L·2, H, hd].permute(2, 0, 3, 1, 4) → [L·2, B, H, n, hd]; layer 1 key = index 2
-    expect((key.arraySync() as number[][][][])[2]).toEqual([[[4], [14]], [[5], [15]]]);
-    expect((value.arraySync() as number[][][][])[0]).toEqual([[[6], [16]], [[7], [17]]]);
+    expect((key.arraySync() as number[][][][])[2]).toEqual([
+      [[4], [14]],
+      [[5], [15]],
+    ]);
+    expect((value.arraySync() as number[][][][])[0]).toEqual([
+      [[6], [16]],
+      [[7], [17]],
+    ]);
     tf.dispose([flat, layer1, key, value]);
     encoder.dispose();
   });
 
   it("computes a layer's projected rows as the same slice of the whole projection", () => {
-    const encoder = new PrefixEncoder({ numVirtualTokens: 3, tokenDim: 4, numLayers: 3, kvHeads: 2, headDim: 2, encoderHiddenSize: 5 }, true, {
-      zero: false,
-      rng: new Rng(2),
-      tableOnly: false,
-    });
+    const encoder = new PrefixEncoder(
+      { numVirtualTokens: 3, tokenDim: 4, numLayers: 3, kvHeads: 2, headDim: 2, encoderHiddenSize: 5 },
+      true,
+      {
+        zero: false,
+        rng: new Rng(2),
+        tableOnly: false,
+      },
+    );
     const full = tf.tidy(() => encoder.output());
     for (let l = 0; l < 3; l++) {
       const rows = tf.tidy(() => encoder.layerRows(l));
@@ -61,7 +75,13 @@ describe.skipIf(!hasFixtures)("the projection against PEFT's PrefixEncoder", () 
       const state = readTensors(join(FIXTURES, c, 'trainable_state.safetensors'));
       const saved = readTensors(join(FIXTURES, c, 'adapter_model.safetensors'));
       const w = (k: string) => state.get(`prompt_encoder.default.${k}`)!;
-      const out = prefixProjection(w('embedding.weight'), w('transform.0.weight'), w('transform.0.bias'), w('transform.2.weight'), w('transform.2.bias'));
+      const out = prefixProjection(
+        w('embedding.weight'),
+        w('transform.0.weight'),
+        w('transform.0.bias'),
+        w('transform.2.weight'),
+        w('transform.2.bias'),
+      );
       expect(maxAbsDiff(out, saved.get('prompt_embeddings')!)).toBeLessThan(1e-5);
       tf.dispose([out, ...state.values(), ...saved.values()]);
     });

@@ -52,9 +52,16 @@ describe('files of a projected prefix', () => {
     await saveAdapter(peft, dir);
     const fresh = new PeftModel(tinyLlama(), { registry });
     await loadAdapter(fresh, dir, 'default', { trainable: true });
-    expect(fresh.trainableParameters().map(([n]) => n).sort()).toEqual(
+    expect(
+      fresh
+        .trainableParameters()
+        .map(([n]) => n)
+        .sort(),
+    ).toEqual(
       ['embedding', 'transform.0.weight', 'transform.0.bias', 'transform.2.weight', 'transform.2.bias']
-        .map((p) => (p === 'embedding' ? 'prompt_encoder.embedding.default.weight' : `prompt_encoder.${p.replace(/\.(weight|bias)$/, '.default.$1')}`))
+        .map((p) =>
+          p === 'embedding' ? 'prompt_encoder.embedding.default.weight' : `prompt_encoder.${p.replace(/\.(weight|bias)$/, '.default.$1')}`,
+        )
         .sort(),
     );
     expect(logitsDiff(peft, fresh)).toBe(0);
@@ -89,7 +96,9 @@ describe('files of a projected prefix', () => {
     await saveAdapter(second, dir);
     writeFileSync(join(dir, ENCODER_FILE), stale);
     const fresh = new PeftModel(tinyLlama(), { registry });
-    await expect(loadAdapter(fresh, dir)).rejects.toThrow(/peftjs_prompt_encoder.safetensors: the encoder weights do not reproduce prompt_embeddings/);
+    await expect(loadAdapter(fresh, dir)).rejects.toThrow(
+      /peftjs_prompt_encoder.safetensors: the encoder weights do not reproduce prompt_embeddings/,
+    );
     expect(fresh.adapterNames).toEqual([]);
     [first, second, fresh].forEach((p) => p.dispose());
   });

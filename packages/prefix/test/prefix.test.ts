@@ -23,8 +23,14 @@ describe.skipIf(!hasFixtures)('Prefix Tuning on the fixture models', () => {
       const peft = await fixturePeft(base);
       peft.addAdapter('default', { peft_type: 'PREFIX_TUNING', ...config });
       const model = { forward: (b: ModelBatch) => peft.forward(b), newCache: () => (peft.base as unknown as CausalLMModel).newCache() };
-      const prompt = [[5, 9, 11, 3], [7, 7, 2, 1]];
-      const attentionMask = [[1, 1, 1, 1], [0, 1, 1, 1]];
+      const prompt = [
+        [5, 9, 11, 3],
+        [7, 7, 2, 1],
+      ];
+      const attentionMask = [
+        [1, 1, 1, 1],
+        [0, 1, 1, 1],
+      ];
       const cached = await generate(model, prompt, { maxNewTokens: 6, attentionMask });
       const uncached = await generate(model, prompt, { maxNewTokens: 6, attentionMask, useCache: false });
       expect(cached.newTokens).toEqual(uncached.newTokens);

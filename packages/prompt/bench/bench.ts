@@ -26,9 +26,15 @@ const T = num('BENCH_SEQ', 32);
 const METHODS: Array<[string, Record<string, unknown> | null]> = [
   ['Prompt Tuning (n=16)', { peft_type: 'PROMPT_TUNING', num_virtual_tokens: 16 }],
   ['Prefix Tuning (n=16)', { peft_type: 'PREFIX_TUNING', num_virtual_tokens: 16 }],
-  ['Prefix Tuning + projection (n=16, h=64)', { peft_type: 'PREFIX_TUNING', num_virtual_tokens: 16, prefix_projection: true, encoder_hidden_size: 64 }],
+  [
+    'Prefix Tuning + projection (n=16, h=64)',
+    { peft_type: 'PREFIX_TUNING', num_virtual_tokens: 16, prefix_projection: true, encoder_hidden_size: 64 },
+  ],
   ['P-Tuning MLP (n=16, h=64)', { peft_type: 'P_TUNING', num_virtual_tokens: 16, encoder_hidden_size: 64 }],
-  ['P-Tuning LSTM (n=16, h=32)', { peft_type: 'P_TUNING', num_virtual_tokens: 16, encoder_hidden_size: 32, encoder_reparameterization_type: 'LSTM' }],
+  [
+    'P-Tuning LSTM (n=16, h=32)',
+    { peft_type: 'P_TUNING', num_virtual_tokens: 16, encoder_hidden_size: 32, encoder_reparameterization_type: 'LSTM' },
+  ],
   ['LoRA (r=8, q_proj v_proj)', { peft_type: 'LORA', r: 8, lora_alpha: 16, target_modules: ['q_proj', 'v_proj'] }],
   ['Full fine-tuning', null],
 ];
@@ -61,7 +67,11 @@ async function measure(dir: string, name: string, config: Record<string, unknown
   const all = peft ? peft.countParameters().all : vars.reduce((n, v) => n + v.size, 0);
   const trainable = vars.reduce((n, v) => n + v.size, 0);
   const rng = new Rng(1);
-  const ids = tf.tensor2d(Array.from({ length: B * T }, () => rng.int(vocab)), [B, T], 'int32');
+  const ids = tf.tensor2d(
+    Array.from({ length: B * T }, () => rng.int(vocab)),
+    [B, T],
+    'int32',
+  );
   const batch: ModelBatch = { inputIds: ids, labels: ids };
   const optimizer = tf.train.adam(1e-3);
   peft?.train();
@@ -98,7 +108,11 @@ function table(rows: Row[]): string {
   );
   const widths = head.map((h, i) => Math.max(h.length, ...cells.map((c) => c[i].length)));
   const line = (c: string[]) => `| ${c.map((x, i) => (i === 0 ? x.padEnd(widths[i]) : x.padStart(widths[i]))).join(' | ')} |`;
-  return [line(head), `|${widths.map((w, i) => (i === 0 ? `${'-'.repeat(w + 1)}-` : `${'-'.repeat(w + 1)}:`)).join('|')}|`, ...cells.map(line)].join('\n');
+  return [
+    line(head),
+    `|${widths.map((w, i) => (i === 0 ? `${'-'.repeat(w + 1)}-` : `${'-'.repeat(w + 1)}:`)).join('|')}|`,
+    ...cells.map(line),
+  ].join('\n');
 }
 
 async function main(): Promise<void> {
@@ -123,7 +137,9 @@ async function main(): Promise<void> {
       rows.push({ method: name, error: (e as Error).message, trainable: 0, percent: '', stepMs: NaN, memoryMB: NaN, extraMB: NaN });
     }
   }
-  console.log(`\nmodel ${dir} (${params.toLocaleString('en-US')} parameters), backend ${tf.getBackend()}, batch ${B}×${T}, Adam, median of ${STEPS} steps after ${WARMUP} warm-up`);
+  console.log(
+    `\nmodel ${dir} (${params.toLocaleString('en-US')} parameters), backend ${tf.getBackend()}, batch ${B}×${T}, Adam, median of ${STEPS} steps after ${WARMUP} warm-up`,
+  );
   console.log(table(rows));
 }
 

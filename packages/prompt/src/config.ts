@@ -46,7 +46,9 @@ export const PROMPT_TUNING_FIELDS = defineConfigFields('Prompt Tuning', 'PROMPT_
   tokenizer_name_or_path: field.string(null, { nullable: true }),
   tokenizer_kwargs: field.keep<Record<string, unknown> | null>(null),
   tokenizer: field.custom<PromptTokenizer | undefined>(undefined, (v, fail) =>
-    v === undefined || typeof (v as PromptTokenizer | null)?.encode === 'function' ? (v as PromptTokenizer | undefined) : fail('must be an object with encode(text): number[]'),
+    v === undefined || typeof (v as PromptTokenizer | null)?.encode === 'function'
+      ? (v as PromptTokenizer | undefined)
+      : fail('must be an object with encode(text): number[]'),
   ),
   prompt_tuning_init_token_ids: field.custom<readonly number[] | undefined>(undefined, (v, fail) =>
     v === undefined || (Array.isArray(v) && v.length > 0 && v.every((i) => Number.isInteger(i) && i >= 0))
@@ -67,7 +69,8 @@ export function parsePromptTuningConfig(raw: Record<string, unknown>): PromptTun
   const c = PROMPT_TUNING_FIELDS.parse(raw) as PromptTuningConfig;
   if (c.prompt_tuning_init === 'TEXT') {
     // PEFT refuses these too, also when it loads the file for inference
-    if (!c.tokenizer_name_or_path) fail('tokenizer_name_or_path', 'must be set when prompt_tuning_init is "TEXT" (PEFT needs it to read the config)');
+    if (!c.tokenizer_name_or_path)
+      fail('tokenizer_name_or_path', 'must be set when prompt_tuning_init is "TEXT" (PEFT needs it to read the config)');
     if (c.prompt_tuning_init_text == null) fail('prompt_tuning_init_text', 'must be set when prompt_tuning_init is "TEXT"');
   }
   if (c.tokenizer_kwargs && c.prompt_tuning_init !== 'TEXT') fail('tokenizer_kwargs', 'is only valid when prompt_tuning_init is "TEXT"');

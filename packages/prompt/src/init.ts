@@ -14,7 +14,9 @@ export function textInitTokenIds(tokenizer: PromptTokenizer, text: string, numVi
 export function fitToLength(ids: readonly number[], n: number, what = 'ids'): number[] {
   if (ids.length === 0) throw new Error(`Prompt Tuning ${what} gives no tokens`);
   const reps = Math.ceil(n / ids.length);
-  return Array.from({ length: reps }, () => ids).flat().slice(0, n);
+  return Array.from({ length: reps }, () => ids)
+    .flat()
+    .slice(0, n);
 }
 
 /** The base model's word embedding table [V, D], read at the `inputEmbeddings` site's module. */
@@ -57,6 +59,7 @@ export function initialPrompts(ctx: InjectionContext, config: PromptTuningConfig
     );
   }
   const bad = ids.filter((i) => i >= V);
-  if (bad.length) throw new Error(`Prompt Tuning init token ids ${JSON.stringify(bad)} are outside the vocabulary of model ${ctx.dims.modelType} (${V})`);
+  if (bad.length)
+    throw new Error(`Prompt Tuning init token ids ${JSON.stringify(bad)} are outside the vocabulary of model ${ctx.dims.modelType} (${V})`);
   return tf.tidy(() => tf.clone(embeddingLookup(table, tf.tensor1d(ids, 'int32'))));
 }

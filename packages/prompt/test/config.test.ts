@@ -27,8 +27,12 @@ describe('Prompt Tuning config', () => {
   });
 
   it('refuses TEXT init without tokenizer_name_or_path or init text, as PEFT does', () => {
-    expect(() => parsePromptTuningConfig({ num_virtual_tokens: 2, prompt_tuning_init: 'TEXT', prompt_tuning_init_text: 'hi' })).toThrow(/tokenizer_name_or_path/);
-    expect(() => parsePromptTuningConfig({ num_virtual_tokens: 2, prompt_tuning_init: 'TEXT', tokenizer_name_or_path: 't' })).toThrow(/prompt_tuning_init_text/);
+    expect(() => parsePromptTuningConfig({ num_virtual_tokens: 2, prompt_tuning_init: 'TEXT', prompt_tuning_init_text: 'hi' })).toThrow(
+      /tokenizer_name_or_path/,
+    );
+    expect(() => parsePromptTuningConfig({ num_virtual_tokens: 2, prompt_tuning_init: 'TEXT', tokenizer_name_or_path: 't' })).toThrow(
+      /prompt_tuning_init_text/,
+    );
   });
 
   it('refuses tokenizer_kwargs unless the init is TEXT', () => {
@@ -40,7 +44,9 @@ describe('Prompt Tuning config', () => {
   });
 
   it('refuses an encoder-decoder num_transformer_submodules', () => {
-    expect(() => parsePromptTuningConfig({ num_virtual_tokens: 2, num_transformer_submodules: 2 })).toThrow(/num_transformer_submodules must be 1/);
+    expect(() => parsePromptTuningConfig({ num_virtual_tokens: 2, num_transformer_submodules: 2 })).toThrow(
+      /num_transformer_submodules must be 1/,
+    );
   });
 
   it('never writes the runtime-only tokenizer or token ids', () => {

@@ -40,29 +40,38 @@ describe('Prompt Tuning init', () => {
     peft.dispose();
   });
 
-  it.skipIf(!existsSync(`${TOKENIZER_DIR}/tokenizer.json`))('TEXT init takes a PretrainedTokenizer of @peftjs/models, special tokens included as in PEFT', async () => {
-    const tokenizer = await loadTokenizer(TOKENIZER_DIR);
-    const model = tinyLlama(0, { ...TINY_LLAMA_CONFIG, vocab_size: tokenizer.vocabSize });
-    const peft = new PeftModel(model, { registry: new PeftRegistry().use(promptTuning) });
-    const text = 'Classify the sentiment';
-    const ids = textInitTokenIds(tokenizer, text, 4);
-    expect(ids[0]).toBe(tokenizer.tokenToId('<s>'));
-    peft.addAdapter('default', {
-      peft_type: 'PROMPT_TUNING',
-      num_virtual_tokens: 4,
-      prompt_tuning_init: 'TEXT',
-      prompt_tuning_init_text: text,
-      tokenizer_name_or_path: 'peftjs-tiny-llama',
-      tokenizer,
-    });
-    expect(promptOf(peft)).toEqual(rowsOf(model, ids));
-    peft.dispose();
-  });
+  it.skipIf(!existsSync(`${TOKENIZER_DIR}/tokenizer.json`))(
+    'TEXT init takes a PretrainedTokenizer of @peftjs/models, special tokens included as in PEFT',
+    async () => {
+      const tokenizer = await loadTokenizer(TOKENIZER_DIR);
+      const model = tinyLlama(0, { ...TINY_LLAMA_CONFIG, vocab_size: tokenizer.vocabSize });
+      const peft = new PeftModel(model, { registry: new PeftRegistry().use(promptTuning) });
+      const text = 'Classify the sentiment';
+      const ids = textInitTokenIds(tokenizer, text, 4);
+      expect(ids[0]).toBe(tokenizer.tokenToId('<s>'));
+      peft.addAdapter('default', {
+        peft_type: 'PROMPT_TUNING',
+        num_virtual_tokens: 4,
+        prompt_tuning_init: 'TEXT',
+        prompt_tuning_init_text: text,
+        tokenizer_name_or_path: 'peftjs-tiny-llama',
+        tokenizer,
+      });
+      expect(promptOf(peft)).toEqual(rowsOf(model, ids));
+      peft.dispose();
+    },
+  );
 
   it('TEXT init needs a tokenizer (or the token ids) in the config, and says so', () => {
     const peft = new PeftModel(tinyLlama(), { registry: new PeftRegistry().use(promptTuning) });
     expect(() =>
-      peft.addAdapter('default', { peft_type: 'PROMPT_TUNING', num_virtual_tokens: 2, prompt_tuning_init: 'TEXT', prompt_tuning_init_text: 'x', tokenizer_name_or_path: 't' }),
+      peft.addAdapter('default', {
+        peft_type: 'PROMPT_TUNING',
+        num_virtual_tokens: 2,
+        prompt_tuning_init: 'TEXT',
+        prompt_tuning_init_text: 'x',
+        tokenizer_name_or_path: 't',
+      }),
     ).toThrow(/needs the tokenizer: pass `tokenizer`/);
   });
 

@@ -10,7 +10,12 @@ describeConformance({
   train: { steps: 5, learningRate: 0.05 },
   cases: [
     { model: 'emb-conv1d', config: { num_virtual_tokens: 4 }, trainableParams: 4 * 8 },
-    { name: 'emb-conv1d, SAMPLE_VOCAB init', model: 'emb-conv1d', config: { num_virtual_tokens: 3, prompt_tuning_init: 'SAMPLE_VOCAB' }, trainableParams: 3 * 8 },
+    {
+      name: 'emb-conv1d, SAMPLE_VOCAB init',
+      model: 'emb-conv1d',
+      config: { num_virtual_tokens: 3, prompt_tuning_init: 'SAMPLE_VOCAB' },
+      trainableParams: 3 * 8,
+    },
     { model: tinyLlamaSpec, config: { num_virtual_tokens: 5 }, trainableParams: 5 * 16 },
   ],
 });

@@ -12,16 +12,36 @@ const registry = new PeftRegistry().use(promptTuning).use(lora);
 
 describe('virtual tokens at the inputEmbeddings site', () => {
   it('are prepended to every row, with ones in the mask and -100 in the labels', () => {
-    const prompts = tf.tensor2d([[1, 1], [2, 2]]);
+    const prompts = tf.tensor2d([
+      [1, 1],
+      [2, 2],
+    ]);
     const batch = {
       embeds: tf.tensor3d([[[5, 5]], [[6, 6]]]),
       attentionMask: tf.tensor2d([[1], [0]], [2, 1], 'int32'),
       labels: tf.tensor2d([[7], [8]], [2, 1], 'int32'),
     };
     const out = prependVirtualTokens(batch, prompts);
-    expect(out.embeds.arraySync()).toEqual([[[1, 1], [2, 2], [5, 5]], [[1, 1], [2, 2], [6, 6]]]);
-    expect(out.attentionMask.arraySync()).toEqual([[1, 1, 1], [1, 1, 0]]);
-    expect(out.labels!.arraySync()).toEqual([[-100, -100, 7], [-100, -100, 8]]);
+    expect(out.embeds.arraySync()).toEqual([
+      [
+        [1, 1],
+        [2, 2],
+        [5, 5],
+      ],
+      [
+        [1, 1],
+        [2, 2],
+        [6, 6],
+      ],
+    ]);
+    expect(out.attentionMask.arraySync()).toEqual([
+      [1, 1, 1],
+      [1, 1, 0],
+    ]);
+    expect(out.labels!.arraySync()).toEqual([
+      [-100, -100, 7],
+      [-100, -100, 8],
+    ]);
     expect(out.labels!.dtype).toBe('int32');
   });
 
@@ -48,7 +68,10 @@ describe('generation', () => {
     const peft = new PeftModel(tinyLlama(), { registry, rng: new Rng(1) });
     peft.addAdapter('default', { peft_type: 'PROMPT_TUNING', num_virtual_tokens: 4 });
     const model = { forward: (b: ModelBatch) => peft.forward(b), newCache: () => (peft.base as unknown as CausalLMModel).newCache() };
-    const prompt = [[5, 9, 11], [7, 7, 2]];
+    const prompt = [
+      [5, 9, 11],
+      [7, 7, 2],
+    ];
     const cached = await generate(model, prompt, { maxNewTokens: 6 });
     const uncached = await generate(model, prompt, { maxNewTokens: 6, useCache: false });
     expect(cached.newTokens).toEqual(uncached.newTokens);
@@ -61,7 +84,10 @@ describe('generation', () => {
 
 describe.skipIf(!hasFixtures)('training', () => {
   it('learns a small task: the held-out loss falls by more than 10%', async () => {
-    const peft = new PeftModel((await loadModel(join(FIXTURES, 'llama/base'))) as never, { registry, rng: new Rng(1) }) as PeftModel<ModelBatch, ModelOutput>;
+    const peft = new PeftModel((await loadModel(join(FIXTURES, 'llama/base'))) as never, { registry, rng: new Rng(1) }) as PeftModel<
+      ModelBatch,
+      ModelOutput
+    >;
     peft.addAdapter('default', { peft_type: 'PROMPT_TUNING', num_virtual_tokens: 8, prompt_tuning_init: 'SAMPLE_VOCAB' });
     const train = [1, 3, 4, 5].map((seed) => subsetTask(seed, 8, 6));
     const heldOut = subsetTask(2, 8, 6);
@@ -75,7 +101,10 @@ describe.skipIf(!hasFixtures)('training', () => {
   });
 
   it('composes with a LoRA adapter: both run and train at once, each changing the output', async () => {
-    const peft = new PeftModel((await loadModel(join(FIXTURES, 'llama/base'))) as never, { registry, rng: new Rng(1) }) as PeftModel<ModelBatch, ModelOutput>;
+    const peft = new PeftModel((await loadModel(join(FIXTURES, 'llama/base'))) as never, { registry, rng: new Rng(1) }) as PeftModel<
+      ModelBatch,
+      ModelOutput
+    >;
     peft.addAdapter('prompt', { peft_type: 'PROMPT_TUNING', num_virtual_tokens: 4 });
     peft.addAdapter('lora', { peft_type: 'LORA', r: 2, lora_alpha: 4, target_modules: ['q_proj', 'v_proj'], init_lora_weights: false });
     peft.setAdapter(['prompt', 'lora']);
@@ -95,7 +124,9 @@ describe.skipIf(!hasFixtures)('training', () => {
     peft.setAdapter(['prompt', 'lora']);
     const before = snapshot(peft);
     trainSteps(peft, train, { steps: 2, learningRate: 0.01 });
-    const changed = [...before].filter(([n, v]) => !tf.tidy(() => tf.equal(tf.max(tf.abs(tf.sub(peftParam(peft, n), v))), 0).dataSync()[0])).map(([n]) => n);
+    const changed = [...before]
+      .filter(([n, v]) => !tf.tidy(() => tf.equal(tf.max(tf.abs(tf.sub(peftParam(peft, n), v))), 0).dataSync()[0]))
+      .map(([n]) => n);
     expect(changed.some((n) => n.startsWith('prompt_encoder.'))).toBe(true);
     expect(changed.some((n) => n.includes('lora_'))).toBe(true);
     expect([...adapterStateDict(peft.adapter('prompt')).keys()]).toEqual(['prompt_embeddings']);

@@ -63,7 +63,11 @@ export class PromptEncoder {
     const { numVirtualTokens: n, tokenDim: td, hiddenSize: h, numLayers } = this.sizes;
     const out = new Map<string, number[]>([['embedding.weight', [n, td]]]);
     if (this.type === 'MLP') {
-      for (const [i, inF, outF] of [[0, td, h], [2, h, h], [4, h, td]]) {
+      for (const [i, inF, outF] of [
+        [0, td, h],
+        [2, h, h],
+        [4, h, td],
+      ]) {
         out.set(`mlp_head.${i}.weight`, [outF, inF]);
         out.set(`mlp_head.${i}.bias`, [outF]);
       }
@@ -77,7 +81,10 @@ export class PromptEncoder {
         out.set(`lstm_head.bias_hh_l${k}${s}`, [4 * h]);
       }
     }
-    for (const [i, inF, outF] of [[0, 2 * h, 2 * h], [2, 2 * h, td]]) {
+    for (const [i, inF, outF] of [
+      [0, 2 * h, 2 * h],
+      [2, 2 * h, td],
+    ]) {
       out.set(`mlp_head.${i}.weight`, [outF, inF]);
       out.set(`mlp_head.${i}.bias`, [outF]);
     }
@@ -96,11 +103,16 @@ export class PromptEncoder {
   /** The virtual token embeddings [n, td]: the encoder's output, or the table. */
   output(training: boolean): tf.Tensor {
     if (!this.reparameterised) return this.embedding;
-    return encoderOutput(this.type, (name) => this.params.getModule(name.slice(0, name.lastIndexOf('.'))).parameter(name.slice(name.lastIndexOf('.') + 1))!, this.sizes.numLayers, {
-      dropout: this.opts.dropout,
-      training,
-      rng: this.opts.rng,
-    });
+    return encoderOutput(
+      this.type,
+      (name) => this.params.getModule(name.slice(0, name.lastIndexOf('.'))).parameter(name.slice(name.lastIndexOf('.') + 1))!,
+      this.sizes.numLayers,
+      {
+        dropout: this.opts.dropout,
+        training,
+        rng: this.opts.rng,
+      },
+    );
   }
 
   /** The output to save (eval mode); valid until the next call. */
@@ -115,14 +127,21 @@ export class PromptEncoder {
   useTable(table: tf.Tensor): void {
     const trainable = this.embedding.trainable;
     for (const head of ['mlp_head', 'lstm_head']) this.params.deleteModule(head)?.dispose();
-    setParameter(this.params, 'embedding.weight', tf.tidy(() => tf.cast(table, 'float32')), trainable);
+    setParameter(
+      this.params,
+      'embedding.weight',
+      tf.tidy(() => tf.cast(table, 'float32')),
+      trainable,
+    );
   }
 
   /** Restores the heads from our encoder file, checking they reproduce the table they replace. */
   loadEncoder(tensors: Map<string, tf.Tensor>, file: string): void {
     checkTensorShapes(this.encoderShapes(), tensors, file);
     if (!this.reparameterised) {
-      const fromEncoder = tf.tidy(() => encoderOutput(this.type, (k) => tensors.get(k)!, this.sizes.numLayers, { dropout: 0, training: false, rng: this.opts.rng }));
+      const fromEncoder = tf.tidy(() =>
+        encoderOutput(this.type, (k) => tensors.get(k)!, this.sizes.numLayers, { dropout: 0, training: false, rng: this.opts.rng }),
+      );
       try {
         checkSameOutput(fromEncoder, this.embedding, file, 'prompt_embeddings');
       } finally {

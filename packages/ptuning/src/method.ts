@@ -1,4 +1,13 @@
-import { ENCODER_FILE, PROMPT_EMBEDDINGS, checkTensorShapes, definePeftMethod, encodeParameters, fillFromModel, withDecodedTensors, type AdapterRecord } from '@peftjs/core';
+import {
+  ENCODER_FILE,
+  PROMPT_EMBEDDINGS,
+  checkTensorShapes,
+  definePeftMethod,
+  encodeParameters,
+  fillFromModel,
+  withDecodedTensors,
+  type AdapterRecord,
+} from '@peftjs/core';
 import { P_TUNING_FIELDS, parsePTuningConfig, type PTuningConfig } from './config.js';
 import { PromptEncoder } from './encoder.js';
 import { PromptEncoderHook } from './layer.js';

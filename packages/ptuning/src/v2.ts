@@ -43,17 +43,15 @@ export function pTuningV2Config(opts: PTuningV2Options): Record<string, unknown>
  * P-Tuning v2 puts such a randomly initialised linear head on the encoder instead of a verbalizer.
  * Throws when the adapter trains no head (its task_type is not SEQ_CLS / TOKEN_CLS).
  */
-export function initClassificationHead<I, O>(
-  peft: PeftModel<I, O>,
-  adapterName = 'default',
-  opts: { std?: number; rng?: Rng } = {},
-): void {
+export function initClassificationHead<I, O>(peft: PeftModel<I, O>, adapterName = 'default', opts: { std?: number; rng?: Rng } = {}): void {
   const record = peft.adapter(adapterName);
   const std = opts.std ?? 0.02;
   const rng = opts.rng ?? getGlobalRng();
   const heads = [...record.savedModules].filter(([path]) => /(^|\.)(classifier|score)$/.test(path));
   if (heads.length === 0) {
-    throw new Error(`initClassificationHead: adapter "${adapterName}" trains no classifier (task_type ${JSON.stringify(record.config.task_type)}; use SEQ_CLS or TOKEN_CLS)`);
+    throw new Error(
+      `initClassificationHead: adapter "${adapterName}" trains no classifier (task_type ${JSON.stringify(record.config.task_type)}; use SEQ_CLS or TOKEN_CLS)`,
+    );
   }
   for (const [, params] of heads) {
     for (const [name, v] of params) {

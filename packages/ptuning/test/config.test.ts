@@ -20,7 +20,9 @@ describe('P-Tuning config', () => {
     expect(() => parsePTuningConfig({ num_virtual_tokens: 5, encoder_reparameterization_type: 'GRU' })).toThrow(
       'P-Tuning encoder_reparameterization_type must be "MLP" or "LSTM", got "GRU"',
     );
-    expect(() => parsePTuningConfig({ num_virtual_tokens: 5, encoder_dropout: 1 })).toThrow('P-Tuning encoder_dropout must be a number in [0, 1), got 1');
+    expect(() => parsePTuningConfig({ num_virtual_tokens: 5, encoder_dropout: 1 })).toThrow(
+      'P-Tuning encoder_dropout must be a number in [0, 1), got 1',
+    );
   });
 
   it('fills encoder_hidden_size with token_dim at injection, as PEFT does', () => {
@@ -33,8 +35,19 @@ describe('P-Tuning config', () => {
   it("names PEFT's parameters: mlp_head.{0,2,4} for MLP; lstm_head (both directions, every layer) and mlp_head.{0,2} for LSTM", () => {
     const peft = new PeftModel(tinyLlama(), { registry: new PeftRegistry().use(pTuning) });
     peft.addAdapter('mlp', { peft_type: 'P_TUNING', num_virtual_tokens: 3, encoder_hidden_size: 6 });
-    peft.addAdapter('lstm', { peft_type: 'P_TUNING', num_virtual_tokens: 3, encoder_hidden_size: 6, encoder_reparameterization_type: 'LSTM', encoder_num_layers: 2 });
-    const shapes = (name: string) => Object.fromEntries(promptEncoderOf(peft.adapter(name)).params.namedParameters().map(([n, v]) => [n, v.shape]));
+    peft.addAdapter('lstm', {
+      peft_type: 'P_TUNING',
+      num_virtual_tokens: 3,
+      encoder_hidden_size: 6,
+      encoder_reparameterization_type: 'LSTM',
+      encoder_num_layers: 2,
+    });
+    const shapes = (name: string) =>
+      Object.fromEntries(
+        promptEncoderOf(peft.adapter(name))
+          .params.namedParameters()
+          .map(([n, v]) => [n, v.shape]),
+      );
     expect(shapes('mlp')).toEqual({
       'embedding.weight': [3, 16],
       'mlp_head.0.weight': [6, 16],

@@ -16,20 +16,30 @@ const sigmoid = (x: number) => 1 / (1 + Math.exp(-x));
 describe('the LSTM', () => {
   it("computes torch's gates i, f, g, o with c ← f·c + i·g and h ← o·tanh(c)", () => {
     // one unit, one input: gate pre-activations are w_ih·x + b_ih + w_hh·h + b_hh
-    const w = { weightIh: tf.tensor2d([[0.5], [-0.3], [0.8], [0.1]]), weightHh: tf.tensor2d([[0.2], [0.4], [-0.6], [0.9]]), biasIh: tf.tensor1d([0.1, 0, -0.1, 0.2]), biasHh: tf.tensor1d([0, 0.1, 0, -0.1]) };
+    const w = {
+      weightIh: tf.tensor2d([[0.5], [-0.3], [0.8], [0.1]]),
+      weightHh: tf.tensor2d([[0.2], [0.4], [-0.6], [0.9]]),
+      biasIh: tf.tensor1d([0.1, 0, -0.1, 0.2]),
+      biasHh: tf.tensor1d([0, 0.1, 0, -0.1]),
+    };
     const xs = [1, -2];
     let h = 0;
     let c = 0;
     const want: number[] = [];
     for (const x of xs) {
-      const pre = [0, 1, 2, 3].map((k) => [0.5, -0.3, 0.8, 0.1][k] * x + [0.1, 0, -0.1, 0.2][k] + [0.2, 0.4, -0.6, 0.9][k] * h + [0, 0.1, 0, -0.1][k]);
+      const pre = [0, 1, 2, 3].map(
+        (k) => [0.5, -0.3, 0.8, 0.1][k] * x + [0.1, 0, -0.1, 0.2][k] + [0.2, 0.4, -0.6, 0.9][k] * h + [0, 0.1, 0, -0.1][k],
+      );
       c = sigmoid(pre[1]) * c + sigmoid(pre[0]) * Math.tanh(pre[2]);
       h = sigmoid(pre[3]) * Math.tanh(c);
       want.push(h);
     }
     const x = tf.tensor2d(xs, [2, 1]);
     const out = lstmDirection(x, w, false);
-    expect((out.arraySync() as number[][]).flat().map((v, i) => Math.abs(v - want[i]))).toEqual([expect.closeTo(0, 6), expect.closeTo(0, 6)]);
+    expect((out.arraySync() as number[][]).flat().map((v, i) => Math.abs(v - want[i]))).toEqual([
+      expect.closeTo(0, 6),
+      expect.closeTo(0, 6),
+    ]);
     // the reverse direction reads the sequence from its end, and reports in the input's order
     const rev = lstmDirection(x, w, true);
     const back = lstmDirection(tf.reverse(x, 0), w, false);
@@ -38,7 +48,11 @@ describe('the LSTM', () => {
   });
 
   it('applies encoder_dropout between LSTM layers only while training', () => {
-    const encoder = new PromptEncoder({ numVirtualTokens: 4, tokenDim: 8, hiddenSize: 6, numLayers: 2 }, 'LSTM', { dropout: 0.5, rng: new Rng(3), tableOnly: false });
+    const encoder = new PromptEncoder({ numVirtualTokens: 4, tokenDim: 8, hiddenSize: 6, numLayers: 2 }, 'LSTM', {
+      dropout: 0.5,
+      rng: new Rng(3),
+      tableOnly: false,
+    });
     const [a, b] = [tf.tidy(() => encoder.output(false)), tf.tidy(() => encoder.output(false))];
     const c = tf.tidy(() => encoder.output(true));
     expect(maxAbsDiff(a, b)).toBe(0);
@@ -56,11 +70,16 @@ describe.skipIf(!hasFixtures)("the prompt encoders against PEFT's PromptEncoder"
       const cfg = await readAdapterConfig(join(FIXTURES, c));
       const state = readTensors(join(FIXTURES, c, 'trainable_state.safetensors'));
       const saved = readTensors(join(FIXTURES, c, 'adapter_model.safetensors'));
-      const out = encoderOutput(cfg.encoder_reparameterization_type as 'MLP' | 'LSTM', (k) => state.get(`prompt_encoder.default.${k}`)!, Number(cfg.encoder_num_layers), {
-        dropout: 0,
-        training: false,
-        rng: new Rng(0),
-      });
+      const out = encoderOutput(
+        cfg.encoder_reparameterization_type as 'MLP' | 'LSTM',
+        (k) => state.get(`prompt_encoder.default.${k}`)!,
+        Number(cfg.encoder_num_layers),
+        {
+          dropout: 0,
+          training: false,
+          rng: new Rng(0),
+        },
+      );
       expect(maxAbsDiff(out, saved.get('prompt_embeddings')!)).toBeLessThan(1e-5);
       tf.dispose([out, ...state.values(), ...saved.values()]);
     });

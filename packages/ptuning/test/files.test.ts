@@ -33,7 +33,9 @@ for (const type of ['MLP', 'LSTM'] as const) {
       const output = tf.tidy(() => promptEncoderOf(peft.adapter('default')).output(false));
       expect(maxAbsDiff(saved.get('prompt_embeddings')!, output)).toBe(0);
       const encoderFile = parseSafetensors(new Uint8Array(readFileSync(join(dir, ENCODER_FILE))));
-      const names = promptEncoderOf(peft.adapter('default')).params.namedParameters().map(([n]) => n);
+      const names = promptEncoderOf(peft.adapter('default'))
+        .params.namedParameters()
+        .map(([n]) => n);
       expect([...encoderFile.tensors.keys()].sort()).toEqual(names.sort());
       tf.dispose([output, ...saved.values()]);
       peft.dispose();

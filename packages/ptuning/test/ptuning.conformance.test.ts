@@ -15,13 +15,23 @@ describeConformance({
   applies: { mixedBatch: false },
   train: { steps: 5, learningRate: 0.02 },
   cases: [
-    { name: 'emb-conv1d, MLP', model: 'emb-conv1d', config: { num_virtual_tokens: 4, encoder_hidden_size: 5 }, trainableParams: mlp(4, 8, 5) },
+    {
+      name: 'emb-conv1d, MLP',
+      model: 'emb-conv1d',
+      config: { num_virtual_tokens: 4, encoder_hidden_size: 5 },
+      trainableParams: mlp(4, 8, 5),
+    },
     {
       name: 'emb-conv1d, LSTM',
       model: 'emb-conv1d',
       config: { num_virtual_tokens: 4, encoder_hidden_size: 3, encoder_reparameterization_type: 'LSTM', encoder_dropout: 0.1 },
       trainableParams: lstm(4, 8, 3),
     },
-    { name: 'tiny-llama (GQA), MLP', model: tinyLlamaSpec, config: { num_virtual_tokens: 3, encoder_hidden_size: 4 }, trainableParams: mlp(3, 16, 4) },
+    {
+      name: 'tiny-llama (GQA), MLP',
+      model: tinyLlamaSpec,
+      config: { num_virtual_tokens: 3, encoder_hidden_size: 4 },
+      trainableParams: mlp(3, 16, 4),
+    },
   ],
 });

@@ -13,7 +13,12 @@ const registry = new PeftRegistry().use(pTuning).use(lora);
 describe('P-Tuning v1', () => {
   it('prepends the encoded virtual tokens: logits for n + T positions', () => {
     const peft = new PeftModel(tinyLlama(), { registry, rng: new Rng(1) });
-    peft.addAdapter('default', { peft_type: 'P_TUNING', num_virtual_tokens: 3, encoder_reparameterization_type: 'LSTM', encoder_hidden_size: 4 });
+    peft.addAdapter('default', {
+      peft_type: 'P_TUNING',
+      num_virtual_tokens: 3,
+      encoder_reparameterization_type: 'LSTM',
+      encoder_hidden_size: 4,
+    });
     const out = tf.tidy(() => peft.forward({ inputIds: tf.tensor2d([[1, 2, 3, 4]], [1, 4], 'int32') }).logits);
     expect(out.shape).toEqual([1, 7, 64]);
     out.dispose();
@@ -24,7 +29,10 @@ describe('P-Tuning v1', () => {
     const peft = new PeftModel(tinyLlama(), { registry, rng: new Rng(1) });
     peft.addAdapter('default', { peft_type: 'P_TUNING', num_virtual_tokens: 4 });
     const model = { forward: (b: ModelBatch) => peft.forward(b), newCache: () => (peft.base as unknown as CausalLMModel).newCache() };
-    const prompt = [[5, 9, 11], [7, 7, 2]];
+    const prompt = [
+      [5, 9, 11],
+      [7, 7, 2],
+    ];
     const cached = await generate(model, prompt, { maxNewTokens: 6 });
     const uncached = await generate(model, prompt, { maxNewTokens: 6, useCache: false });
     expect(cached.newTokens).toEqual(uncached.newTokens);
@@ -35,10 +43,21 @@ describe('P-Tuning v1', () => {
 });
 
 describe.skipIf(!hasFixtures)('P-Tuning v1 training', () => {
-  for (const [type, lr, steps] of [['MLP', 0.03, 30], ['LSTM', 0.05, 25]] as const) {
+  for (const [type, lr, steps] of [
+    ['MLP', 0.03, 30],
+    ['LSTM', 0.05, 25],
+  ] as const) {
     it(`${type}: learns a small task, the held-out loss falling by more than 10%`, async () => {
-      const peft = new PeftModel((await loadModel(join(FIXTURES, 'llama/base'))) as never, { registry, rng: new Rng(1) }) as PeftModel<ModelBatch, ModelOutput>;
-      peft.addAdapter('default', { peft_type: 'P_TUNING', num_virtual_tokens: 8, encoder_reparameterization_type: type, encoder_hidden_size: 32 });
+      const peft = new PeftModel((await loadModel(join(FIXTURES, 'llama/base'))) as never, { registry, rng: new Rng(1) }) as PeftModel<
+        ModelBatch,
+        ModelOutput
+      >;
+      peft.addAdapter('default', {
+        peft_type: 'P_TUNING',
+        num_virtual_tokens: 8,
+        encoder_reparameterization_type: type,
+        encoder_hidden_size: 32,
+      });
       const train = [1, 3, 4, 5].map((seed) => subsetTask(seed, 8, 6));
       const heldOut = subsetTask(2, 8, 6);
       const before = lossOf(peft, heldOut);
@@ -52,7 +71,10 @@ describe.skipIf(!hasFixtures)('P-Tuning v1 training', () => {
   }
 
   it('composes with a LoRA adapter: both run and train at once', async () => {
-    const peft = new PeftModel((await loadModel(join(FIXTURES, 'llama/base'))) as never, { registry, rng: new Rng(1) }) as PeftModel<ModelBatch, ModelOutput>;
+    const peft = new PeftModel((await loadModel(join(FIXTURES, 'llama/base'))) as never, { registry, rng: new Rng(1) }) as PeftModel<
+      ModelBatch,
+      ModelOutput
+    >;
     peft.addAdapter('ptuning', { peft_type: 'P_TUNING', num_virtual_tokens: 4, encoder_hidden_size: 8 });
     peft.addAdapter('lora', { peft_type: 'LORA', r: 2, lora_alpha: 4, target_modules: ['q_proj'], init_lora_weights: false });
     peft.setAdapter(['ptuning', 'lora']);

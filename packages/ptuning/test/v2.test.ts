@@ -32,7 +32,11 @@ function tagTask(seed: number, B = 8, T = 6): ModelBatch {
   return {
     inputIds: tf.tensor2d(ids, [B, T], 'int32'),
     attentionMask: tf.ones([B, T], 'int32'),
-    labels: tf.tensor2d(ids.map((i) => i % 3), [B, T], 'int32'),
+    labels: tf.tensor2d(
+      ids.map((i) => i % 3),
+      [B, T],
+      'int32',
+    ),
   };
 }
 
@@ -59,7 +63,11 @@ describe.skipIf(!hasFixtures)('P-Tuning v2 (deep prompts + a randomly initialise
     const kept = peft.disableAdapter(() => base.getModule('classifier').parameter('weight')!);
     expect(tf.tidy(() => tf.max(tf.abs(tf.sub(kept, original))).dataSync()[0])).toBe(0);
     // saved as PEFT saves a prompt-learning classifier copy
-    expect([...adapterStateDict(peft.adapter('default')).keys()].sort()).toEqual(['base_model.classifier.bias', 'base_model.classifier.weight', 'prompt_embeddings']);
+    expect([...adapterStateDict(peft.adapter('default')).keys()].sort()).toEqual([
+      'base_model.classifier.bias',
+      'base_model.classifier.weight',
+      'prompt_embeddings',
+    ]);
     original.dispose();
     peft.dispose();
   });
@@ -67,7 +75,9 @@ describe.skipIf(!hasFixtures)('P-Tuning v2 (deep prompts + a randomly initialise
   it('initClassificationHead refuses an adapter that trains no head', async () => {
     const peft = new PeftModel((await loadModel(BERT)) as never, { registry });
     peft.addAdapter('default', pTuningV2Config({ numVirtualTokens: 4, taskType: 'CAUSAL_LM' }));
-    expect(() => initClassificationHead(peft)).toThrow('initClassificationHead: adapter "default" trains no classifier (task_type "CAUSAL_LM"; use SEQ_CLS or TOKEN_CLS)');
+    expect(() => initClassificationHead(peft)).toThrow(
+      'initClassificationHead: adapter "default" trains no classifier (task_type "CAUSAL_LM"; use SEQ_CLS or TOKEN_CLS)',
+    );
     peft.dispose();
   });
 

@@ -29,20 +29,35 @@ const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.len
 const mib = (b: number) => `${(b / 2 ** 20).toFixed(1)} MiB`;
 
 // ---- 2. the ~100M model, each load in a child process ------------------------------------
-const BIG = { vocab_size: 16000, hidden_size: 768, intermediate_size: 2048, num_hidden_layers: 12, num_attention_heads: 12, num_key_value_heads: 12 };
+const BIG = {
+  vocab_size: 16000,
+  hidden_size: 768,
+  intermediate_size: 2048,
+  num_hidden_layers: 12,
+  num_attention_heads: 12,
+  num_key_value_heads: 12,
+};
 const BIG_DIR = join(tmpdir(), 'peftjs-qlora-bench-100m');
 
 function writeBigFolder(): void {
   if (existsSync(join(BIG_DIR, 'model.safetensors'))) return;
   mkdirSync(BIG_DIR, { recursive: true });
-  const config = { architectures: ['LlamaForCausalLM'], model_type: 'llama', ...BIG, max_position_embeddings: 512, rms_norm_eps: 1e-6, tie_word_embeddings: false, torch_dtype: 'float32' };
+  const config = {
+    architectures: ['LlamaForCausalLM'],
+    model_type: 'llama',
+    ...BIG,
+    max_position_embeddings: 512,
+    rms_norm_eps: 1e-6,
+    tie_word_embeddings: false,
+    torch_dtype: 'float32',
+  };
   const model = modelFromConfig(config, { rng: new SkipInitRng(0) });
   let s = 12345;
   const tensors = new Map<string, TensorSource>();
   for (const [name, v] of model.namedParameters()) {
     const data = new Float32Array(v.size);
     if (name.endsWith('norm.weight')) data.fill(1);
-    else for (let i = 0; i < data.length; i++) data[i] = (((s = (Math.imul(s, 1664525) + 1013904223) >>> 0) / 2 ** 32) - 0.5) * 0.04;
+    else for (let i = 0; i < data.length; i++) data[i] = ((s = (Math.imul(s, 1664525) + 1013904223) >>> 0) / 2 ** 32 - 0.5) * 0.04;
     tensors.set(name, { dtype: 'F32', shape: [...v.shape], data });
   }
   model.dispose();
@@ -56,7 +71,9 @@ async function child(mode: string): Promise<void> {
   let model: LlamaForCausalLM;
   if (mode === 'whole-file') {
     // the loader before header-first loading: the whole file in memory, then tensor by tensor
-    model = modelFromConfig(JSON.parse((await import('node:fs')).readFileSync(join(BIG_DIR, 'config.json'), 'utf8')), { rng: new SkipInitRng(0) }) as LlamaForCausalLM;
+    model = modelFromConfig(JSON.parse((await import('node:fs')).readFileSync(join(BIG_DIR, 'config.json'), 'utf8')), {
+      rng: new SkipInitRng(0),
+    }) as LlamaForCausalLM;
     const file = await readSafetensorsFile(join(BIG_DIR, 'model.safetensors'));
     const params = new Map(model.namedParameters());
     for (const [name, e] of file.tensors) {
@@ -71,12 +88,23 @@ async function child(mode: string): Promise<void> {
   const linearParams = layers.reduce((a, [, l]) => a + l.inFeatures * l.outFeatures, 0);
   const linearBytes = layers.reduce((a, [, l]) => a + l.quantizedBytes, 0);
   const params = model.namedParameters().reduce((a, [, v]) => a + v.size, 0) + linearParams;
-  const out = { mode, params, tfjsBytes: tf.memory().numBytes, maxRssBytes: process.resourceUsage().maxRSS * 1024, linearParams, linearBytes, seconds: (performance.now() - t0) / 1000 };
+  const out = {
+    mode,
+    params,
+    tfjsBytes: tf.memory().numBytes,
+    maxRssBytes: process.resourceUsage().maxRSS * 1024,
+    linearParams,
+    linearBytes,
+    seconds: (performance.now() - t0) / 1000,
+  };
   console.log(JSON.stringify(out));
 }
 
 function runChild(mode: string): Record<string, number> & { mode: string } {
-  const r = spawnSync(process.execPath, [...process.execArgv, fileURLToPath(import.meta.url), 'child', mode], { encoding: 'utf8', maxBuffer: 1 << 24 });
+  const r = spawnSync(process.execPath, [...process.execArgv, fileURLToPath(import.meta.url), 'child', mode], {
+    encoding: 'utf8',
+    maxBuffer: 1 << 24,
+  });
   const line = r.stdout.trim().split('\n').pop() ?? '';
   if (r.status !== 0 || !line.startsWith('{')) throw new Error(`bench child ${mode} failed: ${r.stderr.slice(-2000)}`);
   return JSON.parse(line) as Record<string, number> & { mode: string };
@@ -103,7 +131,9 @@ function matmulTimes(M: number, K: number, N: number): { nf4: number; f32: numbe
   };
   const nf4 = time(() => layer.baseForward(x));
   const f32 = time(() => tf.matMul(x, weight, false, true));
-  const kernel = tf.getKernel('PeftNf4MatMul', tf.getBackend()) ? `registered ${tf.getBackend()} kernel` : 'tfjs-ops fallback (dequantize per call)';
+  const kernel = tf.getKernel('PeftNf4MatMul', tf.getBackend())
+    ? `registered ${tf.getBackend()} kernel`
+    : 'tfjs-ops fallback (dequantize per call)';
   layer.dispose();
   tf.dispose([weight, x]);
   return { nf4, f32, kernel };
@@ -114,7 +144,11 @@ function demoPaths(): { model: string; train: string; valid: string } {
   const require = createRequire(import.meta.url);
   const models = dirname(require.resolve('@peftjs/models/package.json'));
   const cli = resolve(here, '../../cli'); // the demo's riddles ship with @peftjs/cli (not a dependency of qlora)
-  return { model: join(models, 'assets/peftjs-tiny-llama'), train: join(cli, 'assets/riddles/train.jsonl'), valid: join(cli, 'assets/riddles/valid.jsonl') };
+  return {
+    model: join(models, 'assets/peftjs-tiny-llama'),
+    train: join(cli, 'assets/riddles/train.jsonl'),
+    valid: join(cli, 'assets/riddles/valid.jsonl'),
+  };
 }
 
 async function fineTune(quantize: boolean, steps: number): Promise<{ valLoss: number; stepMs: number; seconds: number }> {
@@ -123,7 +157,14 @@ async function fineTune(quantize: boolean, steps: number): Promise<{ valLoss: nu
   const tok = await loadTokenizer(p.model);
   const data = await loadJsonlDataset(p.train, tok, { maxLength: 64, validation: p.valid, seed: 42, warn: () => undefined });
   const peft = new PeftModel(base as never, { registry: new PeftRegistry().use(lora) }) as PeftModel<never, never>;
-  peft.addAdapter('default', { peft_type: 'LORA', task_type: 'CAUSAL_LM', r: 8, lora_alpha: 16, lora_dropout: 0.05, target_modules: 'all-linear' });
+  peft.addAdapter('default', {
+    peft_type: 'LORA',
+    task_type: 'CAUSAL_LM',
+    r: 8,
+    lora_alpha: 16,
+    lora_dropout: 0.05,
+    target_modules: 'all-linear',
+  });
   const pad = tok.padTokenId ?? tok.eosTokenId ?? 0;
   const times: number[] = [];
   let last = performance.now();
@@ -148,7 +189,10 @@ async function fineTune(quantize: boolean, steps: number): Promise<{ valLoss: nu
   const t0 = performance.now();
   await trainer.train();
   const seconds = (performance.now() - t0) / 1000;
-  const valLoss = evaluateModel(peft as never, data.validation as EncodedExample[], { batchSize: 16, collate: (x) => collateExamples(x, pad) }).loss;
+  const valLoss = evaluateModel(peft as never, data.validation as EncodedExample[], {
+    batchSize: 16,
+    collate: (x) => collateExamples(x, pad),
+  }).loss;
   trainer.dispose();
   peft.dispose();
   base.dispose();
@@ -167,35 +211,62 @@ async function main(): Promise<void> {
     const dq = quantize4bit(w, [4096, 4096]);
     const plain = quantize4bit(w, [4096, 4096], { doubleQuant: false });
     const l = new Linear4bit(dq);
-    console.log(`1. bits/param, 4096×4096 NF4, blocks of 64: ${bitsPerParameter(dq).toFixed(4)} with double quant, ${bitsPerParameter(plain).toFixed(4)} without; in memory (int32 words): ${((8 * l.quantizedBytes) / w.length).toFixed(4)} bits = ${(l.quantizedBytes / w.length).toFixed(4)} bytes/param`);
+    console.log(
+      `1. bits/param, 4096×4096 NF4, blocks of 64: ${bitsPerParameter(dq).toFixed(4)} with double quant, ${bitsPerParameter(plain).toFixed(4)} without; in memory (int32 words): ${((8 * l.quantizedBytes) / w.length).toFixed(4)} bits = ${(l.quantizedBytes / w.length).toFixed(4)} bytes/param`,
+    );
     l.dispose();
   }
   if (want(2)) {
     writeBigFolder();
     const rows = ['float32', 'whole-file', 'nf4'].map(runChild);
-    console.log(`\n2. ~100M LLaMA-shaped random folder (${(rows[0].params / 1e6).toFixed(1)}M params, F32 file), each load in a fresh process (cpu backend):`);
+    console.log(
+      `\n2. ~100M LLaMA-shaped random folder (${(rows[0].params / 1e6).toFixed(1)}M params, F32 file), each load in a fresh process (cpu backend):`,
+    );
     console.log('| load | tfjs bytes | peak RSS | 4-bit linear bytes/param | load s |\n|---|---|---|---|---|');
     for (const r of rows) {
       const lin = r.linearParams ? (r.linearBytes / r.linearParams).toFixed(4) : '—';
-      console.log(`| ${r.mode === 'whole-file' ? 'float32, old whole-file reader' : r.mode === 'nf4' ? 'nf4 + double quant, quantized on load' : 'float32, header-first reader'} | ${mib(r.tfjsBytes)} | ${mib(r.maxRssBytes)} | ${lin} | ${r.seconds.toFixed(1)} |`);
+      console.log(
+        `| ${r.mode === 'whole-file' ? 'float32, old whole-file reader' : r.mode === 'nf4' ? 'nf4 + double quant, quantized on load' : 'float32, header-first reader'} | ${mib(r.tfjsBytes)} | ${mib(r.maxRssBytes)} | ${lin} | ${r.seconds.toFixed(1)} |`,
+      );
     }
   }
   if (want(3)) {
     console.log('\n3. NF4 matmul vs float32 matmul, same shape, on ' + tf.getBackend() + ':');
-    for (const [M, K, N] of [[8, 2048, 2048], [64, 768, 2048]]) {
+    for (const [M, K, N] of [
+      [8, 2048, 2048],
+      [64, 768, 2048],
+    ]) {
       const r = matmulTimes(M, K, N);
-      console.log(`   x [${M}, ${K}] · W[${N}, ${K}]ᵀ: nf4 ${r.nf4.toFixed(2)} ms, f32 ${r.f32.toFixed(2)} ms, ratio ${(r.nf4 / r.f32).toFixed(2)}× — kernel: ${r.kernel}`);
+      console.log(
+        `   x [${M}, ${K}] · W[${N}, ${K}]ᵀ: nf4 ${r.nf4.toFixed(2)} ms, f32 ${r.f32.toFixed(2)} ms, ratio ${(r.nf4 / r.f32).toFixed(2)}× — kernel: ${r.kernel}`,
+      );
     }
   }
   if (want(6)) {
     // LoRA r=64 on q,k,v,o,gate,up,down of one 4096-wide LLaMA-7B layer: A [64, in], B [out, 64]
-    const shapes: Array<[number, number]> = [[4096, 4096], [4096, 4096], [4096, 4096], [4096, 4096], [11008, 4096], [11008, 4096], [4096, 11008]];
-    const params = shapes.flatMap(([o, i], k) => [[`l${k}.A`, tf.variable(tf.zeros([64, i]))], [`l${k}.B`, tf.variable(tf.zeros([o, 64]))]] as const);
+    const shapes: Array<[number, number]> = [
+      [4096, 4096],
+      [4096, 4096],
+      [4096, 4096],
+      [4096, 4096],
+      [11008, 4096],
+      [11008, 4096],
+      [4096, 11008],
+    ];
+    const params = shapes.flatMap(
+      ([o, i], k) =>
+        [
+          [`l${k}.A`, tf.variable(tf.zeros([64, i]))],
+          [`l${k}.B`, tf.variable(tf.zeros([o, 64]))],
+        ] as const,
+    );
     const before = tf.memory().numBytes;
     const opt = new AdamW8bit(params);
     const bytes = tf.memory().numBytes - before;
     const n = params.reduce((a, [, v]) => a + v.size, 0);
-    console.log(`\n6. AdamW8bit moments for LoRA r=64 on one LLaMA-7B layer (${(n / 1e6).toFixed(2)}M params): ${mib(opt.stateBytes())} (tfjs bytes ${mib(bytes)}) vs float32 AdamW ${mib(8 * n)} — ${((100 * opt.stateBytes()) / (8 * n)).toFixed(1)}%`);
+    console.log(
+      `\n6. AdamW8bit moments for LoRA r=64 on one LLaMA-7B layer (${(n / 1e6).toFixed(2)}M params): ${mib(opt.stateBytes())} (tfjs bytes ${mib(bytes)}) vs float32 AdamW ${mib(8 * n)} — ${((100 * opt.stateBytes()) / (8 * n)).toFixed(1)}%`,
+    );
     opt.dispose();
     tf.dispose(params.map(([, v]) => v));
   }
@@ -203,9 +274,13 @@ async function main(): Promise<void> {
     const steps = Number(process.env.BENCH_STEPS ?? 120);
     const loraRun = await fineTune(false, steps);
     const qloraRun = await fineTune(true, steps);
-    console.log(`\n4. training step on the bundled peftjs-tiny-llama (batch 8, ≤64 tokens, LoRA r=8 all-linear), median: LoRA ${loraRun.stepMs.toFixed(1)} ms, QLoRA (nf4 + double quant base) ${qloraRun.stepMs.toFixed(1)} ms (${(qloraRun.stepMs / loraRun.stepMs).toFixed(2)}×)`);
+    console.log(
+      `\n4. training step on the bundled peftjs-tiny-llama (batch 8, ≤64 tokens, LoRA r=8 all-linear), median: LoRA ${loraRun.stepMs.toFixed(1)} ms, QLoRA (nf4 + double quant base) ${qloraRun.stepMs.toFixed(1)} ms (${(qloraRun.stepMs / loraRun.stepMs).toFixed(2)}×)`,
+    );
     const rel = (qloraRun.valLoss - loraRun.valLoss) / loraRun.valLoss;
-    console.log(`5. riddle fine-tune, ${steps} steps as the demo: held-out val_loss LoRA ${loraRun.valLoss.toFixed(4)}, QLoRA ${qloraRun.valLoss.toFixed(4)} (${(100 * rel).toFixed(1)}% vs LoRA; target: at most +10%) — ${loraRun.seconds.toFixed(0)} s vs ${qloraRun.seconds.toFixed(0)} s`);
+    console.log(
+      `5. riddle fine-tune, ${steps} steps as the demo: held-out val_loss LoRA ${loraRun.valLoss.toFixed(4)}, QLoRA ${qloraRun.valLoss.toFixed(4)} (${(100 * rel).toFixed(1)}% vs LoRA; target: at most +10%) — ${loraRun.seconds.toFixed(0)} s vs ${qloraRun.seconds.toFixed(0)} s`,
+    );
   }
 }
 

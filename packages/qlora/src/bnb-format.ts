@@ -32,10 +32,19 @@ const f32Bytes = (a: Float32Array): Uint8Array => new Uint8Array(a.buffer.slice(
 
 /** The tensors of one 4-bit linear, in `_save_to_state_dict` order (weight, bias, then the quant state). */
 export function stateToEntries(prefix: string, s: QuantState4bit, bias?: SafetensorsEntry): SafetensorsEntry[] {
-  const e = (name: string, dtype: SafetensorsDtype, shape: number[], bytes: Uint8Array): SafetensorsEntry => ({ name: prefix + name, dtype, shape, bytes });
+  const e = (name: string, dtype: SafetensorsDtype, shape: number[], bytes: Uint8Array): SafetensorsEntry => ({
+    name: prefix + name,
+    dtype,
+    shape,
+    bytes,
+  });
   const out = [e('weight', 'U8', [s.packed.length, 1], s.packed)];
   if (bias) out.push({ ...bias, name: `${prefix}bias` });
-  out.push(s.nested ? e('weight.absmax', 'U8', [s.absmax.length], s.absmax as Uint8Array) : e('weight.absmax', 'F32', [s.absmax.length], f32Bytes(s.absmax as Float32Array)));
+  out.push(
+    s.nested
+      ? e('weight.absmax', 'U8', [s.absmax.length], s.absmax as Uint8Array)
+      : e('weight.absmax', 'F32', [s.absmax.length], f32Bytes(s.absmax as Float32Array)),
+  );
   out.push(e('weight.quant_map', 'F32', [16], f32Bytes(s.quantMap)));
   if (s.nested) {
     out.push(e('weight.nested_absmax', 'F32', [s.nested.absmax.length], f32Bytes(s.nested.absmax)));
@@ -85,13 +94,21 @@ export function parseQuantJson(bytes: Uint8Array, where: string): QuantJson {
   if (j.quant_type !== 'nf4' && j.quant_type !== 'fp4') throw bad('quant_type', '"nf4" or "fp4"');
   if (!Number.isInteger(j.blocksize) || (j.blocksize as number) <= 0) throw bad('blocksize', 'a positive integer');
   if (!DTYPES.includes(j.dtype as QuantState4bit['dtype'])) throw bad('dtype', DTYPES.join(' | '));
-  if (!Array.isArray(j.shape) || j.shape.length !== 2 || !j.shape.every((d) => Number.isInteger(d) && d > 0)) throw bad('shape', '[out, in]');
+  if (!Array.isArray(j.shape) || j.shape.length !== 2 || !j.shape.every((d) => Number.isInteger(d) && d > 0))
+    throw bad('shape', '[out, in]');
   if ('nested_offset' in j && typeof j.nested_offset !== 'number') throw bad('nested_offset', 'a number');
-  if ('nested_blocksize' in j && (!Number.isInteger(j.nested_blocksize) || (j.nested_blocksize as number) <= 0)) throw bad('nested_blocksize', 'a positive integer');
+  if ('nested_blocksize' in j && (!Number.isInteger(j.nested_blocksize) || (j.nested_blocksize as number) <= 0))
+    throw bad('nested_blocksize', 'a positive integer');
   return j as unknown as QuantJson;
 }
 
-const expectEntry = (t: Map<string, SafetensorsEntry>, name: string, dtype: SafetensorsDtype[], shape: number[], file: string): SafetensorsEntry => {
+const expectEntry = (
+  t: Map<string, SafetensorsEntry>,
+  name: string,
+  dtype: SafetensorsDtype[],
+  shape: number[],
+  file: string,
+): SafetensorsEntry => {
   const e = t.get(name);
   if (!e) throw new Error(`${file}: missing quant-state tensor "${name}"`);
   if (!dtype.includes(e.dtype)) throw new Error(`${file}: tensor "${name}" has dtype ${e.dtype}, expected ${dtype.join(' or ')}`);
@@ -115,9 +132,12 @@ export function entriesToState(prefix: string, t: Map<string, SafetensorsEntry>,
   const nblocks = Math.ceil(n / j.blocksize);
   const w = t.get(`${prefix}weight`);
   if (!w) throw new Error(`${file}: missing packed weight "${prefix}weight"`);
-  if (w.dtype !== 'U8' && w.dtype !== 'F16' && w.dtype !== 'BF16' && w.dtype !== 'F32') throw new Error(`${file}: tensor "${prefix}weight" has dtype ${w.dtype}, expected U8 (packed 4-bit)`);
+  if (w.dtype !== 'U8' && w.dtype !== 'F16' && w.dtype !== 'BF16' && w.dtype !== 'F32')
+    throw new Error(`${file}: tensor "${prefix}weight" has dtype ${w.dtype}, expected U8 (packed 4-bit)`);
   if (w.bytes.length !== Math.ceil(n / 2)) {
-    throw new Error(`${file}: packed weight "${prefix}weight" holds ${w.bytes.length} bytes, shape [${j.shape}] needs ${Math.ceil(n / 2)} (truncated or wrong shape)`);
+    throw new Error(
+      `${file}: packed weight "${prefix}weight" holds ${w.bytes.length} bytes, shape [${j.shape}] needs ${Math.ceil(n / 2)} (truncated or wrong shape)`,
+    );
   }
   const doubleQuant = j.nested_offset !== undefined;
   const absmaxE = expectEntry(t, `${prefix}weight.absmax`, [doubleQuant ? 'U8' : 'F32'], [nblocks], file);

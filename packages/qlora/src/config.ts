@@ -56,7 +56,12 @@ export function parseBnbConfig(raw: unknown, where: string): BnbConfig | null {
 }
 
 /** transformers' `BitsAndBytesConfig(load_in_4bit=True, …).to_dict()` for a model quantized here. */
-export function bnbConfigFor(opts: { quantType: QuantType; doubleQuant: boolean; computeDtype?: string; skipModules?: string[] | null }): BnbConfig {
+export function bnbConfigFor(opts: {
+  quantType: QuantType;
+  doubleQuant: boolean;
+  computeDtype?: string;
+  skipModules?: string[] | null;
+}): BnbConfig {
   return {
     _load_in_4bit: true,
     _load_in_8bit: false,
@@ -89,9 +94,11 @@ export function parseQuantizeRequest(q: QuantizeRequest): QuantizeOnLoad | null 
   const extra = Object.keys(q).filter((k) => !known.includes(k));
   if (extra.length) throw new Error(`quantize: unknown option(s) ${extra.join(', ')} (known: ${known.join(', ')})`);
   const blockSize = q.blockSize ?? 64;
-  if (typeof blockSize !== 'number' || !BLOCK_SIZES.includes(blockSize)) throw new Error(`quantize.blockSize must be one of ${BLOCK_SIZES.join(', ')}, got ${JSON.stringify(blockSize)}`);
+  if (typeof blockSize !== 'number' || !BLOCK_SIZES.includes(blockSize))
+    throw new Error(`quantize.blockSize must be one of ${BLOCK_SIZES.join(', ')}, got ${JSON.stringify(blockSize)}`);
   if (q.doubleQuant !== undefined && typeof q.doubleQuant !== 'boolean') throw new Error(`quantize.doubleQuant must be true or false`);
   const skip = q.skipModules ?? [];
-  if (!Array.isArray(skip) || !skip.every((s) => typeof s === 'string')) throw new Error('quantize.skipModules must be a list of module names');
+  if (!Array.isArray(skip) || !skip.every((s) => typeof s === 'string'))
+    throw new Error('quantize.skipModules must be a list of module names');
   return { quantType: q.type, doubleQuant: q.doubleQuant ?? true, blockSize, skip: skip as string[] };
 }

@@ -42,7 +42,9 @@ class Bnb4bitSession implements WeightFormatSession {
     if (!w) throw new Error(`${file}: missing packed weight "${prefix}weight"`);
     const bytes = w.shape.reduce((a, b) => a * b, 1) * (w.dtype === 'U8' ? 1 : w.dtype === 'F32' ? 4 : 2);
     if (bytes !== need) {
-      throw new Error(`${w.file}: packed weight "${w.name}" holds ${bytes} bytes, ${path} [${layer.outFeatures}, ${layer.inFeatures}] needs ${need} (truncated or wrong shape)`);
+      throw new Error(
+        `${w.file}: packed weight "${w.name}" holds ${bytes} bytes, ${path} [${layer.outFeatures}, ${layer.inFeatures}] needs ${need} (truncated or wrong shape)`,
+      );
     }
     const names = quantStateNames(prefix, header.has(`${prefix}weight.nested_absmax`), key);
     for (const n of names) if (!header.has(n)) throw new Error(`${file}: missing quant-state tensor "${n}" of ${path}`);
@@ -58,7 +60,8 @@ class Bnb4bitSession implements WeightFormatSession {
     if (state.shape[0] !== layer.outFeatures || state.shape[1] !== layer.inFeatures) {
       throw new Error(`${file}: tensor "${key}" says shape [${state.shape}], ${path} is [${layer.outFeatures}, ${layer.inFeatures}]`);
     }
-    if (!BLOCK_SIZES.includes(state.blockSize)) throw new Error(`${file}: tensor "${key}": block size ${state.blockSize} is not one of ${BLOCK_SIZES.join(', ')}`);
+    if (!BLOCK_SIZES.includes(state.blockSize))
+      throw new Error(`${file}: tensor "${key}": block size ${state.blockSize} is not one of ${BLOCK_SIZES.join(', ')}`);
     const bias = tensors.get(`${prefix}bias`);
     return new Linear4bit(state, bias ? entryToTensor(bias, file) : undefined);
   }

@@ -18,7 +18,10 @@ interface PackedTensors {
 }
 
 /** What a 4-bit layer keeps besides its tensors, to write bitsandbytes' files back unchanged. */
-export type Linear4bitMeta = Pick<QuantState4bit, 'quantType' | 'blockSize' | 'dtype' | 'quantMap'> & { bytes: number; absmaxCount: number };
+export type Linear4bitMeta = Pick<QuantState4bit, 'quantType' | 'blockSize' | 'dtype' | 'quantMap'> & {
+  bytes: number;
+  absmaxCount: number;
+};
 
 /**
  * bitsandbytes' `Linear4bit`: a frozen `nn.Linear` whose weight [out, in] is stored as 4-bit codes with
@@ -40,7 +43,14 @@ export class Linear4bit extends LinearLike {
     this.outFeatures = out;
     this.inFeatures = inF;
     const nested = state.nested;
-    this.meta = { quantType: state.quantType, blockSize: state.blockSize, dtype: state.dtype, quantMap: state.quantMap, bytes: state.packed.length, absmaxCount: state.absmax.length };
+    this.meta = {
+      quantType: state.quantType,
+      blockSize: state.blockSize,
+      dtype: state.dtype,
+      quantMap: state.quantMap,
+      bytes: state.packed.length,
+      absmaxCount: state.absmax.length,
+    };
     this.attrs = {
       outFeatures: out,
       inFeatures: inF,
@@ -76,7 +86,10 @@ export class Linear4bit extends LinearLike {
 
   override get weight(): tf.Variable {
     const w = this.parameter('weight');
-    if (!w) throw new Error(`Linear4bit [${this.outFeatures}, ${this.inFeatures}] has no float weight: call toFloat() (or qlora's dequantizeModel) first`);
+    if (!w)
+      throw new Error(
+        `Linear4bit [${this.outFeatures}, ${this.inFeatures}] has no float weight: call toFloat() (or qlora's dequantizeModel) first`,
+      );
     return w;
   }
 
@@ -144,7 +157,12 @@ export class Linear4bit extends LinearLike {
       quantMap: this.meta.quantMap,
     };
     if (this.attrs.doubleQuant) {
-      s.nested = { absmax: Float32Array.from(q.nestedAbsmax.dataSync()), code: Float32Array.from(q.nestedCode.dataSync()), blockSize: this.attrs.nestedBlockSize, offset: this.attrs.offset };
+      s.nested = {
+        absmax: Float32Array.from(q.nestedAbsmax.dataSync()),
+        code: Float32Array.from(q.nestedCode.dataSync()),
+        blockSize: this.attrs.nestedBlockSize,
+        offset: this.attrs.offset,
+      };
     }
     return s;
   }

@@ -38,7 +38,11 @@ export interface RequantizeReport<I, O> {
  * quant type, block size and double quantization (PEFT `lora.bnb.Linear4bit.merge`). The rounding error
  * it introduces is measured on the weights and on the logits of `probe`.
  */
-export function mergeRequantized<I>(peft: PeftModel<I, ModelOutput>, probe: I, opts: { safe?: boolean } = {}): RequantizeReport<I, ModelOutput> {
+export function mergeRequantized<I>(
+  peft: PeftModel<I, ModelOutput>,
+  probe: I,
+  opts: { safe?: boolean } = {},
+): RequantizeReport<I, ModelOutput> {
   const base = peft.base as unknown as Module;
   const before = tf.tidy(() => peft.forward(probe).logits);
   const layers = linear4bitModules(base).map(([, l]) => l);
@@ -56,4 +60,3 @@ export function mergeRequantized<I>(peft: PeftModel<I, ModelOutput>, probe: I, o
     warning: 'Merge lora module to 4-bit linear may get different generations due to rounding errors.',
   };
 }
-

@@ -23,7 +23,9 @@ export interface KbitTrainingReport {
 /** Freezes the base of a model with 4-bit linears before adapters are added (as PEFT, call it first). */
 export function prepareModelForKbitTraining(model: PeftBaseModel<unknown, unknown>, opts: KbitTrainingOptions = {}): KbitTrainingReport {
   if (opts.gradientCheckpointing) {
-    throw new Error('prepareModelForKbitTraining: gradientCheckpointing (activation recomputation) is not implemented in peftjs yet; pass false');
+    throw new Error(
+      'prepareModelForKbitTraining: gradientCheckpointing (activation recomputation) is not implemented in peftjs yet; pass false',
+    );
   }
   const params = model.namedParameters();
   model.requiresGrad(false);

@@ -51,18 +51,33 @@ export async function saveQuantizedModel(model: Module, dir: string, config: Rec
     config.quantization_config ?? bnbConfigFor({ quantType: first.meta.quantType, doubleQuant: first.doubleQuant, computeDtype: dtype });
   const tensors = quantizedStateDict(model);
   await writeSafetensorsFile(`${dir}/model.safetensors`, tensors, { metadata: { format: 'pt' }, floatDtype });
-  await writeJsonAtomic(`${dir}/config.json`, { ...config, quantization_config, torch_dtype: dtype }, { trailingNewline: true, floatKeys: CONFIG_FLOAT_KEYS });
+  await writeJsonAtomic(
+    `${dir}/config.json`,
+    { ...config, quantization_config, torch_dtype: dtype },
+    { trailingNewline: true, floatKeys: CONFIG_FLOAT_KEYS },
+  );
 }
 
 /**
  * Writes a float model (e.g. after `mergeToFloat`) as a normal Hugging Face folder: `model.safetensors` in
  * `dtype` and `config.json` without `quantization_config`. A model that still has 4-bit linears is refused.
  */
-export async function saveFloatModel(model: Module, dir: string, config: Record<string, unknown>, dtype: 'float32' | 'float16' | 'bfloat16' = 'float32'): Promise<void> {
+export async function saveFloatModel(
+  model: Module,
+  dir: string,
+  config: Record<string, unknown>,
+  dtype: 'float32' | 'float16' | 'bfloat16' = 'float32',
+): Promise<void> {
   const left = linear4bitModules(model).map(([p]) => p);
-  if (left.length) throw new Error(`saveFloatModel: ${left.length} linear(s) are still 4-bit (${left.slice(0, 3).join(', ')}…): dequantize or merge to float first`);
+  if (left.length)
+    throw new Error(
+      `saveFloatModel: ${left.length} linear(s) are still 4-bit (${left.slice(0, 3).join(', ')}…): dequantize or merge to float first`,
+    );
   if (!FLOAT_DTYPES[dtype]) throw new Error(`saveFloatModel: dtype "${String(dtype)}" is not float32, float16 or bfloat16`);
   const { quantization_config: _dropped, ...rest } = config;
-  await writeSafetensorsFile(`${dir}/model.safetensors`, new Map(model.namedParameters()), { metadata: { format: 'pt' }, floatDtype: FLOAT_DTYPES[dtype] });
+  await writeSafetensorsFile(`${dir}/model.safetensors`, new Map(model.namedParameters()), {
+    metadata: { format: 'pt' },
+    floatDtype: FLOAT_DTYPES[dtype],
+  });
   await writeJsonAtomic(`${dir}/config.json`, { ...rest, torch_dtype: dtype }, { trailingNewline: true, floatKeys: CONFIG_FLOAT_KEYS });
 }

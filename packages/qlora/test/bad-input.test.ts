@@ -45,13 +45,19 @@ describe.skipIf(!folder)('bad 4-bit folders are errors naming the file and tenso
       t.delete(k);
       t.set(`${P}weight.quant_state.bitsandbytes__int4`, { ...e, name: `${P}weight.quant_state.bitsandbytes__int4` });
     });
-    await expectLoadError(dir, /model\.safetensors: tensor "model\.layers\.1\.mlp\.down_proj\.weight\.quant_state\.bitsandbytes__int4": unknown 4-bit quant type "int4"/);
+    await expectLoadError(
+      dir,
+      /model\.safetensors: tensor "model\.layers\.1\.mlp\.down_proj\.weight\.quant_state\.bitsandbytes__int4": unknown 4-bit quant type "int4"/,
+    );
   });
 
   it('a missing quant-state tensor', async () => {
     const dir = edited((t) => t.delete(`${P}weight.nested_quant_map`));
     // without nested_quant_map the JSON still says double quant: the build finds it missing
-    await expectLoadError(dir, /model\.safetensors: missing quant-state tensor "model\.layers\.1\.mlp\.down_proj\.weight\.(nested_quant_map|quant_map)"/);
+    await expectLoadError(
+      dir,
+      /model\.safetensors: missing quant-state tensor "model\.layers\.1\.mlp\.down_proj\.weight\.(nested_quant_map|quant_map)"/,
+    );
     const dir2 = edited((t) => t.delete(`${P}weight.absmax`));
     await expectLoadError(dir2, /missing quant-state tensor "model\.layers\.1\.mlp\.down_proj\.weight\.absmax"/);
   });
@@ -63,7 +69,10 @@ describe.skipIf(!folder)('bad 4-bit folders are errors naming the file and tenso
       const bytes = new TextEncoder().encode(json);
       t.set(k, { ...t.get(k)!, shape: [bytes.length], bytes });
     });
-    await expectLoadError(dir, /model\.safetensors: tensor "model\.layers\.1\.mlp\.down_proj\.weight\.quant_state\.bitsandbytes__\w+" says shape \[64,32\], model\.layers\.1\.mlp\.down_proj is \[32, 64\]/);
+    await expectLoadError(
+      dir,
+      /model\.safetensors: tensor "model\.layers\.1\.mlp\.down_proj\.weight\.quant_state\.bitsandbytes__\w+" says shape \[64,32\], model\.layers\.1\.mlp\.down_proj is \[32, 64\]/,
+    );
   });
 
   it('a truncated packed weight, and a truncated file', async () => {
@@ -71,7 +80,10 @@ describe.skipIf(!folder)('bad 4-bit folders are errors naming the file and tenso
       const e = t.get(`${P}weight`)!;
       t.set(`${P}weight`, { ...e, shape: [e.shape[0] - 1, 1], bytes: e.bytes.subarray(0, e.bytes.length - 1) });
     });
-    await expectLoadError(dir, /model\.safetensors: packed weight "model\.layers\.1\.mlp\.down_proj\.weight" holds 1023 bytes, .* needs 1024 \(truncated or wrong shape\)/);
+    await expectLoadError(
+      dir,
+      /model\.safetensors: packed weight "model\.layers\.1\.mlp\.down_proj\.weight" holds 1023 bytes, .* needs 1024 \(truncated or wrong shape\)/,
+    );
     const dir2 = edited(() => undefined);
     const bytes = readFileSync(join(dir2, 'model.safetensors'));
     writeFileSync(join(dir2, 'model.safetensors'), bytes.subarray(0, bytes.length - 100));
@@ -79,9 +91,15 @@ describe.skipIf(!folder)('bad 4-bit folders are errors naming the file and tenso
   });
 
   it('an unknown bnb_4bit_quant_type or 8-bit config, and a quantize request on a quantized folder', async () => {
-    const dir = edited(() => undefined, (c) => ((c.quantization_config as Record<string, unknown>).bnb_4bit_quant_type = 'int4'));
+    const dir = edited(
+      () => undefined,
+      (c) => ((c.quantization_config as Record<string, unknown>).bnb_4bit_quant_type = 'int4'),
+    );
     await expectLoadError(dir, /config\.json: unknown bnb_4bit_quant_type "int4"/);
-    const dir2 = edited(() => undefined, (c) => Object.assign(c.quantization_config as object, { load_in_8bit: true, load_in_4bit: false }));
+    const dir2 = edited(
+      () => undefined,
+      (c) => Object.assign(c.quantization_config as object, { load_in_8bit: true, load_in_4bit: false }),
+    );
     await expectLoadError(dir2, /8-bit \(LLM\.int8\) checkpoints are not supported/);
     await expect(loadModel(join(QLORA, folder!), { quantize: { type: 'nf4' } })).rejects.toThrow(/already quantized/);
     await expect(loadModel(join(QLORA, folder!), { quantize: { type: 'int8' } })).rejects.toThrow(/no weight format serves quantize/);

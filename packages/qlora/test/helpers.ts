@@ -8,7 +8,11 @@ import type { LlamaForCausalLM } from '@peftjs/models';
 
 export const QLORA = join(FIXTURES, 'qlora');
 /** Every 4-bit fixture folder (data-driven: whatever folders exist). */
-export const QLORA_FOLDERS = existsSync(QLORA) ? readdirSync(QLORA).filter((d) => existsSync(join(QLORA, d, 'model.safetensors')) && existsSync(join(QLORA, d, 'dequantized.safetensors'))) : [];
+export const QLORA_FOLDERS = existsSync(QLORA)
+  ? readdirSync(QLORA).filter(
+      (d) => existsSync(join(QLORA, d, 'model.safetensors')) && existsSync(join(QLORA, d, 'dequantized.safetensors')),
+    )
+  : [];
 
 export const readEntries = (f: string): Map<string, SafetensorsEntry> => parseSafetensors(new Uint8Array(readFileSync(f)), f).tensors;
 
@@ -29,14 +33,22 @@ export function floatFolderOf(dir: string): string {
   const config = JSON.parse(readFileSync(join(dir, 'config.json'), 'utf8')) as Record<string, unknown>;
   delete config.quantization_config;
   writeFileSync(join(out, 'config.json'), JSON.stringify(config));
-  if (existsSync(join(dir, 'generation_config.json'))) copyFileSync(join(dir, 'generation_config.json'), join(out, 'generation_config.json'));
+  if (existsSync(join(dir, 'generation_config.json')))
+    copyFileSync(join(dir, 'generation_config.json'), join(out, 'generation_config.json'));
   return out;
 }
 
 /** Logits of a causal LM on a fixed batch: [B, T, V]. */
 export function probeLogits(model: LlamaForCausalLM, vocab: number): tf.Tensor {
   return tf.tidy(() => {
-    const ids = tf.tensor2d([[1, 5, 9, 17, 33, 65 % vocab, 3, 2], [4, 8, 15, 16, 23, 42 % vocab, 7, 1]], [2, 8], 'int32');
+    const ids = tf.tensor2d(
+      [
+        [1, 5, 9, 17, 33, 65 % vocab, 3, 2],
+        [4, 8, 15, 16, 23, 42 % vocab, 7, 1],
+      ],
+      [2, 8],
+      'int32',
+    );
     return model.forward({ inputIds: ids, attentionMask: tf.onesLike(ids) }).logits;
   });
 }

@@ -41,7 +41,10 @@ describe.skipIf(QLORA_FOLDERS.length === 0)('loading bitsandbytes 4-bit folders'
 
   it('quantize on load: a float folder becomes the same 4-bit model as the bitsandbytes folder', async () => {
     const folder = QLORA_FOLDERS.find((d) => JSON.parse(readFileSync(join(QLORA, d, 'manifest.json'), 'utf8')).dtype === 'float32')!;
-    const manifest = JSON.parse(readFileSync(join(QLORA, folder, 'manifest.json'), 'utf8')) as { quant_type: 'nf4' | 'fp4'; double_quant: boolean };
+    const manifest = JSON.parse(readFileSync(join(QLORA, folder, 'manifest.json'), 'utf8')) as {
+      quant_type: 'nf4' | 'fp4';
+      double_quant: boolean;
+    };
     // the float folder: the source weights (already in the folder's dtype) with the other tensors
     const dir = floatFolderOf(join(QLORA, folder));
     const src = readEntries(join(QLORA, folder, 'source.safetensors'));

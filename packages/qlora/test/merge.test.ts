@@ -29,7 +29,13 @@ const logits = (m: { forward(b: ModelBatch): ModelOutput }) => tf.tidy(() => m.f
 async function withAdapter(): Promise<PeftModel<ModelBatch, ModelOutput>> {
   const base = (await loadModel(join(QLORA, folder))) as LlamaForCausalLM;
   const peft = new PeftModel<ModelBatch, ModelOutput>(base, { registry: new PeftRegistry().use(lora) });
-  peft.addAdapter('default', { peft_type: 'LORA', target_modules: ['q_proj', 'v_proj', 'down_proj', 'lm_head'], r: 4, lora_alpha: 8, init_lora_weights: false });
+  peft.addAdapter('default', {
+    peft_type: 'LORA',
+    target_modules: ['q_proj', 'v_proj', 'down_proj', 'lm_head'],
+    r: 4,
+    lora_alpha: 8,
+    init_lora_weights: false,
+  });
   return peft;
 }
 
@@ -43,10 +49,14 @@ describe.skipIf(!folder)('merging LoRA trained on a 4-bit base', () => {
     expect(JSON.stringify(cfg)).not.toMatch(/quant/);
     const floatDir = floatFolderOf(join(QLORA, folder));
     dirs.push(floatDir);
-    const onFloat = new PeftModel<ModelBatch, ModelOutput>((await loadModel(floatDir)) as LlamaForCausalLM, { registry: new PeftRegistry().use(lora) });
+    const onFloat = new PeftModel<ModelBatch, ModelOutput>((await loadModel(floatDir)) as LlamaForCausalLM, {
+      registry: new PeftRegistry().use(lora),
+    });
     await loadAdapter(onFloat, out);
     expect(maxAbsDiff(logits(peft), logits(onFloat))).toBeLessThan(1e-5);
-    const on4bit = new PeftModel<ModelBatch, ModelOutput>((await loadModel(join(QLORA, folder))) as LlamaForCausalLM, { registry: new PeftRegistry().use(lora) });
+    const on4bit = new PeftModel<ModelBatch, ModelOutput>((await loadModel(join(QLORA, folder))) as LlamaForCausalLM, {
+      registry: new PeftRegistry().use(lora),
+    });
     await loadAdapter(on4bit, out);
     expect(maxAbsDiff(logits(peft), logits(on4bit))).toBe(0);
   });

@@ -6,7 +6,15 @@ import { quantize4bit } from '../src/math.js';
 
 /** The test MLP on a 4-bit base: `lin0` (NF4, double quant, [16, 64]) → ReLU → `lin1` (float head, [4, 16]). */
 export class Mlp4bit extends Module implements PeftBaseModel<MlpInputs, ModelOutput> {
-  readonly dims: ModelDims = { modelType: 'peftjs-mlp4bit', numLayers: 1, hiddenSize: 16, numHeads: 1, numKvHeads: 1, headDim: 16, vocabSize: 0 };
+  readonly dims: ModelDims = {
+    modelType: 'peftjs-mlp4bit',
+    numLayers: 1,
+    hiddenSize: 16,
+    numHeads: 1,
+    numKvHeads: 1,
+    headDim: 16,
+    vocabSize: 0,
+  };
   readonly sites: SiteTable = {};
   readonly outputHeadPaths = ['lin1'] as const;
 

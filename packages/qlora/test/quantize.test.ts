@@ -22,7 +22,12 @@ describe.skipIf(folders.length === 0)('bitsandbytes 4-bit quantization against t
   for (const folder of folders) {
     it(`${folder}: quantizing source.safetensors gives model.safetensors' bytes; dequantizing gives dequantized.safetensors`, () => {
       const dir = join(QLORA, folder);
-      const manifest = JSON.parse(readFileSync(join(dir, 'manifest.json'), 'utf8')) as { quant_type: 'nf4' | 'fp4'; double_quant: boolean; dtype: QuantState4bit['dtype']; blocksize: number };
+      const manifest = JSON.parse(readFileSync(join(dir, 'manifest.json'), 'utf8')) as {
+        quant_type: 'nf4' | 'fp4';
+        double_quant: boolean;
+        dtype: QuantState4bit['dtype'];
+        blocksize: number;
+      };
       const source = read(join(dir, 'source.safetensors'));
       const model = read(join(dir, 'model.safetensors'));
       const deq = read(join(dir, 'dequantized.safetensors'));
@@ -30,7 +35,12 @@ describe.skipIf(folders.length === 0)('bitsandbytes 4-bit quantization against t
       for (const [name, e] of source) {
         const prefix = name.slice(0, -'weight'.length);
         const values = e.dtype === 'BF16' ? bf16(e) : f32(e);
-        const state = quantize4bit(values, e.shape, { quantType: manifest.quant_type, blockSize: manifest.blocksize, doubleQuant: manifest.double_quant, dtype: manifest.dtype });
+        const state = quantize4bit(values, e.shape, {
+          quantType: manifest.quant_type,
+          blockSize: manifest.blocksize,
+          doubleQuant: manifest.double_quant,
+          dtype: manifest.dtype,
+        });
         for (const got of stateToEntries(prefix, state)) {
           const want = model.get(got.name);
           expect(want, got.name).toBeDefined();

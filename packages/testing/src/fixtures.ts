@@ -66,7 +66,11 @@ export function fixtureLogitsDiff(peft: PeftModel<ModelBatch, ModelOutput>, io: 
 }
 
 /** Largest difference between two models' logits on the same token ids (default one row, [[1, 2, 3]]). */
-export function logitsDiff(a: PeftModel<ModelBatch, ModelOutput>, b: PeftModel<ModelBatch, ModelOutput>, ids: number[][] = [[1, 2, 3]]): number {
+export function logitsDiff(
+  a: PeftModel<ModelBatch, ModelOutput>,
+  b: PeftModel<ModelBatch, ModelOutput>,
+  ids: number[][] = [[1, 2, 3]],
+): number {
   const inputIds = tf.tensor2d(ids, [ids.length, ids[0].length], 'int32');
   const [x, y] = [a, b].map((m) => tf.tidy(() => m.forward({ inputIds }).logits));
   try {
@@ -120,7 +124,12 @@ export const tinyLlamaSpec: TestModelSpec<ModelBatch> = {
     const ids = Array.from({ length: B * T }, () => rng.int(64));
     const mask = ids.map((_, i) => (i === T - 1 ? 0 : 1));
     const batch: ModelBatch = { inputIds: tf.tensor2d(ids, [B, T], 'int32'), attentionMask: tf.tensor2d(mask, [B, T], 'int32') };
-    if (opts.labels ?? true) batch.labels = tf.tensor2d(ids.map((id, i) => (mask[i] ? id : -100)), [B, T], 'int32');
+    if (opts.labels ?? true)
+      batch.labels = tf.tensor2d(
+        ids.map((id, i) => (mask[i] ? id : -100)),
+        [B, T],
+        'int32',
+      );
     return batch;
   },
 };

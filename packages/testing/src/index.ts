@@ -3,13 +3,7 @@ export { CONFORMANCE_CHECKS } from './conformance/checks.js';
 export type { ConformanceCheck } from './conformance/checks.js';
 export { ConformanceFixture } from './conformance/fixture.js';
 export { DEFAULT_TOLERANCES, defaultApplies } from './conformance/spec.js';
-export type {
-  ConformanceApplies,
-  ConformanceCase,
-  ConformanceGroup,
-  ConformanceSpec,
-  ConformanceTolerances,
-} from './conformance/spec.js';
+export type { ConformanceApplies, ConformanceCase, ConformanceGroup, ConformanceSpec, ConformanceTolerances } from './conformance/spec.js';
 export { TestMlp, createMlp, mlpBatch } from './models/mlp.js';
 export type { MlpInputs, MlpOptions } from './models/mlp.js';
 export { TestEmbConv1d, createEmbConv1d, embConv1dBatch } from './models/emb-conv1d.js';

@@ -7,18 +7,34 @@ describe('test models', () => {
     const a = createMlp({ seed: 3 });
     const b = createMlp({ seed: 3 });
     const pairs = a.namedParameters().map(([n, v], i) => [n, maxAbsDiff(v, b.namedParameters()[i][1])]);
-    expect(pairs).toEqual([['lin0.weight', 0], ['lin0.bias', 0], ['lin1.weight', 0], ['lin1.bias', 0]]);
+    expect(pairs).toEqual([
+      ['lin0.weight', 0],
+      ['lin0.bias', 0],
+      ['lin1.weight', 0],
+      ['lin1.bias', 0],
+    ]);
     a.dispose();
     b.dispose();
   });
 
   it('the MLP computes lin1(relu(lin0(x))) and an MSE loss', () => {
     const m = createMlp({ inFeatures: 2, hiddenSize: 2, outFeatures: 1 });
-    m.lin0.weight.assign(tf.tensor2d([[1, 0], [0, -1]]));
+    m.lin0.weight.assign(
+      tf.tensor2d([
+        [1, 0],
+        [0, -1],
+      ]),
+    );
     m.lin0.bias!.assign(tf.tensor1d([0, 0]));
     m.lin1.weight.assign(tf.tensor2d([[2, 3]]));
     m.lin1.bias!.assign(tf.tensor1d([1]));
-    const out = m.forward({ x: tf.tensor2d([[1, 2], [-1, -2]]), labels: tf.tensor2d([[3], [7]]) });
+    const out = m.forward({
+      x: tf.tensor2d([
+        [1, 2],
+        [-1, -2],
+      ]),
+      labels: tf.tensor2d([[3], [7]]),
+    });
     // row 0: relu([1, -2]) = [1, 0] → 3;  row 1: relu([-1, 2]) = [0, 2] → 7
     expect(Array.from(out.logits.dataSync())).toEqual([3, 7]);
     expect(out.loss!.dataSync()[0]).toBe(0);

@@ -1,7 +1,15 @@
 // Three small methods on the non-linear sites, written only against core's public API, to check
 // that the test models' sites work and that the kit's switches fit prompt learning.
 import * as tf from '@tensorflow/tfjs-core';
-import { Module, definePeftMethod, type AttentionKVHook, type EmbeddingBatch, type InputEmbeddingsHook, type PeftConfigBase, type SublayerOutputHook } from '@peftjs/core';
+import {
+  Module,
+  definePeftMethod,
+  type AttentionKVHook,
+  type EmbeddingBatch,
+  type InputEmbeddingsHook,
+  type PeftConfigBase,
+  type SublayerOutputHook,
+} from '@peftjs/core';
 
 interface ToyConfig extends PeftConfigBase {
   num_virtual_tokens: number;
@@ -119,13 +127,17 @@ export const toyRankOne = definePeftMethod<ToyRankOneConfig>({
         const a = params.registerParameter('rank_one_a', ctx.rng.normalTensor([module.inFeatures, 1], 0, 0.1));
         const b = params.registerParameter('rank_one_b', ctx.rng.normalTensor([module.outFeatures, 1], 0, 0.1));
         if (config.defect === 'trains-the-base') module.weight.trainable = true;
-        ctx.attach(module.peft, {
-          forward: (x, next) => {
-            if (config.defect === 'leaks-a-tensor') tf.keep(tf.ones([1]));
-            return tf.tidy(() => tf.add(next(x), tf.matMul(tf.matMul(x, a), b, false, true)));
+        ctx.attach(
+          module.peft,
+          {
+            forward: (x, next) => {
+              if (config.defect === 'leaks-a-tensor') tf.keep(tf.ones([1]));
+              return tf.tidy(() => tf.add(next(x), tf.matMul(tf.matMul(x, a), b, false, true)));
+            },
+            deltaWeight: () => tf.tidy(() => tf.mul(tf.matMul(b, a, false, true), config.defect === 'wrong-delta' ? 2 : 1)),
           },
-          deltaWeight: () => tf.tidy(() => tf.mul(tf.matMul(b, a, false, true), config.defect === 'wrong-delta' ? 2 : 1)),
-        }, params);
+          params,
+        );
       }
     },
   },

@@ -51,7 +51,10 @@ export class AdamW8bit implements Optimizer {
     opts: AdamWOptions = {},
   ) {
     params.forEach(([, v], i) => (v.size >= MIN_8BIT_SIZE ? this.bigIndex : this.smallIndex).push(i));
-    this.small = new AdamW(this.smallIndex.map((i) => params[i]), opts);
+    this.small = new AdamW(
+      this.smallIndex.map((i) => params[i]),
+      opts,
+    );
     [this.beta1, this.beta2] = opts.betas ?? [0.9, 0.999];
     this.eps = opts.eps ?? 1e-8;
     this.weightDecay = opts.weightDecay ?? 0.01;
@@ -66,11 +69,16 @@ export class AdamW8bit implements Optimizer {
   }
 
   step(grads: readonly tf.Tensor[], lr: number): void {
-    if (grads.length !== this.params.length) throw new Error(`${this.name}: ${grads.length} gradients for ${this.params.length} parameters`);
+    if (grads.length !== this.params.length)
+      throw new Error(`${this.name}: ${grads.length} gradients for ${this.params.length} parameters`);
     grads.forEach((g, i) => {
-      if (!sameShape(g.shape, this.params[i][1].shape)) throw new Error(`${this.name}: gradient of ${this.params[i][0]} has shape [${g.shape}]`);
+      if (!sameShape(g.shape, this.params[i][1].shape))
+        throw new Error(`${this.name}: gradient of ${this.params[i][0]} has shape [${g.shape}]`);
     });
-    this.small.step(this.smallIndex.map((i) => grads[i]), lr);
+    this.small.step(
+      this.smallIndex.map((i) => grads[i]),
+      lr,
+    );
     const t = this.steps + 1;
     const { beta1: b1, beta2: b2, eps, weightDecay: wd } = this;
     const stepSize = lr / (1 - b1 ** t);
@@ -112,7 +120,17 @@ export class AdamW8bit implements Optimizer {
       tensors.set(`state2.${name}`, s.v.codes);
       tensors.set(`absmax2.${name}`, s.v.absmax);
     });
-    return { tensors, info: { name: this.name, step: this.steps, betas: [this.beta1, this.beta2], eps: this.eps, weight_decay: this.weightDecay, block_size: STATE_BLOCK_SIZE } };
+    return {
+      tensors,
+      info: {
+        name: this.name,
+        step: this.steps,
+        betas: [this.beta1, this.beta2],
+        eps: this.eps,
+        weight_decay: this.weightDecay,
+        block_size: STATE_BLOCK_SIZE,
+      },
+    };
   }
 
   setState(state: OptimizerState): void {
@@ -128,7 +146,8 @@ export class AdamW8bit implements Optimizer {
       const n = this.params[pi][1].size;
       const [c1, a1, c2, a2] = [get('state1'), get('absmax1'), get('state2'), get('absmax2')];
       const blocks = Math.ceil(n / STATE_BLOCK_SIZE);
-      if (c1.size !== Math.ceil(n / 4) || c2.size !== c1.size || a1.size !== blocks || a2.size !== blocks) throw new Error(`${this.name} state: sizes of ${name} do not match the parameter`);
+      if (c1.size !== Math.ceil(n / 4) || c2.size !== c1.size || a1.size !== blocks || a2.size !== blocks)
+        throw new Error(`${this.name} state: sizes of ${name} do not match the parameter`);
       fresh.push({ m: { codes: tf.clone(c1), absmax: tf.clone(a1) }, v: { codes: tf.clone(c2), absmax: tf.clone(a2) } });
     }
     try {

@@ -1,5 +1,12 @@
 import * as tf from '@tensorflow/tfjs-core';
-import { ADAPTER_WEIGHTS_NAME, adapterCommitFiles, adapterFiles, adapterStateDict, loadAdapterStateDict, type PeftModel } from '@peftjs/core';
+import {
+  ADAPTER_WEIGHTS_NAME,
+  adapterCommitFiles,
+  adapterFiles,
+  adapterStateDict,
+  loadAdapterStateDict,
+  type PeftModel,
+} from '@peftjs/core';
 import {
   decodeTensors,
   formatPythonJson,
@@ -56,7 +63,12 @@ function adapterSubdir(dir: string, name: string): string {
  * folder complete; then the `latest` pointer in `outputDir`. A crash at any point leaves the
  * previous checkpoint as the latest complete one; non-finite weights are refused.
  */
-export async function saveCheckpoint<I, O>(outputDir: string, model: PeftModel<I, O>, optimizer: OptimizerState, state: TrainerState): Promise<string> {
+export async function saveCheckpoint<I, O>(
+  outputDir: string,
+  model: PeftModel<I, O>,
+  optimizer: OptimizerState,
+  state: TrainerState,
+): Promise<string> {
   const dir = checkpointDir(outputDir, state.step);
   // the values on the CPU first (await data()): the safetensors writer reads them synchronously,
   // which WebGPU in a browser worker cannot do
@@ -65,7 +77,10 @@ export async function saveCheckpoint<I, O>(outputDir: string, model: PeftModel<I
   const adapters = adapterFiles(model, { adapterNames: state.adapters });
   const files = [
     ...adapters,
-    { path: OPTIMIZER_STATE_NAME, data: () => serializeSafetensors(optimizer.tensors, { metadata: { format: 'peftjs-optimizer', optimizer: optimizer.info.name } }) },
+    {
+      path: OPTIMIZER_STATE_NAME,
+      data: () => serializeSafetensors(optimizer.tensors, { metadata: { format: 'peftjs-optimizer', optimizer: optimizer.info.name } }),
+    },
     { path: TRAINER_STATE_NAME, data: formatPythonJson(state) },
   ];
   await writeFolderAtomic(dir, files, { commitFiles: [...adapterCommitFiles(adapters), TRAINER_STATE_NAME] });
@@ -101,7 +116,8 @@ export interface LoadedCheckpoint {
 export async function loadCheckpoint<I, O>(dir: string, model: PeftModel<I, O>): Promise<LoadedCheckpoint> {
   const ckpt = await resolveCheckpoint(dir);
   const state = await readJsonFile<TrainerState>(`${ckpt}/${TRAINER_STATE_NAME}`);
-  if (state?.format !== 'peftjs-trainer' || state.version !== 1) throw new Error(`${ckpt}/${TRAINER_STATE_NAME}: not a peftjs trainer state (version 1)`);
+  if (state?.format !== 'peftjs-trainer' || state.version !== 1)
+    throw new Error(`${ckpt}/${TRAINER_STATE_NAME}: not a peftjs trainer state (version 1)`);
   for (const name of state.adapters) {
     const path = `${adapterSubdir(ckpt, name)}/${ADAPTER_WEIGHTS_NAME}`;
     const tensors = await readTensors(path);

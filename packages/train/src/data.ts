@@ -63,7 +63,9 @@ export function detectFormat(rec: JsonlRecord): DataFormat {
   if ('prompt' in v || 'completion' in v) return 'prompt-completion';
   if ('label' in v) return 'classification';
   if ('text' in v) return 'text';
-  throw new Error(`${where(rec)}: no "text", "prompt"/"completion", "messages" or "text"/"label" field (keys: ${Object.keys(v).join(', ') || 'none'})`);
+  throw new Error(
+    `${where(rec)}: no "text", "prompt"/"completion", "messages" or "text"/"label" field (keys: ${Object.keys(v).join(', ') || 'none'})`,
+  );
 }
 
 export interface EncodeOptions {
@@ -118,7 +120,8 @@ export function encodeRecords(records: readonly JsonlRecord[], tokenizer: Tokeni
       return { inputIds: i, labels: l };
     }
     if (format === 'messages') {
-      if (!tokenizer.applyChatTemplate) throw new Error(`${where(rec)}: "messages" need a tokenizer with a chat template (applyChatTemplate)`);
+      if (!tokenizer.applyChatTemplate)
+        throw new Error(`${where(rec)}: "messages" need a tokenizer with a chat template (applyChatTemplate)`);
       // the template writes its own special tokens (bos_token)
       const ids = tokenizer.encode(tokenizer.applyChatTemplate(messages(rec), { addGenerationPrompt: false }), { addSpecialTokens: false });
       const [i, l] = cut(ids, [...ids]);
@@ -140,7 +143,8 @@ function buildLabelMap(records: readonly JsonlRecord[]): Record<string, number> 
 
 function classId(rec: JsonlRecord, label: unknown, map: Record<string, number> | undefined): number {
   if (typeof label === 'number') {
-    if (!Number.isInteger(label) || label < 0) throw new Error(`${where(rec)}: "label" must be a non-negative integer or a string, got ${label}`);
+    if (!Number.isInteger(label) || label < 0)
+      throw new Error(`${where(rec)}: "label" must be a non-negative integer or a string, got ${label}`);
     return label;
   }
   if (typeof label !== 'string') throw new Error(`${where(rec)}: "label" must be a string or an integer, got ${typeName(label)}`);
@@ -160,7 +164,8 @@ function messages(rec: JsonlRecord): ChatMessage[] {
   const m = rec.value.messages;
   if (!Array.isArray(m)) throw new Error(`${where(rec)}: "messages" must be an array, got ${typeName(m)}`);
   return m.map((x, i) => {
-    const ok = x !== null && typeof x === 'object' && typeof (x as ChatMessage).role === 'string' && typeof (x as ChatMessage).content === 'string';
+    const ok =
+      x !== null && typeof x === 'object' && typeof (x as ChatMessage).role === 'string' && typeof (x as ChatMessage).content === 'string';
     if (!ok) throw new Error(`${where(rec)}: messages[${i}] must be {"role": string, "content": string}`);
     return { role: (x as ChatMessage).role, content: (x as ChatMessage).content };
   });
@@ -214,13 +219,16 @@ export function buildDataset(
     const f = opts.validation;
     if (!(f >= 0 && f < 1)) throw new Error(`validation fraction must be in [0, 1), got ${f}`);
     const n = f > 0 ? Math.max(1, Math.round(examples.length * f)) : 0;
-    if (n >= examples.length) throw new Error(`${train.file}: validation fraction ${f} leaves no training examples (${examples.length} in all)`);
+    if (n >= examples.length)
+      throw new Error(`${train.file}: validation fraction ${f} leaves no training examples (${examples.length} in all)`);
     validation = examples.slice(examples.length - n);
     examples = examples.slice(0, examples.length - n);
   }
   const truncated = a.truncated + b.truncated;
   if (truncated > 0) {
-    (opts.warn ?? console.warn)(`${truncated} of ${a.examples.length + b.examples.length} examples were longer than maxLength ${opts.maxLength} tokens and were truncated`);
+    (opts.warn ?? console.warn)(
+      `${truncated} of ${a.examples.length + b.examples.length} examples were longer than maxLength ${opts.maxLength} tokens and were truncated`,
+    );
   }
   return { train: examples, validation, format, labelMap, truncated };
 }

@@ -60,7 +60,8 @@ export function lossTrend(points: readonly LossPoint[], flatThreshold = 0.02): T
   return { trend, slopePerStep: slope, relativeChange, meanLoss: pts.reduce((s, p) => s + p.loss, 0) / pts.length, points: pts.length };
 }
 
-const fmt = (t: TrendStats) => `${t.trend} (${(100 * t.relativeChange).toFixed(1)}% over ${t.points} points, mean ${t.meanLoss.toFixed(4)})`;
+const fmt = (t: TrendStats) =>
+  `${t.trend} (${(100 * t.relativeChange).toFixed(1)}% over ${t.points} points, mean ${t.meanLoss.toFixed(4)})`;
 
 /**
  * Reads a LoRA run from its loss and val_loss curves over the last window, as a practitioner
@@ -72,7 +73,13 @@ export function diagnoseRun(train: readonly LossPoint[], validation: readonly Lo
   const flat = opts.flatThreshold ?? 0.02;
   const t = lossTrend(train.slice(-(opts.trainWindow ?? 50)), flat);
   const v = lossTrend(validation.slice(-(opts.valWindow ?? 10)), flat);
-  const d = (c: RunCase, summary: string, suggestions: string[]): RunDiagnosis => ({ case: c, summary, suggestions, train: t, validation: v });
+  const d = (c: RunCase, summary: string, suggestions: string[]): RunDiagnosis => ({
+    case: c,
+    summary,
+    suggestions,
+    train: t,
+    validation: v,
+  });
   if (!t) return d('too-short', 'Too few training losses to read a trend (need 3).', []);
   const numbers = `loss ${fmt(t)}${v ? `; val_loss ${fmt(v)}` : ''}`;
   if (t.trend === 'rising') {
@@ -83,10 +90,17 @@ export function diagnoseRun(train: readonly LossPoint[], validation: readonly Lo
     ]);
   }
   if (!v) {
-    if (t.trend === 'falling') return d('healthy', `Training loss is falling (no validation curve to compare). ${numbers}.`, ['add a validation split to detect overfitting']);
-    return d('plateau', `Training loss is flat (no validation curve). ${numbers}.`, ['lower the learning rate or the batch size', 'train longer or raise r if the loss is still high']);
+    if (t.trend === 'falling')
+      return d('healthy', `Training loss is falling (no validation curve to compare). ${numbers}.`, [
+        'add a validation split to detect overfitting',
+      ]);
+    return d('plateau', `Training loss is flat (no validation curve). ${numbers}.`, [
+      'lower the learning rate or the batch size',
+      'train longer or raise r if the loss is still high',
+    ]);
   }
-  if (t.trend === 'falling' && v.trend === 'falling') return d('healthy', `Both losses are falling: the run is healthy. ${numbers}.`, ['keep training while validation improves']);
+  if (t.trend === 'falling' && v.trend === 'falling')
+    return d('healthy', `Both losses are falling: the run is healthy. ${numbers}.`, ['keep training while validation improves']);
   if (t.trend === 'falling' || (t.trend === 'flat' && v.trend === 'rising')) {
     return d('overfitting', `Training loss falls while validation loss is ${v.trend}: overfitting. ${numbers}.`, [
       'raise lora_dropout (e.g. 0.05–0.1)',
@@ -97,13 +111,21 @@ export function diagnoseRun(train: readonly LossPoint[], validation: readonly Lo
     ]);
   }
   if (t.trend === 'flat' && v.trend === 'falling') {
-    return d('suspect-split', `Validation loss falls while training loss is flat: suspect the data split (leakage or a validation set unlike the training set). ${numbers}.`, [
-      'check that validation examples do not appear in the training set',
-      'check that both splits come from the same distribution and formatting',
-    ]);
+    return d(
+      'suspect-split',
+      `Validation loss falls while training loss is flat: suspect the data split (leakage or a validation set unlike the training set). ${numbers}.`,
+      [
+        'check that validation examples do not appear in the training set',
+        'check that both splits come from the same distribution and formatting',
+      ],
+    );
   }
   if (t.trend === 'flat' && v.trend === 'flat') {
-    return d('plateau', `Both losses are flat: a plateau. ${numbers}.`, ['lower the learning rate', 'lower the batch size', 'if the loss is still high, raise r or target more modules']);
+    return d('plateau', `Both losses are flat: a plateau. ${numbers}.`, [
+      'lower the learning rate',
+      'lower the batch size',
+      'if the loss is still high, raise r or target more modules',
+    ]);
   }
   return d('unclear', `No clear pattern. ${numbers}.`, []);
 }
@@ -118,7 +140,10 @@ export function scaledLearningRate(lr: number, fromBatch: number, toBatch: numbe
 export function batchSizeAdvice(lr: number, fromBatch: number, toBatch: number, optimizer: 'adam' | 'adamw' | 'sgd'): string {
   const k = toBatch / fromBatch;
   const next = scaledLearningRate(lr, fromBatch, toBatch, optimizer);
-  const rule = optimizer === 'sgd' ? `×${k.toFixed(3).replace(/\.?0+$/, '')} (linear scaling for SGD)` : `×√${k.toFixed(3).replace(/\.?0+$/, '')} (square-root scaling for Adam)`;
+  const rule =
+    optimizer === 'sgd'
+      ? `×${k.toFixed(3).replace(/\.?0+$/, '')} (linear scaling for SGD)`
+      : `×√${k.toFixed(3).replace(/\.?0+$/, '')} (square-root scaling for Adam)`;
   return `Batch ${fromBatch} → ${toBatch} (${k >= 1 ? 'raised' : 'lowered'} ${k >= 1 ? k : 1 / k}-fold): learning rate ${lr} → ${next.toPrecision(3)} ${rule}.`;
 }
 
@@ -154,8 +179,12 @@ export function gradientFlow<I, O>(model: PeftModel<I, O>, grads: ReadonlyMap<st
   const messages: string[] = [];
   const flowing = names.filter((n) => trainable.has(n) && (norms.get(n) ?? 0) > 0 && Number.isFinite(norms.get(n)!));
   if (trainable.size === 0) messages.push('No trainable parameters: is an adapter active and trainable?');
-  else if (flowing.length === 0) messages.push('No adapter parameter has a non-zero gradient: check that the adapter is active and the loss depends on it');
-  if (zero.length && flowing.length) messages.push(`${zero.length} trainable tensors have zero gradients (expected for one factor when the other is initialised to zero, e.g. LoRA's A at the first step): ${zero.slice(0, 5).join(', ')}`);
+  else if (flowing.length === 0)
+    messages.push('No adapter parameter has a non-zero gradient: check that the adapter is active and the loss depends on it');
+  if (zero.length && flowing.length)
+    messages.push(
+      `${zero.length} trainable tensors have zero gradients (expected for one factor when the other is initialised to zero, e.g. LoRA's A at the first step): ${zero.slice(0, 5).join(', ')}`,
+    );
   if (nonFinite.length) messages.push(`Non-finite gradients in ${nonFinite.slice(0, 5).join(', ')}`);
   if (baseWithGradients.length) messages.push(`Frozen parameters received gradients: ${baseWithGradients.slice(0, 5).join(', ')}`);
   const missing = [...trainable].filter((n) => !grads.has(n));
@@ -179,8 +208,10 @@ export function frozenFingerprint<I, O>(model: PeftModel<I, O>): Map<string, [nu
 
 /** Names of frozen parameters whose fingerprint changed between two snapshots. */
 export function changedFrozen(before: ReadonlyMap<string, [number, number]>, after: ReadonlyMap<string, [number, number]>): string[] {
-  return [...before].filter(([n, [a, b]]) => {
-    const x = after.get(n);
-    return !x || x[0] !== a || x[1] !== b;
-  }).map(([n]) => n);
+  return [...before]
+    .filter(([n, [a, b]]) => {
+      const x = after.get(n);
+      return !x || x[0] !== a || x[1] !== b;
+    })
+    .map(([n]) => n);
 }

@@ -46,7 +46,11 @@ function batchSums<I>(model: EvaluableModel<I>, batch: I, examples: number, accu
  * The evaluation loop, shared by the sync and async readers: it yields each batch's
  * `[loss·n, correct?]` tensor (the reader reads and disposes it) and is sent back its values.
  */
-function* evaluation<T, I>(model: EvaluableModel<I>, data: readonly T[], opts: EvalOptions<T, I>): Generator<tf.Tensor, EvalResult, ArrayLike<number>> {
+function* evaluation<T, I>(
+  model: EvaluableModel<I>,
+  data: readonly T[],
+  opts: EvalOptions<T, I>,
+): Generator<tf.Tensor, EvalResult, ArrayLike<number>> {
   if (data.length === 0) throw new Error('evaluate: no evaluation data');
   const wasTraining = model.control?.training ?? model.training ?? false;
   model.eval();
@@ -79,7 +83,10 @@ function* evaluation<T, I>(model: EvaluableModel<I>, data: readonly T[], opts: E
 }
 
 /** Drives `evaluation` with a reader of each batch's values (sync or async). */
-async function drive<T, I>(run: Generator<tf.Tensor, EvalResult, ArrayLike<number>>, read: (t: tf.Tensor) => ArrayLike<number> | Promise<ArrayLike<number>>): Promise<EvalResult> {
+async function drive(
+  run: Generator<tf.Tensor, EvalResult, ArrayLike<number>>,
+  read: (t: tf.Tensor) => ArrayLike<number> | Promise<ArrayLike<number>>,
+): Promise<EvalResult> {
   let step = run.next();
   while (!step.done) {
     const r = step.value;

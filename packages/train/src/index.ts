@@ -9,16 +9,18 @@ export { scheduleFactor, learningRateAt } from './schedules.js';
 export type { ScheduleKind, ScheduleOptions, LearningRateSchedule } from './schedules.js';
 export { collectTrainingHooks } from './hooks.js';
 export type { TrainingHooks, TrainingHookContext, StepEndInfo, BoundHooks } from './hooks.js';
-export {
-  parseJsonl,
-  detectFormat,
-  encodeRecords,
-  buildDataset,
-  loadJsonlDataset,
-  collateExamples,
-  countTokens,
+export { parseJsonl, detectFormat, encodeRecords, buildDataset, loadJsonlDataset, collateExamples, countTokens } from './data.js';
+export type {
+  Tokenizer,
+  ChatMessage,
+  DataFormat,
+  EncodedExample,
+  JsonlRecord,
+  EncodeOptions,
+  EncodedData,
+  DatasetOptions,
+  Dataset,
 } from './data.js';
-export type { Tokenizer, ChatMessage, DataFormat, EncodedExample, JsonlRecord, EncodeOptions, EncodedData, DatasetOptions, Dataset } from './data.js';
 export {
   lossTrend,
   diagnoseRun,

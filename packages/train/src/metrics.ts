@@ -64,5 +64,8 @@ export class MetricsLog {
 
 /** Reads `metrics.jsonl` text back into events. */
 export function parseMetrics(text: string): TrainEvent[] {
-  return text.split('\n').filter((l) => l.trim()).map((l) => JSON.parse(l) as TrainEvent);
+  return text
+    .split('\n')
+    .filter((l) => l.trim())
+    .map((l) => JSON.parse(l) as TrainEvent);
 }

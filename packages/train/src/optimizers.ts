@@ -63,13 +63,20 @@ abstract class BaseOptimizer implements Optimizer {
   /** slot name → one variable per parameter. */
   protected readonly slots = new Map<string, tf.Variable[]>();
 
-  constructor(protected readonly params: readonly NamedVariable[], slotNames: readonly string[]) {
+  constructor(
+    protected readonly params: readonly NamedVariable[],
+    slotNames: readonly string[],
+  ) {
     const seen = new Set<string>();
     for (const [n] of params) {
       if (seen.has(n)) throw new Error(`Optimizer: parameter "${n}" is listed twice`);
       seen.add(n);
     }
-    for (const s of slotNames) this.slots.set(s, params.map(([, v]) => zerosVariable(v, s)));
+    for (const s of slotNames)
+      this.slots.set(
+        s,
+        params.map(([, v]) => zerosVariable(v, s)),
+      );
   }
 
   get stepCount(): number {
@@ -80,7 +87,8 @@ abstract class BaseOptimizer implements Optimizer {
   protected abstract hyper(): Record<string, unknown>;
 
   protected checkGrads(grads: readonly tf.Tensor[]): void {
-    if (grads.length !== this.params.length) throw new Error(`${this.name}: ${grads.length} gradients for ${this.params.length} parameters`);
+    if (grads.length !== this.params.length)
+      throw new Error(`${this.name}: ${grads.length} gradients for ${this.params.length} parameters`);
     grads.forEach((g, i) => {
       const [n, v] = this.params[i];
       if (!sameShape(g.shape, v.shape)) throw new Error(`${this.name}: gradient of ${n} has shape [${g.shape}], parameter [${v.shape}]`);
@@ -185,7 +193,8 @@ export class SGD extends BaseOptimizer {
     this.dampening = opts.dampening ?? 0;
     this.weightDecay = opts.weightDecay ?? 0;
     this.nesterov = opts.nesterov ?? false;
-    if (this.nesterov && (this.momentum <= 0 || this.dampening !== 0)) throw new Error('SGD nesterov requires a momentum and zero dampening');
+    if (this.nesterov && (this.momentum <= 0 || this.dampening !== 0))
+      throw new Error('SGD nesterov requires a momentum and zero dampening');
   }
 
   step(grads: readonly tf.Tensor[], lr: number): void {

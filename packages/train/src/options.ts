@@ -80,8 +80,15 @@ export interface TrainResult {
  * Checks a Trainer's options (with the defaults filled in `d`): counts are positive integers, the
  * learning rate positive, clip, decay and warmup not negative, the seed an integer.
  */
-export function checkTrainerOptions<T, I>(o: TrainerOptions<T, I>, d: { batchSize: number; gradientAccumulationSteps: number; maxNonFiniteSteps: number; learningRate: number; seed: number }): void {
-  for (const [k, v] of Object.entries({ batchSize: d.batchSize, gradientAccumulationSteps: d.gradientAccumulationSteps, maxNonFiniteSteps: d.maxNonFiniteSteps })) {
+export function checkTrainerOptions<T, I>(
+  o: TrainerOptions<T, I>,
+  d: { batchSize: number; gradientAccumulationSteps: number; maxNonFiniteSteps: number; learningRate: number; seed: number },
+): void {
+  for (const [k, v] of Object.entries({
+    batchSize: d.batchSize,
+    gradientAccumulationSteps: d.gradientAccumulationSteps,
+    maxNonFiniteSteps: d.maxNonFiniteSteps,
+  })) {
     if (!Number.isInteger(v) || v < 1) throw new Error(`Trainer ${k} must be a positive integer, got ${v}`);
   }
   for (const [k, v] of Object.entries({ maxSteps: o.maxSteps, epochs: o.epochs, evalEvery: o.evalEvery, saveEvery: o.saveEvery })) {
@@ -95,10 +102,11 @@ function checkNumbers<T, I>(o: TrainerOptions<T, I>, d: { learningRate: number; 
   const bad = (k: string, v: unknown, what: string) => new Error(`Trainer ${k} must be ${what}, got ${v}`);
   if (!(Number.isFinite(d.learningRate) && d.learningRate > 0)) throw bad('learningRate', d.learningRate, 'a number > 0');
   if (!Number.isInteger(d.seed)) throw bad('seed', d.seed, 'an integer');
-  if (o.warmupSteps !== undefined && !(Number.isInteger(o.warmupSteps) && o.warmupSteps >= 0)) throw bad('warmupSteps', o.warmupSteps, 'an integer ≥ 0');
+  if (o.warmupSteps !== undefined && !(Number.isInteger(o.warmupSteps) && o.warmupSteps >= 0))
+    throw bad('warmupSteps', o.warmupSteps, 'an integer ≥ 0');
   const clip = o.maxGradNorm;
-  if (clip !== undefined && clip !== null && !(Number.isFinite(clip) && clip > 0)) throw bad('maxGradNorm', clip, 'a number > 0 or null (no clipping)');
+  if (clip !== undefined && clip !== null && !(Number.isFinite(clip) && clip > 0))
+    throw bad('maxGradNorm', clip, 'a number > 0 or null (no clipping)');
   const wd = o.adamw?.weightDecay;
   if (wd !== undefined && !(Number.isFinite(wd) && wd >= 0)) throw bad('adamw.weightDecay', wd, 'a number ≥ 0');
 }
-

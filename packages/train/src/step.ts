@@ -104,7 +104,13 @@ export async function parametersFinite(params: readonly NamedVariable[]): Promis
  * parameters: an update that makes any of them non-finite is rolled back (parameters and optimizer
  * state as before) and `false` is returned. After a kept update the hooks get the clipped gradients.
  */
-export async function applyUpdate<T, I>(ctx: StepContext<T, I>, optimizer: Optimizer, acc: AccumulatedGradients, lr: number, maxGradNorm: number | null): Promise<boolean> {
+export async function applyUpdate<T, I>(
+  ctx: StepContext<T, I>,
+  optimizer: Optimizer,
+  acc: AccumulatedGradients,
+  lr: number,
+  maxGradNorm: number | null,
+): Promise<boolean> {
   const coef = maxGradNorm === null ? 1 : clipCoefficient(acc.gradNorm, maxGradNorm);
   const clipped = coef < 1 ? tf.tidy(() => acc.grads.map((g) => tf.mul(g, coef))) : acc.grads;
   const before = snapshot(ctx.params, optimizer);

@@ -38,7 +38,9 @@ export class Trainer<T = EncodedExample, I = TokenBatch> {
   readonly optimizer: Optimizer;
   readonly totalSteps: number;
   private readonly params: NamedVariable[];
-  private readonly o: Required<Pick<TrainerOptions<T, I>, 'batchSize' | 'gradientAccumulationSteps' | 'learningRate' | 'seed' | 'maxNonFiniteSteps'>>;
+  private readonly o: Required<
+    Pick<TrainerOptions<T, I>, 'batchSize' | 'gradientAccumulationSteps' | 'learningRate' | 'seed' | 'maxNonFiniteSteps'>
+  >;
   private readonly lrFactor: LearningRateSchedule;
   private readonly collate: (items: readonly T[]) => I;
   private readonly rng: Rng;
@@ -80,7 +82,11 @@ export class Trainer<T = EncodedExample, I = TokenBatch> {
     this.totalSteps = o.maxSteps ?? (o.epochs ?? 1) * Math.max(1, Math.ceil(microPerEpoch / this.o.gradientAccumulationSteps));
     this.lrFactor = scheduleFactor({ kind: o.schedule ?? 'linear', warmupSteps: o.warmupSteps ?? 0, totalSteps: this.totalSteps });
     // Without `collate`, T and I are the defaults (EncodedExample, TokenBatch): the generics cannot say so.
-    this.collate = o.collate ?? (((items: readonly T[]) => collateExamples(items as unknown as EncodedExample[], o.padTokenId ?? 0)) as unknown as (items: readonly T[]) => I);
+    this.collate =
+      o.collate ??
+      (((items: readonly T[]) => collateExamples(items as unknown as EncodedExample[], o.padTokenId ?? 0)) as unknown as (
+        items: readonly T[],
+      ) => I);
     // The generator the adapters' dropout draws from is the PeftModel's (`PeftModelOptions.rng`,
     // default core's global one): its state is checkpointed for an exact resume.
     this.rng = o.rng ?? this.model.rng;
@@ -132,7 +138,8 @@ export class Trainer<T = EncodedExample, I = TokenBatch> {
           break;
         }
       }
-      if (stop.message) await this.emit({ type: 'stopped', step: this.step, epoch: this.epoch, message: stop.message, elapsed_s: elapsed() });
+      if (stop.message)
+        await this.emit({ type: 'stopped', step: this.step, epoch: this.epoch, message: stop.message, elapsed_s: elapsed() });
     } finally {
       this.elapsedBefore = elapsed();
       await unlock?.();
@@ -160,7 +167,8 @@ export class Trainer<T = EncodedExample, I = TokenBatch> {
       const message = `Early stopping at step ${this.step}: val_loss did not improve by more than ${earlyStopping!.minDelta ?? 0} for ${earlyStopping!.patience} evaluations (best ${this.bestValLoss})`;
       return { reason: 'early-stopping', message };
     }
-    if (outputDir && ((saveEvery && this.step % saveEvery === 0 && this.nonFiniteInRow === 0) || last)) await this.checkpoint(outputDir, elapsed());
+    if (outputDir && ((saveEvery && this.step % saveEvery === 0 && this.nonFiniteInRow === 0) || last))
+      await this.checkpoint(outputDir, elapsed());
     return undefined;
   }
 
@@ -170,7 +178,15 @@ export class Trainer<T = EncodedExample, I = TokenBatch> {
     const r = await evaluateModelAsync(this.model, this.options.evalData ?? [], this.evalOptions());
     this.lastEval = r;
     this.valLosses.push({ step: this.step, loss: r.loss });
-    await this.emit({ type: 'eval', step: this.step, epoch: this.epoch, val_loss: r.loss, perplexity: r.perplexity, accuracy: r.accuracy, elapsed_s: elapsed() });
+    await this.emit({
+      type: 'eval',
+      step: this.step,
+      epoch: this.epoch,
+      val_loss: r.loss,
+      perplexity: r.perplexity,
+      accuracy: r.accuracy,
+      elapsed_s: elapsed(),
+    });
     return this.earlyStop(r.loss);
   }
 
@@ -336,7 +352,9 @@ export class Trainer<T = EncodedExample, I = TokenBatch> {
   }
 
   private state(elapsed: number): TrainerState {
-    const trained = this.model.activeAdapters.filter((n) => this.model.adapter(n).hooks.some((h) => h.params.namedParameters().some(([, v]) => v.trainable)));
+    const trained = this.model.activeAdapters.filter((n) =>
+      this.model.adapter(n).hooks.some((h) => h.params.namedParameters().some(([, v]) => v.trainable)),
+    );
     return {
       format: 'peftjs-trainer',
       version: 1,

@@ -51,22 +51,32 @@ describe('malformed lines', () => {
   it('a field of the wrong type names the file, line, field and type', () => {
     expect(() => enc(jsonl({ text: 'a' }, { text: 5 }))).toThrow('data.jsonl:2: "text" must be a string, got number');
     expect(() => enc(jsonl({ text: 'a', label: [1] }))).toThrow('data.jsonl:1: "label" must be a string or an integer, got array');
-    expect(() => enc(jsonl({ messages: [{ role: 'user' }] }))).toThrow('data.jsonl:1: messages[0] must be {"role": string, "content": string}');
+    expect(() => enc(jsonl({ messages: [{ role: 'user' }] }))).toThrow(
+      'data.jsonl:1: messages[0] must be {"role": string, "content": string}',
+    );
   });
 
   it('a record of another format in the file is an error naming the line', () => {
-    expect(() => enc(jsonl({ text: 'a' }, { prompt: 'b', completion: 'c' }))).toThrow('data.jsonl:2: a "prompt-completion" record in a "text" file');
+    expect(() => enc(jsonl({ text: 'a' }, { prompt: 'b', completion: 'c' }))).toThrow(
+      'data.jsonl:2: a "prompt-completion" record in a "text" file',
+    );
   });
 
   it('a line with none of the known fields lists its keys', () => {
-    expect(() => enc(jsonl({ txt: 'a' }))).toThrow('data.jsonl:1: no "text", "prompt"/"completion", "messages" or "text"/"label" field (keys: txt)');
+    expect(() => enc(jsonl({ txt: 'a' }))).toThrow(
+      'data.jsonl:1: no "text", "prompt"/"completion", "messages" or "text"/"label" field (keys: txt)',
+    );
   });
 });
 
 describe('truncation, shuffling and splits', () => {
   it('truncates to maxLength and warns once with the count', () => {
     const warn = vi.fn();
-    const d = buildDataset({ text: jsonl({ text: 'abcdef' }, { text: 'ab' }, { text: 'abcdefgh' }), file: 't.jsonl' }, tok, { maxLength: 4, warn, shuffle: false });
+    const d = buildDataset({ text: jsonl({ text: 'abcdef' }, { text: 'ab' }, { text: 'abcdefgh' }), file: 't.jsonl' }, tok, {
+      maxLength: 4,
+      warn,
+      shuffle: false,
+    });
     expect(d.truncated).toBe(2);
     expect(d.train.map((e) => e.inputIds.length)).toEqual([4, 3, 4]);
     expect(warn).toHaveBeenCalledTimes(1);
@@ -92,14 +102,25 @@ describe('truncation, shuffling and splits', () => {
 
   it('accepts a UTF-8 byte-order mark at the start of the file', async () => {
     const dir = await mkdtemp(join(tmpdir(), 'peftjs-data-'));
-    await writeFile(join(dir, 'bom.jsonl'), Buffer.concat([Buffer.from([0xef, 0xbb, 0xbf]), Buffer.from(jsonl({ text: 'ab' }, { text: 'cd' }))]));
+    await writeFile(
+      join(dir, 'bom.jsonl'),
+      Buffer.concat([Buffer.from([0xef, 0xbb, 0xbf]), Buffer.from(jsonl({ text: 'ab' }, { text: 'cd' }))]),
+    );
     const d = await loadJsonlDataset(join(dir, 'bom.jsonl'), tok, { shuffle: false, validation: 0 });
-    expect(d.train.map((e) => e.inputIds.slice(0, 2))).toEqual([enc(jsonl({ text: 'ab' })).examples[0].inputIds.slice(0, 2), enc(jsonl({ text: 'cd' })).examples[0].inputIds.slice(0, 2)]);
+    expect(d.train.map((e) => e.inputIds.slice(0, 2))).toEqual([
+      enc(jsonl({ text: 'ab' })).examples[0].inputIds.slice(0, 2),
+      enc(jsonl({ text: 'cd' })).examples[0].inputIds.slice(0, 2),
+    ]);
   });
 
   it('refuses invalid UTF-8, naming the file and the line (no silent U+FFFD)', async () => {
     const dir = await mkdtemp(join(tmpdir(), 'peftjs-data-'));
-    const bad = Buffer.concat([Buffer.from(`${jsonl({ text: 'ab' })}\n`), Buffer.from('{"text": "caf'), Buffer.from([0xe9]), Buffer.from('"}\n')]);
+    const bad = Buffer.concat([
+      Buffer.from(`${jsonl({ text: 'ab' })}\n`),
+      Buffer.from('{"text": "caf'),
+      Buffer.from([0xe9]),
+      Buffer.from('"}\n'),
+    ]);
     await writeFile(join(dir, 'latin1.jsonl'), bad);
     await expect(loadJsonlDataset(join(dir, 'latin1.jsonl'), tok)).rejects.toThrow(`${join(dir, 'latin1.jsonl')}:2: invalid UTF-8`);
   });
@@ -111,21 +132,41 @@ describe('truncation, shuffling and splits', () => {
     const d = await loadJsonlDataset(join(dir, 'train.jsonl'), tok, { validation: join(dir, 'val.jsonl') });
     expect(d.validation).toEqual([{ inputIds: [7, 8], labels: 1 }]);
     await writeFile(join(dir, 'bad.jsonl'), jsonl({ text: 'ef', label: 'y' }, '{oops'));
-    await expect(loadJsonlDataset(join(dir, 'train.jsonl'), tok, { validation: join(dir, 'bad.jsonl') })).rejects.toThrow(`${join(dir, 'bad.jsonl')}:2: invalid JSON`);
+    await expect(loadJsonlDataset(join(dir, 'train.jsonl'), tok, { validation: join(dir, 'bad.jsonl') })).rejects.toThrow(
+      `${join(dir, 'bad.jsonl')}:2: invalid JSON`,
+    );
   });
 });
 
 describe('collation', () => {
   it('pads on the right: pad id in inputs, 0 in the attention mask, -100 in labels', () => {
-    const b = collateExamples([{ inputIds: [5, 6, 7], labels: [5, 6, 7] }, { inputIds: [8], labels: [-100] }], 0);
-    expect(b.inputIds.arraySync()).toEqual([[5, 6, 7], [8, 0, 0]]);
-    expect(b.attentionMask!.arraySync()).toEqual([[1, 1, 1], [1, 0, 0]]);
-    expect(b.labels!.arraySync()).toEqual([[5, 6, 7], [-100, -100, -100]]);
+    const b = collateExamples(
+      [
+        { inputIds: [5, 6, 7], labels: [5, 6, 7] },
+        { inputIds: [8], labels: [-100] },
+      ],
+      0,
+    );
+    expect(b.inputIds.arraySync()).toEqual([
+      [5, 6, 7],
+      [8, 0, 0],
+    ]);
+    expect(b.attentionMask!.arraySync()).toEqual([
+      [1, 1, 1],
+      [1, 0, 0],
+    ]);
+    expect(b.labels!.arraySync()).toEqual([
+      [5, 6, 7],
+      [-100, -100, -100],
+    ]);
     tf.dispose([b.inputIds, b.attentionMask!, b.labels!]);
   });
 
   it('stacks class labels into a [B] int32 tensor', () => {
-    const b = collateExamples([{ inputIds: [5], labels: 1 }, { inputIds: [6, 7], labels: 0 }]);
+    const b = collateExamples([
+      { inputIds: [5], labels: 1 },
+      { inputIds: [6, 7], labels: 0 },
+    ]);
     expect(b.labels!.shape).toEqual([2]);
     expect(b.labels!.dtype).toBe('int32');
     expect(b.labels!.arraySync()).toEqual([1, 0]);

@@ -44,7 +44,12 @@ describe('loss trends', () => {
   });
 
   it('returns null below three points', () => {
-    expect(lossTrend([{ step: 1, loss: 1 }, { step: 2, loss: 0.5 }])).toBeNull();
+    expect(
+      lossTrend([
+        { step: 1, loss: 1 },
+        { step: 2, loss: 0.5 },
+      ]),
+    ).toBeNull();
   });
 });
 
@@ -94,7 +99,16 @@ describe('diagnoseRun cases', () => {
       });
     };
     const model = withLora(new TinyLM(40, 32, 1, 16), { r: 16, alpha: 32, targets: ['q_proj', 'v_proj', 'lm_head'] });
-    const t = new Trainer({ model, trainData: random(4, 1), evalData: random(8, 2), batchSize: 4, learningRate: 1e-3, maxSteps: 150, evalEvery: 10, schedule: 'constant' });
+    const t = new Trainer({
+      model,
+      trainData: random(4, 1),
+      evalData: random(8, 2),
+      batchSize: 4,
+      learningRate: 1e-3,
+      maxSteps: 150,
+      evalEvery: 10,
+      schedule: 'constant',
+    });
     const r = await t.train();
     expect(r.diagnosis.case).toBe('overfitting');
     expect(r.diagnosis.train!.trend).toBe('falling');
@@ -107,7 +121,9 @@ describe('advice', () => {
   it('raising the batch k-fold scales the learning rate by √k for Adam and k for SGD', () => {
     expect(scaledLearningRate(1e-4, 8, 32, 'adamw')).toBeCloseTo(2e-4, 12);
     expect(scaledLearningRate(0.1, 8, 32, 'sgd')).toBeCloseTo(0.4, 12);
-    expect(batchSizeAdvice(1e-4, 8, 32, 'adamw')).toBe('Batch 8 → 32 (raised 4-fold): learning rate 0.0001 → 0.000200 ×√4 (square-root scaling for Adam).');
+    expect(batchSizeAdvice(1e-4, 8, 32, 'adamw')).toBe(
+      'Batch 8 → 32 (raised 4-fold): learning rate 0.0001 → 0.000200 ×√4 (square-root scaling for Adam).',
+    );
   });
 });
 
@@ -115,7 +131,13 @@ describe('gradient flow', () => {
   it('finds non-zero adapter gradients and no gradients on the frozen base', async () => {
     const model = withLora(new TinyLM());
     let report: ReturnType<typeof gradientFlow> | undefined;
-    const t = new Trainer({ model, trainData: textExamples(4), batchSize: 4, maxSteps: 1, hooks: { onGradients: (g) => (report = gradientFlow(model, g)) } });
+    const t = new Trainer({
+      model,
+      trainData: textExamples(4),
+      batchSize: 4,
+      maxSteps: 1,
+      hooks: { onGradients: (g) => (report = gradientFlow(model, g)) },
+    });
     const before = frozenFingerprint(model);
     await t.train();
     expect(report!.ok).toBe(true);
@@ -134,7 +156,9 @@ describe('gradient flow', () => {
     const r = gradientFlow(model, grads);
     expect(r.ok).toBe(false);
     expect(r.baseWithGradients).toEqual(['lm_head.weight']);
-    expect(r.messages.join(' ')).toMatch(/No adapter parameter has a non-zero gradient.*Frozen parameters received gradients: lm_head.weight/);
+    expect(r.messages.join(' ')).toMatch(
+      /No adapter parameter has a non-zero gradient.*Frozen parameters received gradients: lm_head.weight/,
+    );
     tf.dispose([...grads.values()]);
   });
 

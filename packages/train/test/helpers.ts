@@ -34,7 +34,12 @@ export class TinyLM extends Module implements PeftBaseModel<TokenBatch, ModelOut
   readonly dims: ModelDims;
   readonly sites: SiteTable = {};
   readonly outputHeadPaths = ['lm_head'];
-  constructor(vocab = 40, hidden = 16, seed = 1, readonly maxPositions = 0) {
+  constructor(
+    vocab = 40,
+    hidden = 16,
+    seed = 1,
+    readonly maxPositions = 0,
+  ) {
     super();
     this.dims = { modelType: 'tiny-lm', numLayers: 1, hiddenSize: hidden, numHeads: 1, numKvHeads: 1, headDim: hidden, vocabSize: vocab };
     const rng = new Rng(seed);
@@ -48,7 +53,8 @@ export class TinyLM extends Module implements PeftBaseModel<TokenBatch, ModelOut
     return tf.tidy(() => {
       const m = (n: string) => this.child(n) as Linear;
       let x = (this.child('embed_tokens') as Embedding).forward(batch.inputIds); // [B, T, D]
-      if (this.maxPositions > 0) x = tf.add(x, (this.child('embed_positions') as Embedding).forward(tf.range(0, batch.inputIds.shape[1] as number, 1, 'int32')));
+      if (this.maxPositions > 0)
+        x = tf.add(x, (this.child('embed_positions') as Embedding).forward(tf.range(0, batch.inputIds.shape[1] as number, 1, 'int32')));
       const h = tf.tanh(m('v_proj').forward(tf.tanh(m('q_proj').forward(x))));
       const logits = m('lm_head').forward(h); // [B, T, V]
       if (!batch.labels) return { logits };

@@ -16,7 +16,9 @@ describe('AdamW', () => {
   it('matches one torch.optim.AdamW step on the LLaMA LoRA fixture within 1e-6', async () => {
     const dir = `${FIXTURES}/llama/lora`;
     const [before, after, step] = await Promise.all(
-      ['adapter_model.safetensors', 'adapter_model_after_step.safetensors', 'train_step.safetensors'].map((f) => readSafetensorsFile(`${dir}/${f}`)),
+      ['adapter_model.safetensors', 'adapter_model_after_step.safetensors', 'train_step.safetensors'].map((f) =>
+        readSafetensorsFile(`${dir}/${f}`),
+      ),
     );
     const params: NamedVariable[] = [];
     const grads: tf.Tensor[] = [];
@@ -32,7 +34,10 @@ describe('AdamW', () => {
     let maxErr = 0;
     for (const [name, v] of params) {
       const want = entryToTensor(after.tensors.get(name)!);
-      maxErr = Math.max(maxErr, tf.tidy(() => tf.max(tf.abs(tf.sub(v, want))).dataSync()[0]));
+      maxErr = Math.max(
+        maxErr,
+        tf.tidy(() => tf.max(tf.abs(tf.sub(v, want))).dataSync()[0]),
+      );
       want.dispose();
     }
     console.log(`AdamW vs torch max abs error: ${maxErr.toExponential(3)}`);
@@ -47,7 +52,10 @@ describe('AdamW', () => {
     let w = [1, -2];
     const m = [0, 0];
     const v = [0, 0];
-    const gs = [[0.5, -1], [0.25, 2]];
+    const gs = [
+      [0.5, -1],
+      [0.25, 2],
+    ];
     gs.forEach((g, k) => {
       const t = k + 1;
       const lr = 0.1;

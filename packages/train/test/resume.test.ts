@@ -17,9 +17,16 @@ interface Line {
 }
 
 /** Runs the training script in a child; `killAfter` SIGKILLs it once a line matches. */
-function runChild(outDir: string, mode: 'fresh' | 'resume', delayMs: number, killAfter?: (l: Line) => boolean): Promise<{ lines: Line[]; signal: NodeJS.Signals | null; stderr: string }> {
+function runChild(
+  outDir: string,
+  mode: 'fresh' | 'resume',
+  delayMs: number,
+  killAfter?: (l: Line) => boolean,
+): Promise<{ lines: Line[]; signal: NodeJS.Signals | null; stderr: string }> {
   return new Promise((done, fail) => {
-    const child = spawn(process.execPath, ['--conditions=@peftjs/source', '--import', 'tsx', script, outDir, mode, String(delayMs)], { cwd: packageRoot });
+    const child = spawn(process.execPath, ['--conditions=@peftjs/source', '--import', 'tsx', script, outDir, mode, String(delayMs)], {
+      cwd: packageRoot,
+    });
     const lines: Line[] = [];
     let buffer = '';
     let stderr = '';
@@ -35,7 +42,9 @@ function runChild(outDir: string, mode: 'fresh' | 'resume', delayMs: number, kil
       }
     });
     child.on('error', fail);
-    child.on('close', (code, signal) => (code === 0 || signal ? done({ lines, signal, stderr }) : fail(new Error(`child exited ${code}: ${stderr}`))));
+    child.on('close', (code, signal) =>
+      code === 0 || signal ? done({ lines, signal, stderr }) : fail(new Error(`child exited ${code}: ${stderr}`)),
+    );
   });
 }
 
@@ -62,7 +71,9 @@ describe('kill and resume', () => {
     for (const [step, loss] of got) maxDiff = Math.max(maxDiff, Math.abs(loss - want.get(step)!));
     for (const [step, loss] of losses(killed.lines)) maxDiff = Math.max(maxDiff, Math.abs(loss - want.get(step)!));
     const evals = (ls: Line[]) => ls.filter((l) => l.type === 'eval' && l.step! > latest).map((l) => [l.step, l.val_loss]);
-    console.log(`kill at checkpoint-${latest}; resumed steps ${latest + 1}..24; max |Δloss| vs uninterrupted = ${maxDiff.toExponential(3)}`);
+    console.log(
+      `kill at checkpoint-${latest}; resumed steps ${latest + 1}..24; max |Δloss| vs uninterrupted = ${maxDiff.toExponential(3)}`,
+    );
     expect(maxDiff).toBeLessThan(1e-6);
     expect(evals(resumed.lines)).toEqual(evals(full.lines));
     expect(resumed.lines.at(-1)!.type).toBe('done');

@@ -8,7 +8,16 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PeftModel, PeftRegistry, definePeftMethod, fromPretrained, saveAdapter } from '@peftjs/core';
 import { lora } from '@peftjs/lora';
-import { AdamW, Trainer, parseMetrics, saveCheckpoint, type TrainEvent, type TrainerState, type TrainingHooks, type EncodedExample } from '../src/index.js';
+import {
+  AdamW,
+  Trainer,
+  parseMetrics,
+  saveCheckpoint,
+  type TrainEvent,
+  type TrainerState,
+  type TrainingHooks,
+  type EncodedExample,
+} from '../src/index.js';
 import { TinyClassifier, TinyLM, textExamples, withLora } from './helpers.js';
 
 afterEach(() => tf.disposeVariables());
@@ -19,7 +28,15 @@ const snapshot = (peft: PeftModel) => peft.trainableParameters().map(([n, v]) =>
 
 function lmTrainer(extra: Partial<ConstructorParameters<typeof Trainer>[0]> = {}, setup = {}) {
   const model = withLora(new TinyLM(), setup);
-  return new Trainer({ model, trainData: textExamples(16), batchSize: 4, learningRate: 1e-2, maxSteps: 20, schedule: 'constant', ...extra });
+  return new Trainer({
+    model,
+    trainData: textExamples(16),
+    batchSize: 4,
+    learningRate: 1e-2,
+    maxSteps: 20,
+    schedule: 'constant',
+    ...extra,
+  });
 }
 
 describe('Trainer: training', () => {
@@ -56,7 +73,14 @@ describe('Trainer: training', () => {
   it('accumulating 2 micro-batches of 2 matches one batch of 4', async () => {
     const data = textExamples(8); // equal lengths: the mean over 4 rows is the mean of two means
     const run = async (batchSize: number, accum: number) => {
-      const t = new Trainer({ model: withLora(new TinyLM()), trainData: data, batchSize, gradientAccumulationSteps: accum, maxSteps: 3, learningRate: 1e-2 });
+      const t = new Trainer({
+        model: withLora(new TinyLM()),
+        trainData: data,
+        batchSize,
+        gradientAccumulationSteps: accum,
+        maxSteps: 3,
+        learningRate: 1e-2,
+      });
       const r = await t.train();
       const out = { losses: r.trainLosses.map((p) => p.loss), params: snapshot(t.model) };
       t.dispose();
@@ -118,7 +142,13 @@ describe('Trainer: evaluation and early stopping', () => {
 
   it('stops early when val_loss has not improved by minDelta for `patience` evaluations', async () => {
     const events: TrainEvent[] = [];
-    const t = lmTrainer({ maxSteps: 50, evalEvery: 1, evalData: textExamples(4, 9), earlyStopping: { patience: 2, minDelta: 10 }, onEvent: (e) => events.push(e) });
+    const t = lmTrainer({
+      maxSteps: 50,
+      evalEvery: 1,
+      evalData: textExamples(4, 9),
+      earlyStopping: { patience: 2, minDelta: 10 },
+      onEvent: (e) => events.push(e),
+    });
     const r = await t.train();
     expect(r.stopReason).toBe('early-stopping');
     expect(r.step).toBe(3); // best at step 1, no 10-nat improvement at steps 2 and 3
@@ -133,7 +163,12 @@ describe('Trainer: non-finite steps', () => {
 
   it('skips a step with a non-finite loss: no parameter update, optimizer state untouched, counted', async () => {
     const snaps: Array<{ params: ReturnType<typeof snapshot>; adam: number[][]; count: number }> = [];
-    const record = () => snaps.push({ params: snapshot(t.model), adam: [...t.optimizer.getState().tensors.values()].map(values), count: t.optimizer.stepCount });
+    const record = () =>
+      snaps.push({
+        params: snapshot(t.model),
+        adam: [...t.optimizer.getState().tensors.values()].map(values),
+        count: t.optimizer.stepCount,
+      });
     const t = lmTrainer({ maxSteps: 3, hooks: [nanAt(new Set([1])), { onStepEnd: record }] });
     const r = await t.train();
     expect(r.skippedSteps).toBe(1);
@@ -164,7 +199,10 @@ describe('Trainer: poisoned updates', () => {
   /** AdamW whose update at one step uses a learning rate that overflows every parameter to ±Inf. */
   class PoisonAt extends AdamW {
     private calls = 0;
-    constructor(params: ConstructorParameters<typeof AdamW>[0], readonly at: Set<number>) {
+    constructor(
+      params: ConstructorParameters<typeof AdamW>[0],
+      readonly at: Set<number>,
+    ) {
       super(params);
     }
     override step(grads: readonly tf.Tensor[], lr: number): void {
@@ -176,7 +214,12 @@ describe('Trainer: poisoned updates', () => {
   it('rolls back an update that makes a parameter non-finite: parameters and optimizer state as before, counted as skipped', async () => {
     const snaps: Array<{ params: ReturnType<typeof snapshot>; adam: number[][]; count: number; skipped: boolean }> = [];
     const record = (info: { skipped: boolean }) =>
-      snaps.push({ params: snapshot(t.model), adam: [...t.optimizer.getState().tensors.values()].map(values), count: t.optimizer.stepCount, skipped: info.skipped });
+      snaps.push({
+        params: snapshot(t.model),
+        adam: [...t.optimizer.getState().tensors.values()].map(values),
+        count: t.optimizer.stepCount,
+        skipped: info.skipped,
+      });
     const t = lmTrainer({ maxSteps: 4, optimizer: (p) => new PoisonAt(p, new Set([2])), hooks: { onStepEnd: record } });
     const r = await t.train();
     expect(snaps.map((s) => s.skipped)).toEqual([false, false, true, false]);
@@ -209,7 +252,24 @@ describe('Trainer: saves', () => {
     const t = lmTrainer({ maxSteps: 1 });
     const [name, v] = t.model.trainableParameters()[0];
     v.assign(tf.fill(v.shape, NaN));
-    const state: TrainerState = { format: 'peftjs-trainer', version: 1, step: 1, epoch: 0, position: 0, seed: 42, rng_state: [], optimizer: t.optimizer.getState().info, adapters: ['default'], best_val_loss: null, evals_without_improvement: 0, non_finite_in_row: 0, skipped_steps: 0, elapsed_s: 0, train_losses: [], val_losses: [] };
+    const state: TrainerState = {
+      format: 'peftjs-trainer',
+      version: 1,
+      step: 1,
+      epoch: 0,
+      position: 0,
+      seed: 42,
+      rng_state: [],
+      optimizer: t.optimizer.getState().info,
+      adapters: ['default'],
+      best_val_loss: null,
+      evals_without_improvement: 0,
+      non_finite_in_row: 0,
+      skipped_steps: 0,
+      elapsed_s: 0,
+      train_losses: [],
+      val_losses: [],
+    };
     await expect(saveCheckpoint(dir, t.model, t.optimizer.getState(), state)).rejects.toThrow(/refusing to save non-finite weights/);
     expect(name).toMatch(/lora_[AB]/);
     expect(await readdir(dir)).toEqual([]);
@@ -224,14 +284,24 @@ describe('Trainer: saves', () => {
     for (let n = 1; n < 40; n++) {
       await saveAdapter(small, dir);
       let renames = 0;
-      fsp.rename = (...a: Parameters<typeof realRename>) => (++renames >= n ? Promise.reject(new Error(`killed at rename ${n}`)) : realRename(...a));
+      fsp.rename = (...a: Parameters<typeof realRename>) =>
+        ++renames >= n ? Promise.reject(new Error(`killed at rename ${n}`)) : realRename(...a);
       syncBuiltinESMExports();
-      const finished = await saveAdapter(big, dir).then(() => true, () => false);
+      const finished = await saveAdapter(big, dir).then(
+        () => true,
+        () => false,
+      );
       fsp.rename = realRename;
       syncBuiltinESMExports();
       const loaded = await fromPretrained(new TinyLM(), dir, { registry: new PeftRegistry().use(lora) });
       const r = loaded.adapter('default').config.r as number;
-      expect(loaded.namedParameters().filter(([k]) => k.includes('lora_A')).every(([, v]) => v.shape[0] === r), `abort at rename ${n}: weights of rank ${r}`).toBe(true);
+      expect(
+        loaded
+          .namedParameters()
+          .filter(([k]) => k.includes('lora_A'))
+          .every(([, v]) => v.shape[0] === r),
+        `abort at rename ${n}: weights of rank ${r}`,
+      ).toBe(true);
       ranks.add(r);
       if (finished) break;
     }
@@ -256,7 +326,9 @@ describe('Trainer: saves', () => {
 describe('Trainer: hooks', () => {
   it('adds the extraLoss term to the gradient and reports it apart from the loss', async () => {
     const events: TrainEvent[] = [];
-    const l2: TrainingHooks = { extraLoss: ({ model }) => tf.mul(tf.addN(model.trainableParameters().map(([, v]) => tf.sum(tf.square(v)))), 1e-3) as tf.Scalar };
+    const l2: TrainingHooks = {
+      extraLoss: ({ model }) => tf.mul(tf.addN(model.trainableParameters().map(([, v]) => tf.sum(tf.square(v)))), 1e-3) as tf.Scalar,
+    };
     const t = lmTrainer({ maxSteps: 2, hooks: l2, onEvent: (e) => events.push(e) });
     const plain = lmTrainer({ maxSteps: 2 });
     const [a, b] = [await t.train(), await plain.train()];
@@ -272,7 +344,12 @@ describe('Trainer: hooks', () => {
     const seen: Array<{ step: number; adapter?: string; names: string[]; norm: number }> = [];
     const training: TrainingHooks = {
       onGradients: (grads, ctx) =>
-        seen.push({ step: ctx.step, adapter: ctx.adapterName, names: [...grads.keys()], norm: tf.tidy(() => tf.norm(grads.values().next().value!).dataSync()[0]) }),
+        seen.push({
+          step: ctx.step,
+          adapter: ctx.adapterName,
+          names: [...grads.keys()],
+          norm: tf.tidy(() => tf.norm(grads.values().next().value!).dataSync()[0]),
+        }),
     };
     const hooked = definePeftMethod({ ...lora, training });
     const model = withLora(new TinyLM(), { method: hooked });
@@ -306,7 +383,12 @@ describe('Trainer: outputs', () => {
     const dir = await tmp();
     const t = lmTrainer({ maxSteps: 4, saveEvery: 2, outputDir: dir });
     await t.train();
-    expect((await readdir(join(dir, 'checkpoint-4'))).sort()).toEqual(['adapter_config.json', 'adapter_model.safetensors', 'optimizer.safetensors', 'trainer_state.json']);
+    expect((await readdir(join(dir, 'checkpoint-4'))).sort()).toEqual([
+      'adapter_config.json',
+      'adapter_model.safetensors',
+      'optimizer.safetensors',
+      'trainer_state.json',
+    ]);
     expect((await readFile(join(dir, 'latest'), 'utf8')).trim()).toBe('checkpoint-4');
     const state = JSON.parse(await readFile(join(dir, 'checkpoint-2/trainer_state.json'), 'utf8'));
     expect(state).toMatchObject({ step: 2, epoch: 0, position: 8, seed: 42, adapters: ['default'], optimizer: { name: 'AdamW', step: 2 } });
@@ -323,7 +405,18 @@ describe('Trainer: outputs', () => {
     const want = (await full.train()).trainLosses;
     full.dispose();
     tf.disposeVariables();
-    const first = lmTrainer({ maxSteps: 10, seed: 3, saveEvery: 4, outputDir: dir, onEvent: (e) => { if (e.type === 'checkpoint' && e.step === 4) throw new Error('stop'); } }, { dropout: 0.1 });
+    const first = lmTrainer(
+      {
+        maxSteps: 10,
+        seed: 3,
+        saveEvery: 4,
+        outputDir: dir,
+        onEvent: (e) => {
+          if (e.type === 'checkpoint' && e.step === 4) throw new Error('stop');
+        },
+      },
+      { dropout: 0.1 },
+    );
     await expect(first.train()).rejects.toThrow('stop');
     first.dispose();
     tf.disposeVariables();
@@ -338,7 +431,12 @@ describe('Trainer: outputs', () => {
 describe('Trainer: memory', () => {
   it('keeps tf.memory().numTensors constant between step 10 and step 200', async () => {
     const counts = new Map<number, number>();
-    const t = lmTrainer({ maxSteps: 200, gradientAccumulationSteps: 2, batchSize: 2, hooks: { onStepEnd: (_, { step }) => counts.set(step + 1, tf.memory().numTensors) } });
+    const t = lmTrainer({
+      maxSteps: 200,
+      gradientAccumulationSteps: 2,
+      batchSize: 2,
+      hooks: { onStepEnd: (_, { step }) => counts.set(step + 1, tf.memory().numTensors) },
+    });
     await t.train();
     expect(counts.get(200)).toBe(counts.get(10));
     t.dispose();

@@ -91,7 +91,6 @@ describe('adapters saved by PEFT: load, match logits, write back identical', () 
       expect(err).toBeLessThan(TOL);
       console.log(`[parity] ${c.case}: ${errs.join(', ')}`);
     });
-
   }
 });
 
@@ -99,7 +98,8 @@ describe('adapters saved by PEFT: load, match logits, write back identical', () 
 function adapterFolders(root: string, rel = ''): string[] {
   const here = join(root, rel);
   const out: string[] = existsSync(join(here, 'adapter_config.json')) ? [rel] : [];
-  for (const e of readdirSync(here, { withFileTypes: true })) if (e.isDirectory()) out.push(...adapterFolders(root, rel ? `${rel}/${e.name}` : e.name));
+  for (const e of readdirSync(here, { withFileTypes: true }))
+    if (e.isDirectory()) out.push(...adapterFolders(root, rel ? `${rel}/${e.name}` : e.name));
   return out;
 }
 
@@ -114,7 +114,9 @@ describe('every adapter folder under the fixtures: read, map to modules, write b
     }
     it(`${rel}: tensor names, shapes and bytes of adapter_model.safetensors and the config are PEFT's`, async () => {
       const cfg = await readAdapterConfig(dir);
-      const peft = new PeftModel(await loadModel(join(FIXTURES, String(cfg.base_model_name_or_path))), { registry: new PeftRegistry().use(method) });
+      const peft = new PeftModel(await loadModel(join(FIXTURES, String(cfg.base_model_name_or_path))), {
+        registry: new PeftRegistry().use(method),
+      });
       await loadAdapter(peft, dir);
       const out = join(tmp, `${rel.replace(/\//g, '_')}-bytes`);
       await saveAdapter(peft, out);

@@ -9,7 +9,8 @@
 import { deleteFile, getFile, isDirectory, normalize, putFile } from './store.js';
 
 function fsError(code: string, syscall: string, path: string): Error {
-  const text = code === 'ENOENT' ? 'no such file or directory' : code === 'EISDIR' ? 'illegal operation on a directory' : 'operation failed';
+  const text =
+    code === 'ENOENT' ? 'no such file or directory' : code === 'EISDIR' ? 'illegal operation on a directory' : 'operation failed';
   return Object.assign(new Error(`${code}: ${text}, ${syscall} '${path}'`), { code, syscall, path });
 }
 

@@ -40,7 +40,10 @@ export function isDirectory(path: string): boolean {
 /** Files directly or indirectly under `dir`, as paths relative to it. */
 export function listFiles(dir: string): string[] {
   const prefix = `${normalize(dir)}/`;
-  return [...files.keys()].filter((k) => k.startsWith(prefix)).map((k) => k.slice(prefix.length)).sort();
+  return [...files.keys()]
+    .filter((k) => k.startsWith(prefix))
+    .map((k) => k.slice(prefix.length))
+    .sort();
 }
 
 /** Removes every file under `dir`. */

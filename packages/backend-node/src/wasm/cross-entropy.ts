@@ -94,7 +94,8 @@ export function registerWasmCrossEntropy(): void {
   registered = true;
   registerPeftKernel(crossEntropy, 'wasm', ({ inputs, backend }) => {
     const { logits, labels } = inputs;
-    if (logits.dtype !== 'float32' || labels.dtype !== 'int32') throw new Error('PeftCrossEntropy on wasm: float32 logits and int32 labels expected');
+    if (logits.dtype !== 'float32' || labels.dtype !== 'int32')
+      throw new Error('PeftCrossEntropy on wasm: float32 logits and int32 labels expected');
     return forward(backend as unknown as WasmHeapBackend, logits, labels);
   });
   registerPeftKernel(crossEntropyGrad, 'wasm', ({ inputs, backend }) =>

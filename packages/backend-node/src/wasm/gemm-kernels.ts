@@ -42,7 +42,12 @@ export function gemmFor(backend: unknown): GemmRunner | null {
   if (gemms.has(be)) return gemms.get(be)!;
   let g: GemmRunner | null = null;
   const memory = be.wasm?.wasmMemory ?? be.wasm?.asm?.memory;
-  if (memory instanceof WebAssembly.Memory && typeof be.wasm?._malloc === 'function' && typeof be.makeOutput === 'function' && be.dataIdMap) {
+  if (
+    memory instanceof WebAssembly.Memory &&
+    typeof be.wasm?._malloc === 'function' &&
+    typeof be.makeOutput === 'function' &&
+    be.dataIdMap
+  ) {
     const scratch = () => (be.wasm!._malloc(WasmGemm.scratchBytes + 16) + 15) & ~15;
     const main = new WasmGemm(memory, scratch());
     g = main;

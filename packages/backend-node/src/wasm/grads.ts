@@ -134,7 +134,7 @@ const gatherGradFunc: GradFunc = (dy, saved, attrs) => {
     indices: () => indices,
   };
   return grads;
-}
+};
 
 /**
  * Replaces the BatchMatMul and GatherV2 gradients (once), keeping the stock ones as fallbacks.

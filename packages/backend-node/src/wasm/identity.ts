@@ -17,7 +17,8 @@ let stockIdentity: tf.KernelConfig | null = null;
  */
 function sharedIdentity(args: { inputs: { x: tf.TensorInfo }; backend: RefCounted & object; attrs: object }): tf.TensorInfo {
   const { x } = args.inputs;
-  if (!fastPaths.sharedIdentity || x.dtype === 'string') return (stockIdentity!.kernelFunc as unknown as (a: typeof args) => tf.TensorInfo)(args);
+  if (!fastPaths.sharedIdentity || x.dtype === 'string')
+    return (stockIdentity!.kernelFunc as unknown as (a: typeof args) => tf.TensorInfo)(args);
   args.backend.incRef(x.dataId);
   return { dataId: x.dataId, shape: [...x.shape], dtype: x.dtype };
 }

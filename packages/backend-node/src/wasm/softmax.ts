@@ -40,7 +40,11 @@ function forward(backend: WasmHeapBackend, scores: Info, bias: Info): Info {
   const m = backend.wasm.wasmMemory ?? backend.wasm.asm?.memory;
   if (!m) throw new Error('PeftMaskedSoftmax on wasm: the backend does not expose its heap');
   const x = new Float32Array(m.buffer, ptrOf(backend, scores), rows * S);
-  const b = new Float32Array(m.buffer, ptrOf(backend, bias), bias.shape.reduce((p, d) => p * d, 1));
+  const b = new Float32Array(
+    m.buffer,
+    ptrOf(backend, bias),
+    bias.shape.reduce((p, d) => p * d, 1),
+  );
   const y = new Float32Array(m.buffer, ptrOf(backend, out), rows * S);
   for (let r = 0; r < rows; r++) {
     const o = r * S;

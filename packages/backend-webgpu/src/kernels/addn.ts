@@ -12,7 +12,8 @@ export function registerChunkedAddN(): void {
   if (!stock || (stock.kernelFunc as { chunked?: boolean }).chunked) return;
   const kernelFunc = ((args: { inputs: tf.TensorInfo[]; backend: WebGPUBackend; attrs?: tf.NamedAttrMap }) => {
     const group = Math.max(2, args.backend.device.limits.maxStorageBuffersPerShaderStage - 1);
-    const run = (inputs: tf.TensorInfo[]) => stock.kernelFunc({ ...args, inputs } as unknown as Parameters<tf.KernelFunc>[0]) as tf.TensorInfo;
+    const run = (inputs: tf.TensorInfo[]) =>
+      stock.kernelFunc({ ...args, inputs } as unknown as Parameters<tf.KernelFunc>[0]) as tf.TensorInfo;
     const own = new Set<tf.TensorInfo>(); // intermediate sums, never the caller's inputs
     let level = args.inputs;
     while (level.length > group) {

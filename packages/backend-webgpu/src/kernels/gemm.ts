@@ -117,7 +117,14 @@ export function gemmCode(transA: boolean, readB: string, kMajorB: boolean, epilo
 export const GEMM_UNIFORMS = 'dimM : i32, dimN : i32, dimK : i32, dimR : i32, alpha : f32, beta : f32,';
 
 /** The first six uniforms of every product program, in `GEMM_UNIFORMS` order. */
-export function gemmUniforms(M: number, N: number, K: number, R: number, alpha: number, beta: number): Array<{ type: string; data: number[] }> {
+export function gemmUniforms(
+  M: number,
+  N: number,
+  K: number,
+  R: number,
+  alpha: number,
+  beta: number,
+): Array<{ type: string; data: number[] }> {
   return [
     { type: 'int32', data: [M] },
     { type: 'int32', data: [N] },
@@ -172,7 +179,8 @@ export function gemm(backend: WebGPUBackend, a: tf.TensorInfo, b: tf.TensorInfo,
     const [q0, q1] = dims(o.q!);
     R = p1;
     const [qr, qn] = o.transQ ? [q1, q0] : [q0, q1];
-    if (p0 !== M || qr !== R || qn !== N) throw new Error(`peftGemm: epilogue shapes [${o.p!.shape}]·[${o.q!.shape}] do not give [${M}, ${N}]`);
+    if (p0 !== M || qr !== R || qn !== N)
+      throw new Error(`peftGemm: epilogue shapes [${o.p!.shape}]·[${o.q!.shape}] do not give [${M}, ${N}]`);
   }
   const [transA, transB, transQ] = [Boolean(o.transA), Boolean(o.transB), Boolean(o.transQ)];
   const key = `peftGemm_${transA ? 'T' : 'N'}${transB ? 'T' : 'N'}_${epilogue ? `epi${transQ ? 'T' : 'N'}` : 'plain'}`;

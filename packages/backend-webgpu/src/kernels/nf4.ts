@@ -37,11 +37,15 @@ const NAMES: Nf4MatMulInput[] = ['x', 'packed', 'absmax', 'code', 'nestedAbsmax'
 
 export function nf4Kernel({ inputs, attrs, backend }: PeftKernelArgs<Nf4MatMulInput, Nf4MatMulAttrs>): tf.TensorInfo {
   const x = inputs.x;
-  if (x.shape.length !== 2 || x.dtype !== 'float32') throw new Error(`PeftNf4MatMul (webgpu): x must be float32 [N, K], got ${x.dtype} [${x.shape}]`);
+  if (x.shape.length !== 2 || x.dtype !== 'float32')
+    throw new Error(`PeftNf4MatMul (webgpu): x must be float32 [N, K], got ${x.dtype} [${x.shape}]`);
   const { outFeatures, inFeatures, transposed, doubleQuant } = attrs;
   const [M, K] = [x.shape[0]!, x.shape[1]!];
   const N = transposed ? inFeatures : outFeatures;
-  if (K !== (transposed ? outFeatures : inFeatures)) throw new Error(`PeftNf4MatMul (webgpu): x [${x.shape}] does not fit W [${outFeatures}, ${inFeatures}]${transposed ? ' (transposed)' : ''}`);
+  if (K !== (transposed ? outFeatures : inFeatures))
+    throw new Error(
+      `PeftNf4MatMul (webgpu): x [${x.shape}] does not fit W [${outFeatures}, ${inFeatures}]${transposed ? ' (transposed)' : ''}`,
+    );
   const key = `peftNf4_${transposed ? 'T' : 'N'}_${doubleQuant ? 'dq' : 'f32'}`;
   // B's consecutive k are adjacent in memory only when y = x·Wᵀ (k runs along a row of W)
   const code = gemmCode(false, readNf4(transposed, doubleQuant), !transposed, false, false);
@@ -55,5 +59,10 @@ export function nf4Kernel({ inputs, attrs, backend }: PeftKernelArgs<Nf4MatMulIn
     { type: 'int32', data: [Math.max(1, attrs.nestedBlockSize)] },
     { type: 'float32', data: [attrs.offset ?? 0] },
   ];
-  return (backend as WebGPUBackend).runWebGPUProgram(program, NAMES.map((n) => inputs[n]), 'float32', values);
+  return (backend as WebGPUBackend).runWebGPUProgram(
+    program,
+    NAMES.map((n) => inputs[n]),
+    'float32',
+    values,
+  );
 }

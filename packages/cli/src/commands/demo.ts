@@ -13,7 +13,12 @@ export const demoSpec = {
   summary: 'the main job: LoRA fine-tune of the bundled small LLaMA on the bundled riddle task, with before/after and a report',
   usage: 'peft demo [--out DIR] [--steps N] [--backend auto|wasm|cpu]',
   flags: [
-    { name: 'out', type: 'string', description: 'output folder (adapter, checkpoints, metrics.jsonl, report.html); a previous demo run in it is replaced', default: 'peft-demo-output' },
+    {
+      name: 'out',
+      type: 'string',
+      description: 'output folder (adapter, checkpoints, metrics.jsonl, report.html); a previous demo run in it is replaced',
+      default: 'peft-demo-output',
+    },
     { name: 'steps', type: 'number', description: 'optimizer steps', default: 120, rule: { integer: true, min: 1 } },
     { name: 'backend', type: 'string', description: 'tfjs backend', default: 'auto', choices: ['auto', 'tensorflow', 'wasm', 'cpu'] },
     { name: 'json', type: 'boolean', description: 'one JSON event per line' },
@@ -41,7 +46,15 @@ async function answerAccuracy(
   tok: Parameters<typeof generateBatch>[2],
   riddles: Riddle[],
 ): Promise<{ accuracy: number; answers: string[] }> {
-  const answers = (await generateBatch(model, base, tok, riddles.map((r) => r.prompt), 8)).map((a) => a.split('\n')[0]);
+  const answers = (
+    await generateBatch(
+      model,
+      base,
+      tok,
+      riddles.map((r) => r.prompt),
+      8,
+    )
+  ).map((a) => a.split('\n')[0]);
   const right = answers.filter((a, i) => a.trim() === riddles[i].completion.trim()).length;
   return { accuracy: right / riddles.length, answers };
 }
@@ -99,7 +112,10 @@ type DemoFlags = FlagValues<typeof demoSpec.flags>;
 export async function demo(args: ParsedArgs, io: Io): Promise<void> {
   const f = args.flags as DemoFlags;
   const say = (s: string) => (f.json ? undefined : io.out(s));
-  const valid = readFileSync(demoPaths().valid, 'utf8').trim().split('\n').map((l) => JSON.parse(l) as Riddle);
+  const valid = readFileSync(demoPaths().valid, 'utf8')
+    .trim()
+    .split('\n')
+    .map((l) => JSON.parse(l) as Riddle);
   const shown = [0, 17, 41].map((i) => valid[i % valid.length]);
   const showAnswers = (m: Measure) => shown.forEach((r) => say(`  ${r.prompt.replace('\n', ' ')} →${m.answers[valid.indexOf(r)]}`));
   say('peft demo: LoRA fine-tune of the bundled peftjs-tiny-llama (a 2.2M-parameter LLaMA pretrained on fables)');
@@ -110,22 +126,46 @@ export async function demo(args: ParsedArgs, io: Io): Promise<void> {
   const run = await runTraining(demoFlags(f), lora, io, {
     beforeTrain: async (setup) => {
       before = await measure(setup, valid);
-      say(`before: held-out val_loss ${before.loss.toFixed(3)}, riddles answered right ${(100 * before.accuracy).toFixed(1)}% (${Math.round(before.accuracy * valid.length)}/${valid.length})`);
+      say(
+        `before: held-out val_loss ${before.loss.toFixed(3)}, riddles answered right ${(100 * before.accuracy).toFixed(1)}% (${Math.round(before.accuracy * valid.length)}/${valid.length})`,
+      );
       showAnswers(before);
       say('');
     },
   });
   const [b, after] = [before!, await measure(run, valid)];
-  say(`\nafter ${run.result.step} steps (${run.seconds.toFixed(0)} s of training): held-out val_loss ${after.loss.toFixed(3)} (was ${b.loss.toFixed(3)}), riddles answered right ${(100 * after.accuracy).toFixed(1)}% (was ${(100 * b.accuracy).toFixed(1)}%)`);
+  say(
+    `\nafter ${run.result.step} steps (${run.seconds.toFixed(0)} s of training): held-out val_loss ${after.loss.toFixed(3)} (was ${b.loss.toFixed(3)}), riddles answered right ${(100 * after.accuracy).toFixed(1)}% (was ${(100 * b.accuracy).toFixed(1)}%)`,
+  );
   showAnswers(after);
-  const path = await writeReport(f.out, demoReport(run, b, after, shown.map((r) => valid.indexOf(r)), valid, t0));
+  const path = await writeReport(
+    f.out,
+    demoReport(
+      run,
+      b,
+      after,
+      shown.map((r) => valid.indexOf(r)),
+      valid,
+      t0,
+    ),
+  );
   const d = run.result.diagnosis;
   say(`\ndiagnosis: ${d.case} — ${d.summary}`);
   for (const s of d.suggestions) say(`  - ${s}`);
   say(run.trainableLine);
   say(`report: ${path}   adapter: ${f.out}/adapter_model.safetensors   total ${((Date.now() - t0) / 1000).toFixed(0)} s`);
   if (f.json) {
-    io.out(JSON.stringify({ type: 'demo', before: { val_loss: b.loss, accuracy: b.accuracy }, after: { val_loss: after.loss, accuracy: after.accuracy }, steps: run.result.step, seconds: run.seconds, report: path, diagnosis: d.case }));
+    io.out(
+      JSON.stringify({
+        type: 'demo',
+        before: { val_loss: b.loss, accuracy: b.accuracy },
+        after: { val_loss: after.loss, accuracy: after.accuracy },
+        steps: run.result.step,
+        seconds: run.seconds,
+        report: path,
+        diagnosis: d.case,
+      }),
+    );
   }
 }
 

@@ -14,7 +14,13 @@ export const generateSpec = {
     { name: 'adapter', type: 'string', description: 'adapter folder to apply' },
     { name: 'prompt', type: 'string', description: 'the prompt text', required: true },
     { name: 'chat', type: 'boolean', description: "wrap the prompt as a user message in the tokenizer's chat template" },
-    { name: 'max-new-tokens', type: 'number', description: "tokens to generate at most (0: none; capped at the model's positions)", default: 60, rule: { integer: true, min: 0 } },
+    {
+      name: 'max-new-tokens',
+      type: 'number',
+      description: "tokens to generate at most (0: none; capped at the model's positions)",
+      default: 60,
+      rule: { integer: true, min: 0 },
+    },
     { name: 'temperature', type: 'number', description: 'sampling temperature (0 = greedy)', default: 0, rule: { min: 0 } },
     { name: 'top-k', type: 'number', description: 'keep the k most likely tokens', rule: { integer: true, min: 1 } },
     { name: 'top-p', type: 'number', description: 'nucleus sampling threshold', rule: { min: 0, exclusiveMin: true, max: 1 } },
@@ -78,8 +84,18 @@ export async function generateBatch(
   maxNewTokens: number,
 ): Promise<string[]> {
   const { inputIds, attentionMask } = tok.encodeBatch(prompts, { paddingSide: 'left' });
-  const out = await generateWith(generativeModel(model, base), inputIds, { maxNewTokens, attentionMask, eosTokenId: tok.eosTokenId, padTokenId: tok.padTokenId ?? tok.eosTokenId });
-  return out.newTokens.map((ids) => tok.decode(ids.filter((t) => t !== tok.eosTokenId), { skipSpecialTokens: true }));
+  const out = await generateWith(generativeModel(model, base), inputIds, {
+    maxNewTokens,
+    attentionMask,
+    eosTokenId: tok.eosTokenId,
+    padTokenId: tok.padTokenId ?? tok.eosTokenId,
+  });
+  return out.newTokens.map((ids) =>
+    tok.decode(
+      ids.filter((t) => t !== tok.eosTokenId),
+      { skipSpecialTokens: true },
+    ),
+  );
 }
 
 /**
@@ -89,9 +105,12 @@ export async function generateBatch(
 export function roomFor(base: PretrainedModel, promptLength: number, maxNewTokens: number, warn: (message: string) => void): number {
   const positions = maxPositions(base);
   if (positions === undefined) return maxNewTokens;
-  if (promptLength >= positions) throw new UsageError(`--prompt is ${promptLength} tokens; the model has ${positions} positions (max_position_embeddings): shorten it`);
+  if (promptLength >= positions)
+    throw new UsageError(`--prompt is ${promptLength} tokens; the model has ${positions} positions (max_position_embeddings): shorten it`);
   if (promptLength + maxNewTokens <= positions) return maxNewTokens;
-  warn(`warning: --max-new-tokens ${maxNewTokens} capped at ${positions - promptLength}: the prompt (${promptLength} tokens) and the new tokens must fit the model's ${positions} positions`);
+  warn(
+    `warning: --max-new-tokens ${maxNewTokens} capped at ${positions - promptLength}: the prompt (${promptLength} tokens) and the new tokens must fit the model's ${positions} positions`,
+  );
   return positions - promptLength;
 }
 

@@ -72,20 +72,32 @@ function modelInfo(model: PretrainedModel): ModelInfo {
   };
 }
 
-function printInfo(out: (s: string) => void, f: InspectFlags, info: { model?: ModelInfo; adapter?: AdapterInfo; trainable?: string; installedMethods: string[] }): void {
+function printInfo(
+  out: (s: string) => void,
+  f: InspectFlags,
+  info: { model?: ModelInfo; adapter?: AdapterInfo; trainable?: string; installedMethods: string[] },
+): void {
   const m = info.model;
   if (m) {
     out(`model: ${f.model}`);
-    out(`  ${Object.entries(m.dims).map(([k, v]) => `${k}=${v}`).join(' ')}`);
+    out(
+      `  ${Object.entries(m.dims)
+        .map(([k, v]) => `${k}=${v}`)
+        .join(' ')}`,
+    );
     out(`  parameters: ${m.parameters.toLocaleString('en-US')}`);
-    out(`  sites: linear ${JSON.stringify(m.sites.linear)}, inputEmbeddings ${m.sites.inputEmbeddings}, attentionKV ${m.sites.attentionKV}, sublayerOutput ${m.sites.sublayerOutput}`);
+    out(
+      `  sites: linear ${JSON.stringify(m.sites.linear)}, inputEmbeddings ${m.sites.inputEmbeddings}, attentionKV ${m.sites.attentionKV}, sublayerOutput ${m.sites.sublayerOutput}`,
+    );
     out(`  output head: ${m.outputHead.join(', ') || '-'}`);
     if (m.quantization) out(describeQuantization(m.quantization));
   }
   const a = info.adapter;
   if (a) {
     out(`adapter: ${f.adapter}`);
-    out(`  peft_type ${a.peft_type}, task_type ${a.task_type}, ${a.tensors.length} tensors, ${a.parameters.toLocaleString('en-US')} parameters`);
+    out(
+      `  peft_type ${a.peft_type}, task_type ${a.task_type}, ${a.tensors.length} tensors, ${a.parameters.toLocaleString('en-US')} parameters`,
+    );
     for (const t of a.tensors.slice(0, 12)) out(`  ${t.name} ${t.dtype} [${t.shape}]`);
     if (a.tensors.length > 12) out(`  … ${a.tensors.length - 12} more`);
     out(`  config: ${JSON.stringify(a.config)}`);
@@ -103,7 +115,12 @@ export async function inspect(args: ParsedArgs, out: (s: string) => void): Promi
   const base = f.model ? await loadBase(f.model) : undefined;
   const model = base ? modelInfo(base) : undefined;
   const trainable = base && f.adapter ? (await loadWithAdapter(base, f.adapter)).printTrainableParameters(() => undefined) : undefined;
-  const info = { ...(model ? { model } : {}), ...(adapter ? { adapter } : {}), ...(trainable ? { trainable } : {}), installedMethods: await installedMethods() };
+  const info = {
+    ...(model ? { model } : {}),
+    ...(adapter ? { adapter } : {}),
+    ...(trainable ? { trainable } : {}),
+    installedMethods: await installedMethods(),
+  };
   if (f.json) out(JSON.stringify(info, null, 2));
   else printInfo(out, f, info);
 }

@@ -4,7 +4,16 @@ import { PeftModel, adapterConfigJSON, registry, saveAdapter, type PeftConfigBas
 import { FolderLockedError, lockFolder, writeFileAtomic } from '@peftjs/core/io';
 import type { BackendInfo } from '@peftjs/backend-node';
 import type { PretrainedModel, PretrainedTokenizer } from '@peftjs/models';
-import { Trainer, loadJsonlDataset, resolveCheckpoint, type Dataset, type EncodedExample, type TrainEvent, type TrainResult, type TrainerOptions } from '@peftjs/train';
+import {
+  Trainer,
+  loadJsonlDataset,
+  resolveCheckpoint,
+  type Dataset,
+  type EncodedExample,
+  type TrainEvent,
+  type TrainResult,
+  type TrainerOptions,
+} from '@peftjs/train';
 import type { CommandSpec, FlagSpec, FlagValues, ParsedArgs } from '../args.js';
 import { ensureBackend, loadBase, loadTok, maxPositions } from '../common.js';
 import { UsageError, FailureError } from '../errors.js';
@@ -19,12 +28,28 @@ import { QUANTIZE_FLAGS, quantizeOption } from '../quantization.js';
 const positiveInt = { integer: true, min: 1 } as const;
 
 export const TRAIN_FLAGS = [
-  { name: 'model', type: 'string', description: 'Hugging Face model folder (config.json, model.safetensors, tokenizer.json)', required: true },
-  { name: 'data', type: 'string', description: 'training data, JSONL of {"text"}, {"prompt","completion"}, {"messages"} or {"text","label"}', required: true },
+  {
+    name: 'model',
+    type: 'string',
+    description: 'Hugging Face model folder (config.json, model.safetensors, tokenizer.json)',
+    required: true,
+  },
+  {
+    name: 'data',
+    type: 'string',
+    description: 'training data, JSONL of {"text"}, {"prompt","completion"}, {"messages"} or {"text","label"}',
+    required: true,
+  },
   { name: 'method', type: 'string', description: METHOD_HELP, default: 'lora' },
   { name: 'out', type: 'string', description: 'output folder: adapter files, checkpoints, metrics.jsonl, report.html', required: true },
   { name: 'valid', type: 'string', description: 'validation JSONL (default: --val-split of the training data)' },
-  { name: 'val-split', type: 'number', description: 'fraction of the training data held out when --valid is absent', default: 0.1, rule: { min: 0, max: 0.9 } },
+  {
+    name: 'val-split',
+    type: 'number',
+    description: 'fraction of the training data held out when --valid is absent',
+    default: 0.1,
+    rule: { min: 0, max: 0.9 },
+  },
   { name: 'steps', type: 'number', description: 'optimizer steps (default: --epochs over the data)', rule: positiveInt },
   { name: 'epochs', type: 'number', description: 'passes over the training data', default: 1, rule: positiveInt },
   { name: 'batch-size', type: 'number', description: 'examples per micro-batch', default: 8, rule: positiveInt },
@@ -34,13 +59,31 @@ export const TRAIN_FLAGS = [
   { name: 'warmup-steps', type: 'number', description: 'linear warmup steps', default: 0, rule: { integer: true, min: 0 } },
   { name: 'weight-decay', type: 'number', description: 'AdamW decoupled weight decay', default: 0, rule: { min: 0 } },
   { name: 'max-grad-norm', type: 'number', description: 'global-norm clipping (0 = off)', default: 1, rule: { min: 0 } },
-  { name: 'max-length', type: 'number', description: "longest example in tokens (longer ones are cut and counted; at most the model's positions)", default: 128, rule: positiveInt },
+  {
+    name: 'max-length',
+    type: 'number',
+    description: "longest example in tokens (longer ones are cut and counted; at most the model's positions)",
+    default: 128,
+    rule: positiveInt,
+  },
   { name: 'eval-every', type: 'number', description: 'evaluate every N steps (and at the end)', default: 20, rule: positiveInt },
   { name: 'save-every', type: 'number', description: 'checkpoint every N steps (and at the end)', default: 100, rule: positiveInt },
-  { name: 'patience', type: 'number', description: 'early stopping: evaluations without val_loss improvement (0 = off)', default: 0, rule: { integer: true, min: 0 } },
-  { name: 'seed', type: 'number', description: 'seed of initialisation, data order and dropout', default: 42, rule: { integer: true, min: 0 } },
+  {
+    name: 'patience',
+    type: 'number',
+    description: 'early stopping: evaluations without val_loss improvement (0 = off)',
+    default: 0,
+    rule: { integer: true, min: 0 },
+  },
+  {
+    name: 'seed',
+    type: 'number',
+    description: 'seed of initialisation, data order and dropout',
+    default: 42,
+    rule: { integer: true, min: 0 },
+  },
   { name: 'resume', type: 'boolean', description: 'resume from the last checkpoint in --out (same data, batch and method options)' },
-  { name: 'overwrite', type: 'boolean', description: "replace the run in a non-empty --out (its adapter only once the new run succeeds)" },
+  { name: 'overwrite', type: 'boolean', description: 'replace the run in a non-empty --out (its adapter only once the new run succeeds)' },
   { name: 'backend', type: 'string', description: 'tfjs backend', default: 'auto', choices: ['auto', 'tensorflow', 'wasm', 'cpu'] },
   { name: 'json', type: 'boolean', description: 'one JSON event per line on stdout' },
   ...QUANTIZE_FLAGS,
@@ -118,7 +161,8 @@ export async function runTraining(f: TrainFlags, methodOptions: Record<string, u
     const { result, events } = await trainLoaded(f, setup, io);
     const seconds = (Date.now() - t0) / 1000;
     // a failed run never replaces the adapter of an earlier good one
-    if (result.stopReason === 'non-finite') throw new FailureError(`${result.message ?? 'training stopped: non-finite loss'} The adapter in ${f.out} was not written.`);
+    if (result.stopReason === 'non-finite')
+      throw new FailureError(`${result.message ?? 'training stopped: non-finite loss'} The adapter in ${f.out} was not written.`);
     await saveAdapter(setup.peft, f.out);
     return { ...setup, events, result, seconds, config: setup.peft.config() };
   } finally {
@@ -128,7 +172,13 @@ export async function runTraining(f: TrainFlags, methodOptions: Record<string, u
 }
 
 /** Backend, base model, tokenizer, data, the adapter; every option checked; the run recorded. */
-async function setUp(f: TrainFlags, method: PeftMethod, methodOptions: Record<string, unknown>, io: Io, flagOf: Record<string, string>): Promise<RunSetup> {
+async function setUp(
+  f: TrainFlags,
+  method: PeftMethod,
+  methodOptions: Record<string, unknown>,
+  io: Io,
+  flagOf: Record<string, string>,
+): Promise<RunSetup> {
   const say = (s: string) => (f.json ? undefined : io.out(s));
   const config = { peft_type: method.type, task_type: 'CAUSAL_LM', ...methodOptions } as PeftConfigBase;
   checkMethodOptions(trainSpec, method, config, methodOptions, flagOf);
@@ -136,10 +186,16 @@ async function setUp(f: TrainFlags, method: PeftMethod, methodOptions: Record<st
   say(`backend: ${backend.name}${backend.threads > 1 ? ` (${backend.threads} threads)` : ''} — ${backend.reason}`);
   const base = await loadBase(f.model, { quantize: quantizeOption(f) });
   const positions = maxPositions(base);
-  if (positions !== undefined && f.maxLength > positions) throw new UsageError(`--max-length ${f.maxLength} exceeds the model's ${positions} positions (max_position_embeddings)`);
+  if (positions !== undefined && f.maxLength > positions)
+    throw new UsageError(`--max-length ${f.maxLength} exceeds the model's ${positions} positions (max_position_embeddings)`);
   const tokenizer = await loadTok(f.model);
   const dataset = await asUsage('', () =>
-    loadJsonlDataset(f.data, tokenizer, { maxLength: f.maxLength, validation: f.valid ?? f.valSplit, seed: f.seed, warn: (m) => say(`warning: ${m}`) }),
+    loadJsonlDataset(f.data, tokenizer, {
+      maxLength: f.maxLength,
+      validation: f.valid ?? f.valSplit,
+      seed: f.seed,
+      warn: (m) => say(`warning: ${m}`),
+    }),
   );
   if (dataset.format === 'classification') config.task_type = 'SEQ_CLS';
   const peft = new PeftModel(base, { registry });
@@ -148,7 +204,9 @@ async function setUp(f: TrainFlags, method: PeftMethod, methodOptions: Record<st
   if (f.resume) await checkResume(f.out, record, await asUsage('--resume', () => resolveCheckpoint(f.out)));
   else await writeRunRecord(f.out, record);
   const trainableLine = peft.printTrainableParameters(say);
-  say(`data: ${dataset.train.length} training and ${dataset.validation.length} validation examples (${dataset.format})${dataset.truncated ? `, ${dataset.truncated} truncated to ${f.maxLength} tokens` : ''}`);
+  say(
+    `data: ${dataset.train.length} training and ${dataset.validation.length} validation examples (${dataset.format})${dataset.truncated ? `, ${dataset.truncated} truncated to ${f.maxLength} tokens` : ''}`,
+  );
   return { backend, base, tokenizer, peft, dataset, trainableLine, config: peft.config() };
 }
 
@@ -219,15 +277,28 @@ async function trainLoaded(f: TrainFlags, run: RunSetup, io: Io): Promise<{ resu
 export function reportFor(run: TrainRun, title: string, extra: Partial<ReportInput> = {}): ReportInput {
   const steps = run.events.filter((e) => e.type === 'step' && !e.skipped);
   const evals = run.events.filter((e) => e.type === 'eval');
-  const pts = (es: TrainEvent[], k: keyof TrainEvent) => es.filter((e) => typeof e[k] === 'number').map((e) => ({ step: e.step, value: e[k] as number }));
+  const pts = (es: TrainEvent[], k: keyof TrainEvent) =>
+    es.filter((e) => typeof e[k] === 'number').map((e) => ({ step: e.step, value: e[k] as number }));
   const d = run.result.diagnosis;
-  const stats = (name: string, t: typeof d.train) => (t ? `${name}: ${t.trend} (${(t.relativeChange * 100).toFixed(1)}% over the last ${t.points} points)` : `${name}: too few points`);
+  const stats = (name: string, t: typeof d.train) =>
+    t ? `${name}: ${t.trend} (${(t.relativeChange * 100).toFixed(1)}% over the last ${t.points} points)` : `${name}: too few points`;
   return {
     title,
     trainableLine: run.trainableLine,
-    diagnosis: { verdict: `${d.case}: ${d.summary}`, details: [stats('loss', d.train), stats('val_loss', d.validation)], advice: d.suggestions },
+    diagnosis: {
+      verdict: `${d.case}: ${d.summary}`,
+      details: [stats('loss', d.train), stats('val_loss', d.validation)],
+      advice: d.suggestions,
+    },
     charts: [
-      { title: 'loss and val_loss', log: true, series: [{ name: 'loss', color: '#2d6cdf', points: pts(steps, 'loss') }, { name: 'val_loss', color: '#e0662d', points: pts(evals, 'val_loss') }] },
+      {
+        title: 'loss and val_loss',
+        log: true,
+        series: [
+          { name: 'loss', color: '#2d6cdf', points: pts(steps, 'loss') },
+          { name: 'val_loss', color: '#e0662d', points: pts(evals, 'val_loss') },
+        ],
+      },
       { title: 'learning rate', series: [{ name: 'lr', color: '#2a9d57', points: pts(steps, 'lr') }] },
       { title: 'gradient norm (before clipping)', series: [{ name: 'grad_norm', color: '#8a3ffc', points: pts(steps, 'grad_norm') }] },
     ],

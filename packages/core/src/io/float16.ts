@@ -60,7 +60,8 @@ function halfToFloatBitsTable(): Uint32Array {
     const sign = (h & 0x8000) << 16;
     const exp = (h >>> 10) & 0x1f;
     const mant = h & 0x3ff;
-    if (exp === 0) floats[h] = (sign ? -mant : mant) * 2 ** -24; // zero or subnormal, exact
+    if (exp === 0)
+      floats[h] = (sign ? -mant : mant) * 2 ** -24; // zero or subnormal, exact
     else if (exp === 31) bits[h] = sign | 0x7f800000 | (mant << 13);
     else bits[h] = sign | ((exp + 112) << 23) | (mant << 13);
   }

@@ -28,7 +28,8 @@ interface Journal {
   commitFiles: string[];
 }
 
-const ownTemp = (what: string) => `${TEMP_PREFIX}p${process.pid}-${what}-${Date.now().toString(36)}${Math.random().toString(36).slice(2, 8)}`;
+const ownTemp = (what: string) =>
+  `${TEMP_PREFIX}p${process.pid}-${what}-${Date.now().toString(36)}${Math.random().toString(36).slice(2, 8)}`;
 
 /**
  * Saves `files` into `dir` so that no loader sees new files beside old ones:
@@ -86,7 +87,11 @@ async function writeSynced(path: string, data: Uint8Array | string): Promise<voi
 async function finishCommit(dir: string, journal: Journal): Promise<void> {
   const fs = await import('node:fs/promises');
   const { dirname, join } = await import('node:path');
-  const staged = async (p: string) => fs.access(join(dir, journal.stage, p)).then(() => true, () => false);
+  const staged = async (p: string) =>
+    fs.access(join(dir, journal.stage, p)).then(
+      () => true,
+      () => false,
+    );
   for (const p of journal.commitFiles) if (await staged(p)) await fs.rm(join(dir, p), { force: true });
   await syncDirectory(dir);
   for (const p of journal.files) {
@@ -163,7 +168,9 @@ export class FolderLockedError extends Error {
     readonly dir: string,
     readonly pid: number,
   ) {
-    super(`${dir} is in use by another peftjs process (pid ${pid}, lock file ${LOCK_FILE}); wait for it to finish or choose another folder`);
+    super(
+      `${dir} is in use by another peftjs process (pid ${pid}, lock file ${LOCK_FILE}); wait for it to finish or choose another folder`,
+    );
   }
 }
 
@@ -197,11 +204,16 @@ export async function lockFolder(dir: string): Promise<() => Promise<void>> {
     try {
       await fs.writeFile(draft, content);
       // a file system without hard links (some network or FUSE ones) gets an exclusive create instead
-      await fs.link(draft, path).catch((e: NodeJS.ErrnoException) => (['EPERM', 'ENOTSUP', 'ENOSYS'].includes(e.code ?? '') ? fs.writeFile(path, content, { flag: 'wx' }) : Promise.reject(e)));
+      await fs
+        .link(draft, path)
+        .catch((e: NodeJS.ErrnoException) =>
+          ['EPERM', 'ENOTSUP', 'ENOSYS'].includes(e.code ?? '') ? fs.writeFile(path, content, { flag: 'wx' }) : Promise.reject(e),
+        );
       held.set(key, 1);
       return release;
     } catch (e) {
-      if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw new Error(`${path}: cannot take the lock: ${(e as Error).message}`, { cause: e });
+      if ((e as NodeJS.ErrnoException).code !== 'EEXIST')
+        throw new Error(`${path}: cannot take the lock: ${(e as Error).message}`, { cause: e });
     } finally {
       await fs.rm(draft, { force: true });
     }
@@ -209,7 +221,10 @@ export async function lockFolder(dir: string): Promise<() => Promise<void>> {
     if (pid !== undefined && pid !== process.pid && processAlive(pid)) throw new FolderLockedError(key, pid);
     // stale: move it aside (one of several racing takers wins the rename), remove it, try again
     const aside = join(key, ownTemp('stale-lock'));
-    await fs.rename(path, aside).then(() => fs.rm(aside, { force: true }), () => undefined);
+    await fs.rename(path, aside).then(
+      () => fs.rm(aside, { force: true }),
+      () => undefined,
+    );
   }
   throw new Error(`${path}: could not take the lock`);
 }

@@ -23,7 +23,10 @@ export async function writeFileAtomic(path: string, data: Uint8Array | string): 
   let handle: Awaited<ReturnType<typeof fs.open>> | undefined;
   try {
     await fs.mkdir(dir, { recursive: true });
-    const previousMode = await fs.stat(path).then((s) => (s.isFile() ? s.mode & 0o777 : undefined), () => undefined);
+    const previousMode = await fs.stat(path).then(
+      (s) => (s.isFile() ? s.mode & 0o777 : undefined),
+      () => undefined,
+    );
     handle = await fs.open(temp, 'wx');
     if (previousMode !== undefined) await handle.chmod(previousMode); // keep the replaced file's permissions
     await handle.writeFile(data);
@@ -148,7 +151,15 @@ function pythonString(s: string): string {
   return `${out}"`;
 }
 
-const PYTHON_ESCAPES: Record<number, string> = { 0x22: '\\"', 0x5c: '\\\\', 0x0a: '\\n', 0x0d: '\\r', 0x09: '\\t', 0x08: '\\b', 0x0c: '\\f' };
+const PYTHON_ESCAPES: Record<number, string> = {
+  0x22: '\\"',
+  0x5c: '\\\\',
+  0x0a: '\\n',
+  0x0d: '\\r',
+  0x09: '\\t',
+  0x08: '\\b',
+  0x0c: '\\f',
+};
 
 /** Python's `repr(float)`: shortest digits, positional for 1e-4 <= |x| < 1e16, else `d.ddde±XX`. */
 function pythonFloat(x: number): string {

@@ -17,5 +17,14 @@ export {
   pathExists,
 } from './fs.js';
 export type { PythonJsonOptions } from './fs.js';
-export { writeFolderAtomic, recoverFolder, sweepTemps, lockFolder, processAlive, FolderLockedError, COMMIT_JOURNAL, LOCK_FILE } from './folder.js';
+export {
+  writeFolderAtomic,
+  recoverFolder,
+  sweepTemps,
+  lockFolder,
+  processAlive,
+  FolderLockedError,
+  COMMIT_JOURNAL,
+  LOCK_FILE,
+} from './folder.js';
 export type { FolderFile, FolderSaveOptions } from './folder.js';

@@ -99,7 +99,9 @@ function checkTiling(infos: TensorInfo[], dataLength: number, fail: (problem: st
   let previous: TensorInfo | undefined;
   for (const t of infos) {
     if (t.begin < covered) {
-      fail(`tensor ${JSON.stringify(t.name)}: data_offsets [${t.begin},${t.end}] overlap tensor ${JSON.stringify(previous!.name)} [${previous!.begin},${previous!.end}]`);
+      fail(
+        `tensor ${JSON.stringify(t.name)}: data_offsets [${t.begin},${t.end}] overlap tensor ${JSON.stringify(previous!.name)} [${previous!.begin},${previous!.end}]`,
+      );
     }
     if (t.begin > covered) fail(`data bytes [${covered},${t.begin}) belong to no tensor (gap before tensor ${JSON.stringify(t.name)})`);
     covered = t.end;

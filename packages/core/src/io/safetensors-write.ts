@@ -61,7 +61,8 @@ export function serializeEntries(entries: Iterable<SafetensorsEntry>, metadata?:
       .sort(compareCodePoints)
       .map((key) => {
         const value = metadata[key];
-        if (typeof value !== 'string') throw new Error(`__metadata__ value of ${JSON.stringify(key)} must be a string, got ${describeJson(value)}`);
+        if (typeof value !== 'string')
+          throw new Error(`__metadata__ value of ${JSON.stringify(key)} must be a string, got ${describeJson(value)}`);
         return `${JSON.stringify(key)}:${JSON.stringify(value)}`;
       });
     fields.push(`"${METADATA_KEY}":{${pairs.join(',')}}`);
@@ -168,7 +169,14 @@ function encodeData(where: string, dtype: SafetensorsDtype, data: SourceData): U
   throw new Error(`${where}: cannot write ${dtype} from a ${data.constructor.name}`);
 }
 
-function narrow<T extends Int16Array | Int8Array | Uint8Array>(where: string, dtype: SafetensorsDtype, data: Int32Array, out: T, min: number, max: number): T {
+function narrow<T extends Int16Array | Int8Array | Uint8Array>(
+  where: string,
+  dtype: SafetensorsDtype,
+  data: Int32Array,
+  out: T,
+  min: number,
+  max: number,
+): T {
   for (let i = 0; i < data.length; i++) {
     if (data[i] < min || data[i] > max) throw new Error(`${where}: value ${data[i]} at index ${i} does not fit ${dtype}`);
     out[i] = data[i];

@@ -43,7 +43,9 @@ export function definePeftOp<I extends string, A extends object>(spec: PeftOpSpe
     }
     if (tf.getKernel(spec.kernelName, tf.getBackend())) {
       // tfjs types a kernel's inputs and attrs as open maps; ours are the op's typed records of the same values.
-      return tf.engine().runKernel(spec.kernelName, inputs as unknown as tf.NamedTensorMap, attrs as unknown as tf.NamedAttrMap) as tf.Tensor;
+      return tf
+        .engine()
+        .runKernel(spec.kernelName, inputs as unknown as tf.NamedTensorMap, attrs as unknown as tf.NamedAttrMap) as tf.Tensor;
     }
     return spec.fallback(inputs, attrs);
   }) as PeftOp<I, A>;

@@ -107,7 +107,9 @@ function dequantScales(q: QuantInputs, attrs: Nf4MatMulAttrs, nblocks: number): 
   if (!attrs.doubleQuant) return tf.reshape(q.absmax, [nblocks]);
   const nbs = attrs.nestedBlockSize;
   const nested = Math.ceil(nblocks / nbs);
-  const vals = tf.pad(tf.slice(tf.reshape(lookupBytes(q.absmax as tf.Tensor1D, tf.reshape(q.nestedCode, [256, 1])), [-1]), 0, nblocks), [[0, nested * nbs - nblocks]]);
+  const vals = tf.pad(tf.slice(tf.reshape(lookupBytes(q.absmax as tf.Tensor1D, tf.reshape(q.nestedCode, [256, 1])), [-1]), 0, nblocks), [
+    [0, nested * nbs - nblocks],
+  ]);
   const scaled = tf.mul(tf.reshape(vals, [nested, nbs]), tf.reshape(q.nestedAbsmax, [nested, 1]));
   return tf.add(tf.slice(tf.reshape(scaled, [-1]), 0, nblocks), tf.scalar(attrs.offset));
 }

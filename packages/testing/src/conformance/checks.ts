@@ -61,7 +61,12 @@ export const CONFORMANCE_CHECKS: readonly ConformanceCheck[] = [
       const trainable = fx.peft.trainableParameters();
       expect(trainable.length).toBeGreaterThan(0);
       expect(trainable.filter(([, v]) => !owned.has(v)).map(([n]) => n)).toEqual([]);
-      expect(fx.frozenBaseVariables().filter(([, v]) => v.trainable).map(([n]) => n)).toEqual([]);
+      expect(
+        fx
+          .frozenBaseVariables()
+          .filter(([, v]) => v.trainable)
+          .map(([n]) => n),
+      ).toEqual([]);
     },
   },
   {
@@ -353,7 +358,10 @@ export const CONFORMANCE_CHECKS: readonly ConformanceCheck[] = [
     group: 'multipleAdapters',
     run(fx) {
       fx.addAdapter('other');
-      for (const [active, inactive] of [['default', 'other'], ['other', 'default']] as const) {
+      for (const [active, inactive] of [
+        ['default', 'other'],
+        ['other', 'default'],
+      ] as const) {
         fx.peft.setAdapter(active);
         const owned = adapterVariables(fx.adapter(active));
         const trainable = fx.peft.trainableParameters();
@@ -388,7 +396,14 @@ export const CONFORMANCE_CHECKS: readonly ConformanceCheck[] = [
       const names = Array.from({ length: batch }, (_, i) => ['default', BASE_ADAPTER, 'other'][i % 3]);
       const mixed = fx.logits({ adapterNames: names });
       const byName: Record<string, tf.Tensor> = { default: mine, other, [BASE_ADAPTER]: fx.baseLogits };
-      const expected = fx.track(tf.tidy(() => tf.concat(names.map((n, i) => tf.slice(byName[n], i, 1)), 0)));
+      const expected = fx.track(
+        tf.tidy(() =>
+          tf.concat(
+            names.map((n, i) => tf.slice(byName[n], i, 1)),
+            0,
+          ),
+        ),
+      );
       expect(maxAbsDiff(mixed, expected)).toBeLessThanOrEqual(fx.tolerances.rows);
     },
   },

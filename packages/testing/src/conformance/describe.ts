@@ -13,7 +13,11 @@ export function skipReason(spec: ConformanceSpec, testCase: ConformanceCase, che
 }
 
 /** Runs one check of the kit on one case, on a fixture of its own. */
-export async function runConformanceCheck(spec: ConformanceSpec, testCase: ConformanceCase, check: ConformanceCheck | string): Promise<void> {
+export async function runConformanceCheck(
+  spec: ConformanceSpec,
+  testCase: ConformanceCase,
+  check: ConformanceCheck | string,
+): Promise<void> {
   const c = typeof check === 'string' ? CONFORMANCE_CHECKS.find((k) => k.id === check) : check;
   if (!c) throw new Error(`No conformance check "${String(check)}"; checks: ${CONFORMANCE_CHECKS.map((k) => k.id).join(', ')}`);
   const fx = new ConformanceFixture(spec, testCase);
@@ -53,7 +57,8 @@ export function describeConformance(spec: ConformanceSpec): void {
           const reason = skipReason(spec, testCase, check);
           const knownFailure = testCase.knownFailures?.[check.id];
           if (reason) it.skip(`${check.title} (${reason})`, () => {});
-          else if (knownFailure) it.fails(`${check.title} [known failure: ${knownFailure}]`, () => runConformanceCheck(spec, testCase, check));
+          else if (knownFailure)
+            it.fails(`${check.title} [known failure: ${knownFailure}]`, () => runConformanceCheck(spec, testCase, check));
           else it(check.title, () => runConformanceCheck(spec, testCase, check));
         }
       });

@@ -1,5 +1,14 @@
 import * as tf from '@tensorflow/tfjs-core';
-import { PeftModel, PeftRegistry, Rng, type AdapterRecord, type ModelOutput, type PeftBaseModel, type PeftConfigBase, type PeftMethod } from '@peftjs/core';
+import {
+  PeftModel,
+  PeftRegistry,
+  Rng,
+  type AdapterRecord,
+  type ModelOutput,
+  type PeftBaseModel,
+  type PeftConfigBase,
+  type PeftMethod,
+} from '@peftjs/core';
 import { disposeInputs, forwardLogits, trainSteps, type TrainOptions } from '../helpers.js';
 import { TEST_MODELS, type TestModelSpec } from '../models/index.js';
 import { DEFAULT_TOLERANCES, type ConformanceCase, type ConformanceSpec, type ConformanceTolerances } from './spec.js';

@@ -102,7 +102,10 @@ export function createEmbConv1d(opts: EmbConv1dOptions = {}): TestEmbConv1d {
 }
 
 /** A seeded token batch: ids in [0, V), the last position of row 0 padded; labels are random ids, -100 where padded. */
-export function embConv1dBatch(model: TestEmbConv1d, opts: { batchSize?: number; seqLen?: number; seed?: number; labels?: boolean } = {}): TokenBatch {
+export function embConv1dBatch(
+  model: TestEmbConv1d,
+  opts: { batchSize?: number; seqLen?: number; seed?: number; labels?: boolean } = {},
+): TokenBatch {
   const { batchSize = 4, seqLen = 5, seed = 1, labels = true } = opts;
   const rng = new Rng(seed);
   const ids = Array.from({ length: batchSize * seqLen }, () => rng.int(model.dims.vocabSize));

@@ -102,6 +102,9 @@ export function mlpBatch(model: TestMlp, opts: { batchSize?: number; seed?: numb
   const y =
     model.loss === 'mse'
       ? rng.normalTensor([batchSize, outF])
-      : tf.tensor1d(Array.from({ length: batchSize }, () => rng.int(outF)), 'int32');
+      : tf.tensor1d(
+          Array.from({ length: batchSize }, () => rng.int(outF)),
+          'int32',
+        );
   return { x, labels: y };
 }

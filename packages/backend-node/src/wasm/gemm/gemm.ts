@@ -3,12 +3,33 @@ import { SCRATCH_BYTES } from './wat.js';
 
 /** gemm's signature in the module (all byte addresses / byte strides, see wat.ts). */
 type GemmFn = (
-  a: number, sam: number, sak: number,
-  b: number, sbk: number, sbn: number,
-  c: number, ldc: number, M: number, N: number, K: number, beta: number, work: number,
+  a: number,
+  sam: number,
+  sak: number,
+  b: number,
+  sbk: number,
+  sbn: number,
+  c: number,
+  ldc: number,
+  M: number,
+  N: number,
+  K: number,
+  beta: number,
+  work: number,
 ) => void;
 
-type GemvFn = (a: number, sam: number, b: number, sbn: number, c: number, ldc: number, M: number, N: number, K: number, beta: number) => void;
+type GemvFn = (
+  a: number,
+  sam: number,
+  b: number,
+  sbn: number,
+  c: number,
+  ldc: number,
+  M: number,
+  N: number,
+  K: number,
+  beta: number,
+) => void;
 
 /** Rows of A up to which a product with k-contiguous operands skips packing (`gemvT`). */
 export const GEMV_MAX_ROWS = 2;
@@ -80,6 +101,20 @@ export class WasmGemm {
       this.gemv(a.ptr, 4 * a.rowStride, b.ptr, 4 * b.colStride, c, 4 * ldc, M, N, K, accumulate ? 1 : 0);
       return;
     }
-    this.fn(a.ptr, 4 * a.rowStride, 4 * a.colStride, b.ptr, 4 * b.rowStride, 4 * b.colStride, c, 4 * ldc, M, N, K, accumulate ? 1 : 0, this.work);
+    this.fn(
+      a.ptr,
+      4 * a.rowStride,
+      4 * a.colStride,
+      b.ptr,
+      4 * b.rowStride,
+      4 * b.colStride,
+      c,
+      4 * ldc,
+      M,
+      N,
+      K,
+      accumulate ? 1 : 0,
+      this.work,
+    );
   }
 }

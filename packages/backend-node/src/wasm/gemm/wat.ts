@@ -36,16 +36,18 @@ function madd(fma: boolean, a: string, b: string, c: string): string {
 /** MR×8 micro-kernel over packed panels; writes (or adds to) C, edge tiles through `scratch`. */
 function kernel(fma: boolean): string {
   const acc = range(MR).flatMap((r) => [`$c${r}0`, `$c${r}1`]);
-  const step = (u: number) => `
+  const step = (u: number) =>
+    `
       (local.set $b0 (v128.load offset=${32 * u} (local.get $bp)))
-      (local.set $b1 (v128.load offset=${32 * u + 16} (local.get $bp)))` + range(MR)
-    .map(
-      (r) => `
+      (local.set $b1 (v128.load offset=${32 * u + 16} (local.get $bp)))` +
+    range(MR)
+      .map(
+        (r) => `
         (local.set $a (v128.load32_splat offset=${4 * (r + u * MR)} (local.get $ap)))
         (local.set $c${r}0 ${madd(fma, '(local.get $a)', '(local.get $b0)', `(local.get $c${r}0)`)})
         (local.set $c${r}1 ${madd(fma, '(local.get $a)', '(local.get $b1)', `(local.get $c${r}1)`)})`,
-    )
-    .join('');
+      )
+      .join('');
   const fullStore = range(MR)
     .map(
       (r) => `
@@ -98,7 +100,9 @@ function kernel(fma: boolean): string {
 
 /** Packs B[kc, nc] (strides in bytes) into 8-column panels [kc][8], zero-padded. */
 function packB(): string {
-  const loads = range(8).map((j) => `(local.set $r${j} (v128.load (i32.add (local.get $s) (i32.mul (i32.const ${j}) (local.get $sbn)))))`).join('\n          ');
+  const loads = range(8)
+    .map((j) => `(local.set $r${j} (v128.load (i32.add (local.get $s) (i32.mul (i32.const ${j}) (local.get $sbn)))))`)
+    .join('\n          ');
   const t = (x: string, y: string, l: number[]) => `(i8x16.shuffle ${lanes(l)} ${x} ${y})`;
   // 4×4 transposes of columns 0–3 and 4–7: out[kk] = [r0[kk], r1[kk], r2[kk], r3[kk]]
   const half = (o: number, off: number) => {
@@ -117,7 +121,9 @@ function packB(): string {
   return `
   (func $packB (param $src i32) (param $sbk i32) (param $sbn i32) (param $kc i32) (param $nc i32) (param $d i32)
     (local $p i32) (local $nv i32) (local $s i32) (local $k i32) (local $j i32)
-    ${range(8).map((j) => `(local $r${j} v128)`).join(' ')} (local $t0 v128) (local $t1 v128) (local $t2 v128) (local $t3 v128)
+    ${range(8)
+      .map((j) => `(local $r${j} v128)`)
+      .join(' ')} (local $t0 v128) (local $t1 v128) (local $t2 v128) (local $t3 v128)
     (loop $panels
       (local.set $nv (select (i32.const 8) (i32.sub (local.get $nc) (local.get $p)) (i32.ge_s (i32.sub (local.get $nc) (local.get $p)) (i32.const 8))))
       (local.set $s (i32.add (local.get $src) (i32.mul (local.get $p) (local.get $sbn))))
@@ -164,8 +170,12 @@ function packA(): string {
   return `
   (func $packA (param $src i32) (param $sam i32) (param $sak i32) (param $kc i32) (param $mc i32) (param $d i32)
     (local $p i32) (local $mv i32) (local $s i32) (local $k i32) (local $r i32)
-    ${range(MR).map((r) => `(local $o${r} i32)`).join(' ')}
-    ${range(MR).map((r) => `(local.set $o${r} (i32.mul (local.get $sam) (i32.const ${r})))`).join(' ')}
+    ${range(MR)
+      .map((r) => `(local $o${r} i32)`)
+      .join(' ')}
+    ${range(MR)
+      .map((r) => `(local.set $o${r} (i32.mul (local.get $sam) (i32.const ${r})))`)
+      .join(' ')}
     (loop $panels
       (local.set $mv (select (i32.const ${MR}) (i32.sub (local.get $mc) (local.get $p)) (i32.ge_s (i32.sub (local.get $mc) (local.get $p)) (i32.const ${MR}))))
       (local.set $s (i32.add (local.get $src) (i32.mul (local.get $p) (local.get $sam))))
@@ -247,7 +257,8 @@ function driver(): string {
  */
 function gemvT(fma: boolean): string {
   const cols = range(4);
-  const hsum = (v: string) => `(f32.add (f32.add (f32x4.extract_lane 0 ${v}) (f32x4.extract_lane 1 ${v})) (f32.add (f32x4.extract_lane 2 ${v}) (f32x4.extract_lane 3 ${v})))`;
+  const hsum = (v: string) =>
+    `(f32.add (f32.add (f32x4.extract_lane 0 ${v}) (f32x4.extract_lane 1 ${v})) (f32.add (f32x4.extract_lane 2 ${v}) (f32x4.extract_lane 3 ${v})))`;
   return `
   (func $gemvT (export "gemvT") (param $a i32) (param $sam i32) (param $b i32) (param $sbn i32) (param $c i32) (param $ldc i32)
                (param $M i32) (param $N i32) (param $K i32) (param $beta i32)
@@ -274,9 +285,13 @@ function gemvT(fma: boolean): string {
           ${cols.map((j) => `(local.set $s${j} (f32.add (local.get $s${j}) (f32.mul (local.get $v) (f32.load (i32.add (local.get $p${j}) (i32.shl (local.get $k) (i32.const 2)))))))`).join('\n          ')}
           (local.set $k (i32.add (local.get $k) (i32.const 1)))
           (br $tail)))
-        ${cols.map((j) => `(local.set $v (f32.add ${hsum(`(local.get $acc${j})`)} (local.get $s${j})))
+        ${cols
+          .map(
+            (j) => `(local.set $v (f32.add ${hsum(`(local.get $acc${j})`)} (local.get $s${j})))
         (if (local.get $beta) (then (local.set $v (f32.add (local.get $v) (f32.load offset=${4 * j} (i32.add (local.get $cr) (i32.shl (local.get $n) (i32.const 2))))))))
-        (f32.store offset=${4 * j} (i32.add (local.get $cr) (i32.shl (local.get $n) (i32.const 2))) (local.get $v))`).join('\n        ')}
+        (f32.store offset=${4 * j} (i32.add (local.get $cr) (i32.shl (local.get $n) (i32.const 2))) (local.get $v))`,
+          )
+          .join('\n        ')}
         (local.set $n (i32.add (local.get $n) (i32.const 4)))
         (br $cols)))
       (block $lastDone (loop $last
