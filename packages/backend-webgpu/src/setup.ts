@@ -159,7 +159,10 @@ export async function setupWebGPU(opts: SetupOptions = {}): Promise<BackendInfo>
     const guard = guardDevice(device);
     void guard.lost.then((reason) => log(`@peftjs/backend-webgpu: ${reason}`));
     const adapterInfo = (adapter as { info?: GPUAdapterInfo }).info;
+    const previous = tf.findBackendFactory('webgpu') ? (tf.findBackend('webgpu') as WebGPUBackend | null) : null;
     if (tf.findBackendFactory('webgpu')) tf.removeBackend('webgpu');
+    // the replaced device is destroyed: Dawn keeps every live device (and its threads) until exit
+    if (previous && previous.device !== device) previous.device.destroy();
     let backend: WebGPUBackend | null = null;
     tf.registerBackend('webgpu', () => (backend = new WebGPUBackend(device, adapterInfo)), 3);
     if (!(await withTimeout(tf.setBackend('webgpu'), timeoutMs, 'tf.setBackend("webgpu")')) || !backend) {

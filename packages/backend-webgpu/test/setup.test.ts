@@ -3,6 +3,11 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type BackendInfo, WebGPUError, setupWebGPU } from '../src/index.js';
 import { releaseWebGPU } from '../src/release.js';
 
+// Device faults (an error the device reports, error scopes, replacing and losing the device): Dawn 0.6.2
+// on SwiftShader deadlocks the test process in about 1 run of 8 around them (every test has passed;
+// the process never exits), so they run on request: PEFTJS_WEBGPU_DEVICE_FAULTS=1 (README).
+const deviceFaults = process.env['PEFTJS_WEBGPU_DEVICE_FAULTS'] === '1';
+
 let info: BackendInfo;
 beforeAll(async () => {
   info = await setupWebGPU();
@@ -55,13 +60,13 @@ describe('errors surface instead of zeros', () => {
     return buffer;
   };
 
-  it('an error the device reports is thrown at the next read', async () => {
+  it.runIf(deviceFaults)('an error the device reports is thrown at the next read', async () => {
     misalignedWrite().destroy();
     await expect(tf.add(tf.ones([4]), 1).data()).rejects.toThrow(WebGPUError);
     expect(Array.from(await tf.add(tf.ones([2]), 1).data())).toEqual([2, 2]);
   });
 
-  it('error scopes catch what a block caused', async () => {
+  it.runIf(deviceFaults)('error scopes catch what a block caused', async () => {
     await expect(info.guard!.scoped(() => misalignedWrite().destroy())).rejects.toThrow(/the device reported an error/);
   });
 
@@ -102,7 +107,7 @@ describe('kernels tfjs-backend-webgpu 4.22 lacks or limits', () => {
 
 // Last: these replace the device (Dawn has crashed the test process when error scopes were used on a
 // replacement device after other devices had been dropped, so nothing else runs after them).
-describe('replacing the device', () => {
+describe.runIf(deviceFaults)('replacing the device', () => {
   it('asks for the adapter limits when told to and reports what it got', async () => {
     const more = await setupWebGPU({ limits: 'adapter' });
     expect(more.limits!.maxBufferSize).toBe(more.adapterLimits!.maxBufferSize);
