@@ -70,14 +70,16 @@ export function adapterConfigJSON(record: AdapterRecord): Record<string, unknown
   return { ...json, peft_type: record.method.type, inference_mode: true };
 }
 
-/** Names of the float tensors holding NaN or ±Inf (one read). */
+/**
+ * Names of the float tensors holding NaN or ±Inf, checked on the values the writer reads anyway (no new
+ * GPU tensor: on WebGPU in a worker only values already read with `await data()` can be read).
+ */
 function nonFiniteTensors(state: Map<string, tf.Tensor>): string[] {
-  const floats = [...state].filter(([, t]) => t.dtype === 'float32');
-  if (floats.length === 0) return [];
-  const ok = tf.tidy(() => tf.stack(floats.map(([, t]) => tf.all(tf.isFinite(t)))));
-  const v = ok.dataSync();
-  ok.dispose();
-  return floats.filter((_, i) => !v[i]).map(([n]) => n);
+  const finite = (v: ArrayLike<number>) => {
+    for (let i = 0; i < v.length; i++) if (!Number.isFinite(v[i]!)) return false;
+    return true;
+  };
+  return [...state].filter(([, t]) => t.dtype === 'float32' && !finite(t.dataSync())).map(([n]) => n);
 }
 
 /**

@@ -6,11 +6,17 @@
  * Every call first yields to the event loop, as real file I/O does: the Trainer awaits its
  * metrics append after each step, so the worker handles messages (Stop) between steps.
  */
-import { deleteFile, getFile, isDirectory, normalize, putFile } from './store.js';
+import { deleteFile, getFile, isDirectory, listFiles, normalize, putFile, removeTree } from './store.js';
 
 function fsError(code: string, syscall: string, path: string): Error {
   const text =
-    code === 'ENOENT' ? 'no such file or directory' : code === 'EISDIR' ? 'illegal operation on a directory' : 'operation failed';
+    code === 'ENOENT'
+      ? 'no such file or directory'
+      : code === 'EISDIR'
+        ? 'illegal operation on a directory'
+        : code === 'EEXIST'
+          ? 'file already exists'
+          : 'operation failed';
   return Object.assign(new Error(`${code}: ${text}, ${syscall} '${path}'`), { code, syscall, path });
 }
 
@@ -94,9 +100,28 @@ export async function rename(from: string, to: string): Promise<void> {
   deleteFile(from);
 }
 
-export async function rm(path: string): Promise<void> {
+export async function rm(path: string, opts: { recursive?: boolean; force?: boolean } = {}): Promise<void> {
   await nextTask();
-  deleteFile(path);
+  if (deleteFile(path)) return;
+  if (isDirectory(path)) {
+    if (!opts.recursive) throw fsError('EISDIR', 'rm', path);
+    removeTree(path);
+  } else if (!opts.force) throw fsError('ENOENT', 'rm', path);
+}
+
+/** A hard link, as the output-folder lock takes it: `to` must not exist yet (EEXIST); the page copies the bytes. */
+export async function link(from: string, to: string): Promise<void> {
+  await nextTask();
+  const bytes = read(from, 'link');
+  if (getFile(to) || isDirectory(to)) throw fsError('EEXIST', 'link', to);
+  putFile(to, bytes.slice());
+}
+
+/** The names directly in `dir` (files and the folders that hold files). */
+export async function readdir(dir: string): Promise<string[]> {
+  await nextTask();
+  if (!isDirectory(dir)) throw fsError(getFile(dir) ? 'ENOTDIR' : 'ENOENT', 'scandir', dir);
+  return [...new Set(listFiles(dir).map((p) => p.split('/')[0]!))];
 }
 
 /** A handle that buffers its writes and stores them on close (`writeFileAtomic` then renames). */
@@ -117,6 +142,19 @@ class FileHandle {
     private readonly writable: boolean,
   ) {}
 
+  /** Reads by offset, as the header-first model loader does. */
+  async read(buffer: Uint8Array, offset: number, length: number, position: number): Promise<{ bytesRead: number; buffer: Uint8Array }> {
+    const bytes = read(this.path, 'read');
+    const chunk = bytes.subarray(position, Math.min(bytes.length, position + length));
+    buffer.set(chunk, offset);
+    return { bytesRead: chunk.length, buffer };
+  }
+
+  async stat(): Promise<{ size: number; isFile(): boolean; isDirectory(): boolean }> {
+    const bytes = read(this.path, 'fstat');
+    return { size: bytes.length, isFile: () => true, isDirectory: () => false };
+  }
+
   async writeFile(data: Uint8Array | string): Promise<void> {
     this.data = typeof data === 'string' ? new TextEncoder().encode(data) : data.slice();
   }
@@ -130,4 +168,4 @@ class FileHandle {
   }
 }
 
-export default { readFile, writeFile, appendFile, access, stat, mkdir, rename, rm, open };
+export default { readFile, writeFile, appendFile, access, stat, mkdir, rename, rm, readdir, link, open };

@@ -25,4 +25,11 @@ export function basename(path: string): string {
   return trimmed.slice(trimmed.lastIndexOf('/') + 1);
 }
 
-export default { sep, join, dirname, basename };
+/** An absolute path: from the last absolute part on, joined (the page's files have no working directory but `/`). */
+export function resolve(...parts: string[]): string {
+  let i = parts.length - 1;
+  while (i > 0 && !parts[i]!.startsWith('/')) i--;
+  return join('/', ...parts.slice(i));
+}
+
+export default { sep, join, dirname, basename, resolve };

@@ -1,6 +1,6 @@
 // Folders on disk as units: a set of files saved all-or-nothing, crash leftovers swept, and an
 // exclusive lock for the life of a run. Node modules load lazily, so core stays browser-importable.
-import { TEMP_PREFIX, syncDirectory, writeFileAtomic } from './fs.js';
+import { TEMP_PREFIX, ownPid, syncDirectory, writeFileAtomic } from './fs.js';
 
 /** A file of a folder save: its path inside the folder (`a.json` or `sub/a.json`) and its bytes. */
 export interface FolderFile {
@@ -28,8 +28,7 @@ interface Journal {
   commitFiles: string[];
 }
 
-const ownTemp = (what: string) =>
-  `${TEMP_PREFIX}p${process.pid}-${what}-${Date.now().toString(36)}${Math.random().toString(36).slice(2, 8)}`;
+const ownTemp = (what: string) => `${TEMP_PREFIX}p${ownPid()}-${what}-${Date.now().toString(36)}${Math.random().toString(36).slice(2, 8)}`;
 
 /**
  * Saves `files` into `dir` so that no loader sees new files beside old ones:
@@ -131,7 +130,7 @@ export async function recoverFolder(dir: string): Promise<string[]> {
 
 /** Whether process `pid` is running (on this machine). */
 export function processAlive(pid: number): boolean {
-  if (!Number.isInteger(pid) || pid <= 0) return false;
+  if (!Number.isInteger(pid) || pid <= 0 || typeof process === 'undefined') return false;
   try {
     process.kill(pid, 0);
     return true;
@@ -156,7 +155,7 @@ export async function sweepTemps(dir: string): Promise<string[]> {
   const stale = names.filter((n) => {
     if (!n.startsWith(TEMP_PREFIX)) return false;
     const pid = /^p(\d+)-/.exec(n.slice(TEMP_PREFIX.length))?.[1];
-    return pid === undefined || (Number(pid) !== process.pid && !processAlive(Number(pid)));
+    return pid === undefined || (Number(pid) !== ownPid() && !processAlive(Number(pid)));
   });
   for (const n of stale) await fs.rm(join(dir, n), { recursive: true, force: true });
   return stale;
@@ -190,7 +189,7 @@ export async function lockFolder(dir: string): Promise<() => Promise<void>> {
     const n = (held.get(key) ?? 1) - 1;
     if (n > 0) return void held.set(key, n);
     held.delete(key);
-    if ((await readLockPid(path)) === process.pid) await fs.rm(path, { force: true });
+    if ((await readLockPid(path)) === ownPid()) await fs.rm(path, { force: true });
   };
   if (held.has(key)) {
     held.set(key, held.get(key)! + 1);
@@ -200,7 +199,7 @@ export async function lockFolder(dir: string): Promise<() => Promise<void>> {
   for (let attempt = 0; attempt < 5; attempt++) {
     // written whole under a temp name, then linked: the lock never exists without its pid
     const draft = join(key, ownTemp('lock'));
-    const content = JSON.stringify({ pid: process.pid, started: new Date().toISOString() });
+    const content = JSON.stringify({ pid: ownPid(), started: new Date().toISOString() });
     try {
       await fs.writeFile(draft, content);
       // a file system without hard links (some network or FUSE ones) gets an exclusive create instead
@@ -218,7 +217,7 @@ export async function lockFolder(dir: string): Promise<() => Promise<void>> {
       await fs.rm(draft, { force: true });
     }
     const pid = await readLockPid(path);
-    if (pid !== undefined && pid !== process.pid && processAlive(pid)) throw new FolderLockedError(key, pid);
+    if (pid !== undefined && pid !== ownPid() && processAlive(pid)) throw new FolderLockedError(key, pid);
     // stale: move it aside (one of several racing takers wins the rename), remove it, try again
     const aside = join(key, ownTemp('stale-lock'));
     await fs.rename(path, aside).then(

@@ -5,6 +5,10 @@ import type { SafetensorsFile } from './safetensors.js';
 import { parseSafetensors } from './safetensors-read.js';
 import { serializeSafetensors } from './safetensors-write.js';
 import type { SerializeOptions, TensorSource } from './safetensors-write.js';
+/** This process's id; 0 where there are no processes (a browser page or worker, whose files are its own). */
+export function ownPid(): number {
+  return typeof process === 'undefined' ? 0 : process.pid;
+}
 
 /** Names of files and folders being written; `p<pid>-` follows, so a sweep knows whose they are. */
 export const TEMP_PREFIX = '.peftjs-tmp-';
@@ -19,7 +23,7 @@ export async function writeFileAtomic(path: string, data: Uint8Array | string): 
   const { basename, dirname, join } = await import('node:path');
   const dir = dirname(path);
   const random = `${Date.now().toString(36)}-${Math.random().toString(36).slice(2, 10)}`;
-  const temp = join(dir, `${TEMP_PREFIX}p${process.pid}-${basename(path).slice(0, 100)}-${random}`);
+  const temp = join(dir, `${TEMP_PREFIX}p${ownPid()}-${basename(path).slice(0, 100)}-${random}`);
   let handle: Awaited<ReturnType<typeof fs.open>> | undefined;
   try {
     await fs.mkdir(dir, { recursive: true });
