@@ -6,39 +6,9 @@ import * as tf from '@tensorflow/tfjs-core';
 import { setupBackend } from '@peftjs/backend-node';
 import { PeftModel, PeftRegistry, Rng } from '@peftjs/core';
 import { lora } from '@peftjs/lora';
-import { generate, modelFromConfig } from '@peftjs/models';
+import { generate } from '@peftjs/models';
 import { AdamW } from '@peftjs/train';
-
-const SHAPES = {
-  ref: { vocab: 512, hidden: 256, layers: 4, heads: 4, kvHeads: 4, ffn: 1024, batch: 8, seq: 64, tied: false },
-  smol: { vocab: 49152, hidden: 576, layers: 30, heads: 9, kvHeads: 3, ffn: 1536, batch: 1, seq: 128, tied: true },
-};
-
-function arg(name: string, fallback: string): string {
-  const i = process.argv.indexOf(`--${name}`);
-  return i > 0 ? process.argv[i + 1]! : fallback;
-}
-
-type Shape = (typeof SHAPES)['ref'];
-
-function build(s: Shape) {
-  return modelFromConfig(
-    {
-      architectures: ['LlamaForCausalLM'],
-      model_type: 'llama',
-      vocab_size: s.vocab,
-      hidden_size: s.hidden,
-      intermediate_size: s.ffn,
-      num_hidden_layers: s.layers,
-      num_attention_heads: s.heads,
-      num_key_value_heads: s.kvHeads,
-      max_position_embeddings: 2048,
-      rms_norm_eps: 1e-6,
-      tie_word_embeddings: s.tied,
-    },
-    { rng: new Rng(1) },
-  );
-}
+import { SHAPES, arg, buildLlama } from './shapes.js';
 
 /** Median ms of `steps` calls after two warm-up calls; the first call's time is kept too. */
 function timed(fn: () => void, steps: number): { median: number; first: number } {
@@ -56,7 +26,7 @@ function timed(fn: () => void, steps: number): { median: number; first: number }
   return { median: times[Math.floor(times.length / 2)]!, first };
 }
 
-type Model = ReturnType<typeof build>;
+type Model = ReturnType<typeof buildLlama>;
 interface Forwardable {
   forward(b: { inputIds: tf.Tensor; labels?: tf.Tensor }): { loss?: tf.Tensor };
 }
@@ -89,7 +59,7 @@ async function main(): Promise<void> {
   let base: Model;
 
   if (rows.includes('full')) {
-    base = build(s);
+    base = buildLlama(s);
     const params = base.namedParameters();
     const opt = new AdamW(params);
     const vars = params.map(([, v]) => v);
@@ -100,7 +70,7 @@ async function main(): Promise<void> {
     base.dispose();
   }
 
-  base = build(s);
+  base = buildLlama(s);
   const peft = new PeftModel(base as never, { registry: new PeftRegistry().use(lora) });
   peft.addAdapter('default', { peft_type: 'LORA', r: 8, lora_alpha: 16, target_modules: ['q_proj', 'v_proj'] });
   if (rows.includes('lora')) {

@@ -4,14 +4,9 @@ import * as tf from '@tensorflow/tfjs-core';
 import { setupBackend } from '@peftjs/backend-node';
 import { PeftModel, PeftRegistry, Rng } from '@peftjs/core';
 import { lora } from '@peftjs/lora';
-import { modelFromConfig } from '@peftjs/models';
 import { AdamW } from '@peftjs/train';
+import { SHAPES, arg, buildLlama } from './shapes.js';
 
-const SHAPES = {
-  ref: { vocab: 512, hidden: 256, layers: 4, heads: 4, kvHeads: 4, ffn: 1024, batch: 8, seq: 64, tied: false },
-  smol: { vocab: 49152, hidden: 576, layers: 30, heads: 9, kvHeads: 3, ffn: 1536, batch: 1, seq: 128, tied: true },
-};
-const arg = (n: string, d: string) => (process.argv.includes(`--${n}`) ? process.argv[process.argv.indexOf(`--${n}`) + 1]! : d);
 const s = { ...SHAPES[arg('shape', 'ref') as keyof typeof SHAPES] };
 if (Number(arg('seq', '0'))) s.seq = Number(arg('seq', '0'));
 const mode = arg('mode', 'lora');
@@ -21,22 +16,7 @@ const rss = () => process.memoryUsage().rss;
 
 const info = await setupBackend({ prefer: 'wasm', threads: Number(arg('threads', '1')) });
 console.log(info.reason);
-const base = modelFromConfig(
-  {
-    architectures: ['LlamaForCausalLM'],
-    model_type: 'llama',
-    vocab_size: s.vocab,
-    hidden_size: s.hidden,
-    intermediate_size: s.ffn,
-    num_hidden_layers: s.layers,
-    num_attention_heads: s.heads,
-    num_key_value_heads: s.kvHeads,
-    max_position_embeddings: 2048,
-    rms_norm_eps: 1e-6,
-    tie_word_embeddings: s.tied,
-  },
-  { rng: new Rng(1) },
-);
+const base = buildLlama(s);
 const peft = new PeftModel(base as never, { registry: new PeftRegistry().use(lora) });
 peft.addAdapter('default', { peft_type: 'LORA', r: 8, lora_alpha: 16, target_modules: ['q_proj', 'v_proj'] });
 console.log(
