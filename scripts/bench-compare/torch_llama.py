@@ -2,8 +2,10 @@
 (scripts/bench-compare/peftjs.ts). RMSNorm, RoPE, SwiGLU, no biases, grouped-query attention as
 transformers does it (repeat_kv), LoRA on q,v (frozen base), AdamW. Prints one JSON line.
 
-Run it as compare.ts does: `env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE OPENBLAS_NUM_THREADS=2
-/usr/bin/python3 torch_llama.py --shape ref --rows lora,forward,full,decode --steps 6`.
+Run it as compare.ts does, once per thread configuration (it keeps each row's best), e.g.
+`env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE OPENBLAS_NUM_THREADS=1 /usr/bin/python3 torch_llama.py
+--shape ref --rows lora,forward,full,decode --steps 6 --threads 1`. On the 2-core VM, measured idle:
+LoRA step 79 ms with 1×1 (torch × OpenBLAS threads) against 170 ms with 1×2; forward 31 ms with 1×2.
 """
 import argparse
 import json
