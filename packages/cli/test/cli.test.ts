@@ -5,7 +5,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { loadModel } from '@peftjs/models';
 import { parseArgs, parseLooseValue } from '../src/args.js';
 import { trainSpec } from '../src/commands/train.js';
-import { paths, peft, tmp } from './helpers.js';
+import { paths, peft, tmp, bundledTrain } from './helpers.js';
 
 describe('argument parsing', () => {
   it('reads typed flags and passes unknown ones to the method config as snake_case', () => {
@@ -111,15 +111,7 @@ describe('train → inspect → eval → generate → merge on the bundled model
 
   beforeAll(async () => {
     trained = await peft(
-      'train',
-      '--model',
-      paths.model,
-      '--data',
-      paths.train,
-      '--valid',
-      paths.valid,
-      '--out',
-      out,
+      ...bundledTrain(out),
       '--steps',
       '4',
       '--batch-size',

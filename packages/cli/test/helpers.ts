@@ -21,3 +21,17 @@ export async function peft(...argv: string[]): Promise<RunResult> {
 
 export const tmp = (prefix = 'peftjs-cli-') => mkdtempSync(join(tmpdir(), prefix));
 export const paths = demoPaths();
+
+/** `train` on the bundled model and riddles (train + valid split) into `out`; more flags follow. */
+export const bundledTrain = (out: string, ...more: string[]) => [
+  'train',
+  '--model',
+  paths.model,
+  '--data',
+  paths.train,
+  '--valid',
+  paths.valid,
+  '--out',
+  out,
+  ...more,
+];

@@ -5,7 +5,7 @@ import { PeftModel, PeftRegistry, saveAdapter } from '@peftjs/core';
 import { lora } from '@peftjs/lora';
 import { loadModel } from '@peftjs/models';
 import { linear4bitModules } from '@peftjs/qlora';
-import { paths, peft, tmp } from './helpers.js';
+import { paths, peft, tmp, bundledTrain } from './helpers.js';
 
 const QLORA = resolve(process.env.PEFTJS_FIXTURES ?? join(__dirname, '../../../../shared/fixtures'), 'qlora');
 const folder = existsSync(QLORA) ? readdirSync(QLORA).find((d) => existsSync(join(QLORA, d, 'model.safetensors'))) : undefined;
@@ -14,15 +14,7 @@ describe('4-bit bases in the CLI', () => {
   it('train --quantize nf4 trains LoRA on a base quantized while loading; bad values are usage errors', async () => {
     const out = tmp();
     const r = await peft(
-      'train',
-      '--model',
-      paths.model,
-      '--data',
-      paths.train,
-      '--valid',
-      paths.valid,
-      '--out',
-      out,
+      ...bundledTrain(out),
       '--quantize',
       'nf4',
       '--steps',

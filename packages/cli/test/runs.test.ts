@@ -3,12 +3,11 @@ import { existsSync, mkdirSync, readFileSync, readdirSync, writeFileSync } from 
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { paths, peft, tmp } from './helpers.js';
+import { paths, peft, tmp, bundledTrain } from './helpers.js';
 
 const FAST = ['--steps', '2', '--batch-size', '4', '--eval-every', '100', '--save-every', '1', '--max-length', '64'];
 const LORA = ['--r', '2', '--target-modules', 'q_proj,v_proj'];
-const train = (out: string, ...more: string[]) =>
-  peft('train', '--model', paths.model, '--data', paths.train, '--valid', paths.valid, '--out', out, ...FAST, ...LORA, ...more);
+const train = (out: string, ...more: string[]) => peft(...bundledTrain(out, ...FAST, ...LORA, ...more));
 const steps = (out: string) =>
   readFileSync(join(out, 'metrics.jsonl'), 'utf8')
     .trim()
@@ -67,23 +66,7 @@ describe('one run per output folder', () => {
     const data = await train(out, '--resume', '--data', paths.valid, '--steps', '3');
     expect(data.code).toBe(2);
     expect(data.err).toContain(`--data (was ${paths.train}, now ${paths.valid})`);
-    const rank = await peft(
-      'train',
-      '--model',
-      paths.model,
-      '--data',
-      paths.train,
-      '--valid',
-      paths.valid,
-      '--out',
-      out,
-      ...FAST,
-      '--r',
-      '4',
-      '--target-modules',
-      'q_proj,v_proj',
-      '--resume',
-    );
+    const rank = await peft(...bundledTrain(out), ...FAST, '--r', '4', '--target-modules', 'q_proj,v_proj', '--resume');
     expect(rank.code).toBe(2);
     expect(rank.err).toContain('method option r (was 2, now 4)');
     const none = await train(join(tmp(), 'empty'), '--resume');
