@@ -9,6 +9,8 @@
  * Compiled by `scripts/build-gemm.ts` (wabt) into `binary.ts`; `test/gemm-build.test.ts` rebuilds it
  * and compares bytes. No Node API here: the browser's wasm fallback uses the same text and binary.
  */
+import { nf4Functions } from './wat-nf4.js';
+
 export interface GemmVariant {
   fma: boolean;
   shared: boolean;
@@ -321,6 +323,7 @@ ${packB()}
 ${packA()}
 ${driver()}
 ${gemvT(v.fma)}
+${nf4Functions()}
 )
 `;
 }
