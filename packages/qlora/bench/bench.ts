@@ -9,7 +9,7 @@
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
-import { tmpdir } from 'node:os';
+import { loadavg, tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import * as tf from '@tensorflow/tfjs-core';
@@ -111,32 +111,43 @@ function runChild(mode: string): Record<string, number> & { mode: string } {
 }
 
 // ---- 3. matmul ---------------------------------------------------------------------------
-function matmulTimes(M: number, K: number, N: number): { nf4: number; f32: number; kernel: string } {
+/**
+ * y = x·Wᵀ with a 4-bit W (`Linear4bit.baseForward`: the `PeftNf4MatMul` op) vs the float32 W through
+ * tf.matMul (on wasm: peftjs' GEMM); `withGrad` adds the input gradient dy·W (the op with `transposed`
+ * set). The two are timed alternately in one loop (the machine is shared): medians.
+ */
+function matmulTimes(M: number, K: number, N: number, withGrad: boolean): { nf4: number; f32: number; kernel: string } {
   const rng = new Rng(3);
   const w = Float32Array.from({ length: N * K }, () => rng.normal() * 0.02);
   const layer = new Linear4bit(quantize4bit(w, [N, K]));
   const weight = tf.tensor2d(w, [N, K]);
   const x = tf.randomNormal([M, K]);
-  const time = (f: () => tf.Tensor) => {
-    tf.dispose(f().dataSync());
-    const ts: number[] = [];
-    for (let i = 0; i < 7; i++) {
-      const t0 = performance.now();
-      const y = f();
-      y.dataSync();
-      ts.push(performance.now() - t0);
-      y.dispose();
-    }
-    return median(ts);
+  const dy = tf.randomNormal([M, N]);
+  const run = (f: () => tf.Tensor) => {
+    const t0 = performance.now();
+    const y = f();
+    y.dataSync();
+    y.dispose();
+    return performance.now() - t0;
   };
-  const nf4 = time(() => layer.baseForward(x));
-  const f32 = time(() => tf.matMul(x, weight, false, true));
+  const timed = (f: (x: tf.Tensor) => tf.Tensor) =>
+    withGrad ? () => tf.grad((xi: tf.Tensor) => tf.sum(tf.mul(f(xi), dy)))(x) : () => f(x);
+  const nf4 = timed((xi) => layer.baseForward(xi));
+  const f32 = timed((xi) => tf.matMul(xi, weight, false, true));
+  run(nf4);
+  run(f32);
+  const reps = Math.max(5, Math.min(41, Math.round(2e9 / (M * K * N))));
+  const [a, b]: number[][] = [[], []];
+  for (let i = 0; i < reps; i++) {
+    a.push(run(nf4));
+    b.push(run(f32));
+  }
   const kernel = tf.getKernel('PeftNf4MatMul', tf.getBackend())
     ? `registered ${tf.getBackend()} kernel`
     : 'tfjs-ops fallback (dequantize per call)';
   layer.dispose();
-  tf.dispose([weight, x]);
-  return { nf4, f32, kernel };
+  tf.dispose([weight, x, dy]);
+  return { nf4: median(a), f32: median(b), kernel };
 }
 
 // ---- 4/5. the bundled model --------------------------------------------------------------
@@ -231,14 +242,21 @@ async function main(): Promise<void> {
     }
   }
   if (want(3)) {
-    console.log('\n3. NF4 matmul vs float32 matmul, same shape, on ' + tf.getBackend() + ':');
-    for (const [M, K, N] of [
-      [8, 2048, 2048],
-      [64, 768, 2048],
-    ]) {
-      const r = matmulTimes(M, K, N);
+    console.log(
+      `\n3. NF4 matmul vs float32 matmul, same shape, on ${tf.getBackend()} (alternating, medians; load ${loadavg()[0]!.toFixed(1)}):`,
+    );
+    for (const [M, K, N, t] of [
+      [512, 576, 1536, false],
+      [128, 1536, 576, false],
+      [512, 576, 1536, true],
+      [1, 576, 1536, false],
+      [2, 576, 1536, false],
+      [8, 2048, 2048, false],
+    ] as const) {
+      const r = matmulTimes(M, K, N, t);
+      const shape = `x [${M}, ${K}] · W[${N}, ${K}]ᵀ${t ? ' + input gradient dy·W' : ''}`;
       console.log(
-        `   x [${M}, ${K}] · W[${N}, ${K}]ᵀ: nf4 ${r.nf4.toFixed(2)} ms, f32 ${r.f32.toFixed(2)} ms, ratio ${(r.nf4 / r.f32).toFixed(2)}× — kernel: ${r.kernel}`,
+        `   ${shape}: nf4 ${r.nf4.toFixed(2)} ms, f32 ${r.f32.toFixed(2)} ms, ratio ${(r.nf4 / r.f32).toFixed(2)}× — kernel: ${r.kernel}`,
       );
     }
   }
