@@ -103,6 +103,7 @@ const SHAPES: Array<[number, number, number]> = [
   [530, 61, 64],
   [19, 611, 4096],
   [29, 35, 96],
+  [45, 96, 64],
 ];
 const ROWS = [1, 2, 3, 37, 128];
 
@@ -152,6 +153,32 @@ describe('PeftNf4MatMul on wasm (4-bit decode fused into the GEMM)', () => {
             expectNear(actual, expected);
             expectNear(actual, fallback.dataSync() as Float32Array);
             tf.dispose([y, w, fallback, x, ...Object.values(q.inputs)]);
+          }
+  });
+
+  it('decoding rows (N = 1, 2; in a multiple of 16: dot products straight from the codes) equal the fallback', async () => {
+    let seed = 500;
+    for (const [, code] of codes)
+      for (const [out, inF, blockSize] of [
+        [45, 96, 64],
+        [37, 64, 4096],
+        [130, 48, 32],
+        [9, 1040, 128],
+      ] as const)
+        for (const doubleQuant of [true, false])
+          for (const rows of [1, 2]) {
+            const q = randomQuant(out, inF, blockSize, doubleQuant, code, nested, seed++);
+            const attrs = { ...q.attrs, transposed: false };
+            const x = tf.randomNormal([rows, inF], 0, 1, 'float32', seed);
+            await tf.setBackend('cpu');
+            const w = dequantizeNf4(q.inputs, attrs);
+            const expected = reference(x.dataSync() as Float32Array, w.dataSync() as Float32Array, rows, out, inF, false);
+            const fallback = nf4MatMul({ x, ...q.inputs }, attrs);
+            await tf.setBackend('wasm');
+            const y = nf4MatMul({ x, ...q.inputs }, attrs);
+            expectNear(y.dataSync() as Float32Array, expected);
+            expectNear(y.dataSync() as Float32Array, fallback.dataSync() as Float32Array);
+            tf.dispose([x, y, w, fallback, ...Object.values(q.inputs)]);
           }
   });
 

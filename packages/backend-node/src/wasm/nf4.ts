@@ -26,9 +26,25 @@ type GemmNf4Fn = (
   work: number,
 ) => void;
 
+/** gemvNf4's signature (M = 1 or 2, y = x·Wᵀ only). */
+type GemvNf4Fn = (
+  a: number,
+  sam: number,
+  q: number,
+  sc: number,
+  code: number,
+  c: number,
+  ldc: number,
+  M: number,
+  N: number,
+  K: number,
+  bsh: number,
+) => void;
+
 /** The 4-bit GEMM bound to one backend's heap, with its own scratch (one thread). */
 interface Nf4Gemm {
   fn: GemmNf4Fn;
+  gemv: GemvNf4Fn;
   memory: WebAssembly.Memory;
   work: number;
 }
@@ -44,11 +60,14 @@ function nf4GemmFor(backend: WasmHeapBackend): Nf4Gemm | null {
     const work = (backend.wasm._malloc(WasmGemm.scratchBytes + 16) + 15) & ~15;
     const gemm = new WasmGemm(g.memory, work);
     const instance = new WebAssembly.Instance(gemm.module, { env: { memory: g.memory } });
-    out = { fn: instance.exports['gemmNf4'] as GemmNf4Fn, memory: g.memory, work };
+    out = { fn: instance.exports['gemmNf4'] as GemmNf4Fn, gemv: instance.exports['gemvNf4'] as GemvNf4Fn, memory: g.memory, work };
   }
   bound.set(backend, out);
   return out;
 }
+
+/** Rows of x up to which y = x·Wᵀ skips packing (`gemvNf4`; the module handles 1 or 2). */
+const GEMV_NF4_MAX_ROWS = 2;
 
 const size = (shape: readonly number[]) => shape.reduce((p, d) => p * d, 1);
 
@@ -59,9 +78,13 @@ function expectInput(t: Info, name: Nf4MatMulInput, dtype: tf.DataType, minSize:
     );
 }
 
+/** Floats before the block scales in the tables buffer: the 16 code values, then their 4 byte planes (64 bytes). */
+const TABLE_HEAD = 32;
+
 /**
- * Writes the 16 code values and the block scales (float32, bitsandbytes' order of operations, so W
- * is bit-identical to the op's fallback) at `dst` on the heap: [code(16), scale(nblocks)].
+ * Writes the 16 code values, their byte planes (plane b: byte b of each value, for the SIMD decoder)
+ * and the block scales (float32, bitsandbytes' order of operations, so W is bit-identical to the op's
+ * fallback) at `dst` on the heap: [code(16), planes(16), scale(nblocks)].
  */
 function writeTables(
   heap: ArrayBufferLike,
@@ -72,9 +95,11 @@ function writeTables(
   nblocks: number,
 ): void {
   const f32 = (t: Info, n: number) => new Float32Array(heap, ptrOf(backend, t), n);
-  const out = new Float32Array(heap, dst, 16 + nblocks);
+  const out = new Float32Array(heap, dst, TABLE_HEAD + nblocks);
   out.set(f32(inputs.code, 16));
-  const scales = out.subarray(16);
+  const bytes = new Uint8Array(heap, dst, 128);
+  for (let b = 0; b < 4; b++) for (let c = 0; c < 16; c++) bytes[64 + 16 * b + c] = bytes[4 * c + b]!;
+  const scales = out.subarray(TABLE_HEAD);
   if (!attrs.doubleQuant) {
     scales.set(f32(inputs.absmax, nblocks));
     return;
@@ -117,13 +142,15 @@ export function wasmNf4MatMul({ inputs, attrs, backend }: PeftKernelArgs<Nf4MatM
     new Float32Array(g.memory.buffer, ptrOf(be, y), M * N).fill(0);
     return y;
   }
-  const tables = be.makeOutput([16 + nblocks], 'float32');
+  const tables = be.makeOutput([TABLE_HEAD + nblocks], 'float32');
   try {
     const pt = ptrOf(be, tables);
     writeTables(g.memory.buffer, pt, be, inputs, attrs, nblocks);
     const bsh = Number.isInteger(Math.log2(bs)) ? Math.log2(bs) : -1;
-    const [sk, sn] = transposed ? [I, 1] : [1, I];
-    g.fn(ptrOf(be, x), 4 * K, 4, ptrOf(be, inputs.packed), pt + 64, pt, sk, sn, bsh, bs, ptrOf(be, y), 4 * N, M, N, K, g.work);
+    const [px, pq, py, sc] = [ptrOf(be, x), ptrOf(be, inputs.packed), ptrOf(be, y), pt + 4 * TABLE_HEAD];
+    // decoding (1–2 rows): dot products straight from the codes; otherwise decode into the GEMM's panels
+    if (!transposed && M <= GEMV_NF4_MAX_ROWS && K % 16 === 0 && bsh >= 4) g.gemv(px, 4 * K, pq, sc, pt, py, 4 * N, M, N, K, bsh);
+    else g.fn(px, 4 * K, 4, pq, sc, pt, transposed ? I : 1, transposed ? 1 : I, bsh, bs, py, 4 * N, M, N, K, g.work);
   } finally {
     be.disposeData(tables.dataId, true);
   }
