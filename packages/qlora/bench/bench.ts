@@ -121,37 +121,47 @@ function runChild(mode: string): Record<string, number> & { mode: string } {
  * tf.matMul (on wasm: peftjs' GEMM); `withGrad` adds the input gradient dy·W (the op with `transposed`
  * set). The two are timed alternately in one loop (the machine is shared): medians.
  */
-function matmulTimes(M: number, K: number, N: number, withGrad: boolean): { nf4: number; f32: number; kernel: string } {
+function matmulTimes(
+  M: number,
+  K: number,
+  N: number,
+  opts: { withGrad?: boolean; weights?: number } = {},
+): { nf4: number; f32: number; kernel: string } {
   const rng = new Rng(3);
-  const w = Float32Array.from({ length: N * K }, () => rng.normal() * 0.02);
-  const layer = new Linear4bit(quantize4bit(w, [N, K]));
-  const weight = tf.tensor2d(w, [N, K]);
+  // `weights` > 1: a different W each call, cycling (a decode step's layers: float weights leave the cache)
+  const ws = Array.from({ length: opts.weights ?? 1 }, () => Float32Array.from({ length: N * K }, () => rng.normal() * 0.02));
+  const layers = ws.map((w) => new Linear4bit(quantize4bit(w, [N, K])));
+  const weights = ws.map((w) => tf.tensor2d(w, [N, K]));
   const x = tf.randomNormal([M, K]);
   const dy = tf.randomNormal([M, N]);
-  const run = (f: () => tf.Tensor) => {
+  let l = 0;
+  const run = (f: (i: number) => tf.Tensor) => {
     const t0 = performance.now();
-    const y = f();
+    const y = f(l++ % ws.length);
     y.dataSync();
     y.dispose();
     return performance.now() - t0;
   };
-  const timed = (f: (x: tf.Tensor) => tf.Tensor) =>
-    withGrad ? () => tf.grad((xi: tf.Tensor) => tf.sum(tf.mul(f(xi), dy)))(x) : () => f(x);
-  const nf4 = timed((xi) => layer.baseForward(xi));
-  const f32 = timed((xi) => tf.matMul(xi, weight, false, true));
-  run(nf4);
-  run(f32);
-  const reps = Math.max(5, Math.min(41, Math.round(2e9 / (M * K * N))));
+  const timed = (f: (x: tf.Tensor, i: number) => tf.Tensor) =>
+    opts.withGrad ? (i: number) => tf.grad((xi: tf.Tensor) => tf.sum(tf.mul(f(xi, i), dy)))(x) : (i: number) => f(x, i);
+  const nf4 = timed((xi, i) => layers[i]!.baseForward(xi));
+  const f32 = timed((xi, i) => tf.matMul(xi, weights[i]!, false, true));
+  for (let i = 0; i < ws.length; i++) {
+    run(nf4);
+    run(f32);
+  }
+  const reps = Math.max(ws.length * 5, Math.min(41, Math.round(2e9 / (M * K * N))));
   const [a, b]: number[][] = [[], []];
   for (let i = 0; i < reps; i++) {
     a.push(run(nf4));
+    l--;
     b.push(run(f32));
   }
   const kernel = tf.getKernel('PeftNf4MatMul', tf.getBackend())
     ? `registered ${tf.getBackend()} kernel`
     : 'tfjs-ops fallback (dequantize per call)';
-  layer.dispose();
-  tf.dispose([weight, x, dy]);
+  layers.forEach((x) => x.dispose());
+  tf.dispose([...weights, x, dy]);
   return { nf4: median(a), f32: median(b), kernel };
 }
 
@@ -311,16 +321,17 @@ async function main(): Promise<void> {
     console.log(
       `\n3. NF4 matmul vs float32 matmul, same shape, on ${tf.getBackend()} (alternating, medians; load ${loadavg()[0]!.toFixed(1)}):`,
     );
-    for (const [M, K, N, t] of [
-      [512, 576, 1536, false],
-      [128, 1536, 576, false],
-      [512, 576, 1536, true],
-      [1, 576, 1536, false],
-      [2, 576, 1536, false],
-      [8, 2048, 2048, false],
+    for (const [M, K, N, withGrad, weights] of [
+      [512, 576, 1536, false, 1],
+      [128, 1536, 576, false, 1],
+      [512, 576, 1536, true, 1],
+      [8, 2048, 2048, false, 1],
+      [1, 576, 1536, false, 1],
+      [2, 576, 1536, false, 1],
+      [1, 576, 1536, false, 24],
     ] as const) {
-      const r = matmulTimes(M, K, N, t);
-      const shape = `x [${M}, ${K}] · W[${N}, ${K}]ᵀ${t ? ' + input gradient dy·W' : ''}`;
+      const r = matmulTimes(M, K, N, { withGrad, weights });
+      const shape = `x [${M}, ${K}] · W[${N}, ${K}]ᵀ${withGrad ? ' + input gradient dy·W' : ''}${weights > 1 ? ` (${weights} weights in turn: ${((weights * N * K * 4) / 2 ** 20).toFixed(0)} MiB in f32)` : ''}`;
       console.log(
         `   ${shape}: nf4 ${r.nf4.toFixed(2)} ms, f32 ${r.f32.toFixed(2)} ms, ratio ${(r.nf4 / r.f32).toFixed(2)}× — kernel: ${r.kernel}`,
       );

@@ -41,10 +41,14 @@ type GemvNf4Fn = (
   bsh: number,
 ) => void;
 
+/** scalesNf4's signature (double-quantized block scales). */
+type ScalesNf4Fn = (codes: number, nestedCode: number, nestedAbsmax: number, nbs: number, offset: number, dst: number, n: number) => void;
+
 /** The 4-bit GEMM bound to one backend's heap, with its own scratch (one thread). */
 interface Nf4Gemm {
   fn: GemmNf4Fn;
   gemv: GemvNf4Fn;
+  scales: ScalesNf4Fn;
   memory: WebAssembly.Memory;
   work: number;
 }
@@ -60,7 +64,13 @@ function nf4GemmFor(backend: WasmHeapBackend): Nf4Gemm | null {
     const work = (backend.wasm._malloc(WasmGemm.scratchBytes + 16) + 15) & ~15;
     const gemm = new WasmGemm(g.memory, work);
     const instance = new WebAssembly.Instance(gemm.module, { env: { memory: g.memory } });
-    out = { fn: instance.exports['gemmNf4'] as GemmNf4Fn, gemv: instance.exports['gemvNf4'] as GemvNf4Fn, memory: g.memory, work };
+    out = {
+      fn: instance.exports['gemmNf4'] as GemmNf4Fn,
+      gemv: instance.exports['gemvNf4'] as GemvNf4Fn,
+      scales: instance.exports['scalesNf4'] as ScalesNf4Fn,
+      memory: g.memory,
+      work,
+    };
   }
   bound.set(backend, out);
   return out;
@@ -87,29 +97,24 @@ const TABLE_HEAD = 32;
  * fallback) at `dst` on the heap: [code(16), planes(16), scale(nblocks)].
  */
 function writeTables(
-  heap: ArrayBufferLike,
+  g: Nf4Gemm,
   dst: number,
   backend: WasmHeapBackend,
   inputs: Record<Nf4MatMulInput, Info>,
   attrs: Nf4MatMulAttrs,
   nblocks: number,
 ): void {
-  const f32 = (t: Info, n: number) => new Float32Array(heap, ptrOf(backend, t), n);
+  const heap = g.memory.buffer;
   const out = new Float32Array(heap, dst, TABLE_HEAD + nblocks);
-  out.set(f32(inputs.code, 16));
+  out.set(new Float32Array(heap, ptrOf(backend, inputs.code), 16));
   const bytes = new Uint8Array(heap, dst, 128);
   for (let b = 0; b < 4; b++) for (let c = 0; c < 16; c++) bytes[64 + 16 * b + c] = bytes[4 * c + b]!;
-  const scales = out.subarray(TABLE_HEAD);
-  if (!attrs.doubleQuant) {
-    scales.set(f32(inputs.absmax, nblocks));
-    return;
+  const scales = dst + 4 * TABLE_HEAD;
+  if (!attrs.doubleQuant) out.set(new Float32Array(heap, ptrOf(backend, inputs.absmax), nblocks), TABLE_HEAD);
+  else {
+    const [codes, nestedCode, nestedAbsmax] = [inputs.absmax, inputs.nestedCode, inputs.nestedAbsmax].map((t) => ptrOf(backend, t));
+    g.scales(codes!, nestedCode!, nestedAbsmax!, attrs.nestedBlockSize, Math.fround(attrs.offset), scales, nblocks);
   }
-  const codes = new Uint8Array(heap, ptrOf(backend, inputs.absmax), nblocks);
-  const nestedCode = f32(inputs.nestedCode, 256);
-  const nestedAbsmax = f32(inputs.nestedAbsmax, Math.ceil(nblocks / attrs.nestedBlockSize));
-  const offset = Math.fround(attrs.offset);
-  const nbs = attrs.nestedBlockSize;
-  for (let b = 0; b < nblocks; b++) scales[b] = Math.fround(nestedCode[codes[b]!]! * nestedAbsmax[(b / nbs) | 0]!) + offset;
 }
 
 /**
@@ -145,7 +150,7 @@ export function wasmNf4MatMul({ inputs, attrs, backend }: PeftKernelArgs<Nf4MatM
   const tables = be.makeOutput([TABLE_HEAD + nblocks], 'float32');
   try {
     const pt = ptrOf(be, tables);
-    writeTables(g.memory.buffer, pt, be, inputs, attrs, nblocks);
+    writeTables(g, pt, be, inputs, attrs, nblocks);
     const bsh = Number.isInteger(Math.log2(bs)) ? Math.log2(bs) : -1;
     const [px, pq, py, sc] = [ptrOf(be, x), ptrOf(be, inputs.packed), ptrOf(be, y), pt + 4 * TABLE_HEAD];
     // decoding (1–2 rows): dot products straight from the codes; otherwise decode into the GEMM's panels

@@ -246,10 +246,33 @@ function driverNf4(): string {
       (br_if $jcs (i32.lt_s (local.tee $jc (i32.add (local.get $jc) (i32.const ${NC}))) (local.get $N)))))`;
 }
 
+/**
+ * scalesNf4(codes, nestedCode, nestedAbsmax, nbs, offset, dst, n): the double-quantized block scales,
+ * dst[b] = nestedCode[codes[b]] · nestedAbsmax[b / nbs] + offset (float32, bitsandbytes' order), b < n.
+ */
+function scalesNf4(): string {
+  return `
+  (func $scalesNf4 (export "scalesNf4") (param $codes i32) (param $ncode i32) (param $nabs i32) (param $nbs i32) (param $offset f32)
+                   (param $dst i32) (param $n i32)
+    (local $b i32) (local $j i32) (local $na f32)
+    (if (i32.eqz (local.get $n)) (then (return)))
+    (loop $blocks
+      (if (i32.eqz (local.get $j))
+        (then
+          (local.set $na (f32.load (local.get $nabs)))
+          (local.set $nabs (i32.add (local.get $nabs) (i32.const 4)))))
+      (f32.store (i32.add (local.get $dst) (i32.shl (local.get $b) (i32.const 2)))
+        (f32.add (f32.mul (f32.load (i32.add (local.get $ncode) (i32.shl (i32.load8_u (i32.add (local.get $codes) (local.get $b))) (i32.const 2))))
+          (local.get $na)) (local.get $offset)))
+      (if (i32.eq (local.tee $j (i32.add (local.get $j) (i32.const 1))) (local.get $nbs)) (then (local.set $j (i32.const 0))))
+      (br_if $blocks (i32.lt_u (local.tee $b (i32.add (local.get $b) (i32.const 1))) (local.get $n)))))`;
+}
+
 /** The 4-bit functions, spliced into the GEMM module by `gemmWat` (they call its `$kernel` and `$packA`). */
 export function nf4Functions(): string {
   return `${packBNf4()}
 ${packBNf4Rows()}
 ${driverNf4()}
-${gemvNf4()}`;
+${gemvNf4()}
+${scalesNf4()}`;
 }
