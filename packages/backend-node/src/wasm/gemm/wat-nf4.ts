@@ -33,14 +33,19 @@ const F32_HI = '8 9 24 25 10 11 26 27 12 13 28 29 14 15 30 31';
 const DECODE_LOCALS =
   '(local $P0 v128) (local $P1 v128) (local $P2 v128) (local $P3 v128) (local $v v128) (local $nb v128) ' +
   '(local $s0 v128) (local $s1 v128) (local $s2 v128) (local $s3 v128) (local $u v128) (local $w v128) ' +
-  '(local $f0 v128) (local $f1 v128) (local $f2 v128) (local $f3 v128) (local $sv v128)';
+  '(local $f0 v128) (local $f1 v128) (local $f2 v128) (local $f3 v128) (local $sv v128) (local $m15 v128)';
 
-/** Byte plane b of the code table (byte b of each of the 16 float32 values) sits at code + 64 + 16·b. */
-const LOAD_PLANES = [0, 1, 2, 3].map((b) => `(local.set $P${b} (v128.load offset=${64 + 16 * b} (local.get $code)))`).join(' ');
+/**
+ * Byte plane b of the code table (byte b of each of the 16 float32 values) sits at code + 64 + 16·b;
+ * $m15 is the nibble mask, set once per call.
+ */
+const LOAD_PLANES =
+  [0, 1, 2, 3].map((b) => `(local.set $P${b} (v128.load offset=${64 + 16 * b} (local.get $code)))`).join(' ') +
+  ` (local.set $m15 (v128.const i8x16 ${Array(16).fill(15).join(' ')}))`;
 
 /**
  * The 16 (or the first 8) elements whose codes are the low 8 (4) bytes of $v, as float32 in $f0..$f3
- * (element order): nibbles interleaved high-first, each of the 4 bytes of a value looked up with one
+ * (element order): nibbles interleaved high-first (high nibbles by a 16-bit shift, then masked), each of the 4 bytes of a value looked up with one
  * `i8x16.swizzle` in its byte plane, the 4 planes re-interleaved into f32 lanes.
  */
 function decodeSimd(count: 8 | 16): string {
@@ -51,7 +56,7 @@ function decodeSimd(count: 8 | 16): string {
           (local.set $f${f} (i8x16.shuffle ${F32_LO} (local.get $u) (local.get $w)))
           (local.set $f${f + 1} (i8x16.shuffle ${F32_HI} (local.get $u) (local.get $w)))`;
   return `
-          (local.set $nb (i8x16.shuffle ${interleave(0)} (i8x16.shr_u (local.get $v) (i32.const 4)) (v128.and (local.get $v) (v128.const i8x16 ${Array(16).fill(15).join(' ')}))))
+          (local.set $nb (i8x16.shuffle ${interleave(0)} (v128.and (i16x8.shr_u (local.get $v) (i32.const 4)) (local.get $m15)) (v128.and (local.get $v) (local.get $m15))))
           ${planes}${half(0, 0)}${count === 16 ? half(8, 2) : ''}`;
 }
 
