@@ -6,6 +6,7 @@ export type { WasmFastPaths } from './wasm/state.js';
 export { registerWasmGradients } from './wasm/grads.js';
 export { registerWasmMatMulKernel } from './wasm/matmul.js';
 export { registerWasmPeftKernels } from './wasm/lora.js';
+export { registerWasmNf4Kernel } from './wasm/nf4.js';
 export { WasmGemm, relaxedSimdSupported } from './wasm/gemm/gemm.js';
 export type { MatView } from './wasm/gemm/gemm.js';
 export { registerWasmIdentityKernel } from './wasm/identity.js';

@@ -13,6 +13,7 @@ import { guardWasmHeap } from './wasm/heap.js';
 import { registerWasmIdentityKernel } from './wasm/identity.js';
 import { registerWasmPeftKernels } from './wasm/lora.js';
 import { registerWasmMatMulKernel } from './wasm/matmul.js';
+import { registerWasmNf4Kernel } from './wasm/nf4.js';
 import { initWasmWithThreads } from './wasm/threads.js';
 
 export type BackendName = 'tensorflow' | 'wasm' | 'cpu';
@@ -85,6 +86,7 @@ export async function setupBackend(opts: SetupOptions = {}): Promise<BackendInfo
   if (prefer === 'auto' || prefer === 'wasm') {
     registerWasmMatMulKernel();
     registerWasmPeftKernels();
+    registerWasmNf4Kernel();
     registerWasmIdentityKernel();
     registerWasmCrossEntropy();
     registerWasmMaskedSoftmax();

@@ -2,14 +2,18 @@
 //   1. bits per parameter of a 4-bit base (large matrix, double quant vs not);
 //   2. memory of a ~100M-parameter LLaMA-shaped random folder loaded in float32 vs quantized on load
 //      (tfjs bytes, peak RSS; each load in its own process), and the old whole-file reader's peak;
-//   3. NF4 matmul vs float matmul of the same shape on wasm (which kernel ran is printed);
+//   3. NF4 matmul vs float matmul (peftjs' GEMM) of the same shape on wasm, timed alternately (which
+//      kernel ran is printed): LLaMA shapes, with the input gradient, decoding rows (hot and cold weights);
 //   4. QLoRA vs LoRA training step on the bundled model;
-//   5. the demo's riddle fine-tune: held-out val_loss of QLoRA vs LoRA.
-// BENCH_ONLY=1,3 runs a subset; BENCH_STEPS sets the fine-tune steps (default 120, the demo's).
+//   5. the demo's riddle fine-tune: held-out val_loss of QLoRA vs LoRA;
+//   6. AdamW8bit's moment memory;
+//   7. a LoRA step on a float32 base vs the same base in NF4, alternating, at SmolLM's layer shape.
+// BENCH_ONLY=1,3 runs a subset; BENCH_STEPS sets the fine-tune steps (default 120, the demo's),
+// BENCH_STEP_REPS the steps of 7 (default 7).
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
-import { tmpdir } from 'node:os';
+import { loadavg, tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import * as tf from '@tensorflow/tfjs-core';
@@ -39,13 +43,14 @@ const BIG = {
 };
 const BIG_DIR = join(tmpdir(), 'peftjs-qlora-bench-100m');
 
-function writeBigFolder(): void {
-  if (existsSync(join(BIG_DIR, 'model.safetensors'))) return;
-  mkdirSync(BIG_DIR, { recursive: true });
+/** A random LLaMA folder of the shape (F32, weights ~ U(±0.02), norms 1), written once. */
+function writeLlamaFolder(dir: string, shape: typeof BIG): void {
+  if (existsSync(join(dir, 'model.safetensors'))) return;
+  mkdirSync(dir, { recursive: true });
   const config = {
     architectures: ['LlamaForCausalLM'],
     model_type: 'llama',
-    ...BIG,
+    ...shape,
     max_position_embeddings: 512,
     rms_norm_eps: 1e-6,
     tie_word_embeddings: false,
@@ -61,8 +66,8 @@ function writeBigFolder(): void {
     tensors.set(name, { dtype: 'F32', shape: [...v.shape], data });
   }
   model.dispose();
-  writeFileSync(join(BIG_DIR, 'model.safetensors'), serializeSafetensors(tensors, { metadata: { format: 'pt' } }));
-  writeFileSync(join(BIG_DIR, 'config.json'), JSON.stringify(config));
+  writeFileSync(join(dir, 'model.safetensors'), serializeSafetensors(tensors, { metadata: { format: 'pt' } }));
+  writeFileSync(join(dir, 'config.json'), JSON.stringify(config));
 }
 
 /** Child: load the folder one way and print tfjs bytes, peak RSS and 4-bit accounting as JSON. */
@@ -111,32 +116,114 @@ function runChild(mode: string): Record<string, number> & { mode: string } {
 }
 
 // ---- 3. matmul ---------------------------------------------------------------------------
-function matmulTimes(M: number, K: number, N: number): { nf4: number; f32: number; kernel: string } {
+/**
+ * y = x·Wᵀ with a 4-bit W (`Linear4bit.baseForward`: the `PeftNf4MatMul` op) vs the float32 W through
+ * tf.matMul (on wasm: peftjs' GEMM); `withGrad` adds the input gradient dy·W (the op with `transposed`
+ * set). The two are timed alternately in one loop (the machine is shared): medians.
+ */
+function matmulTimes(
+  M: number,
+  K: number,
+  N: number,
+  opts: { withGrad?: boolean; weights?: number } = {},
+): { nf4: number; f32: number; kernel: string } {
   const rng = new Rng(3);
-  const w = Float32Array.from({ length: N * K }, () => rng.normal() * 0.02);
-  const layer = new Linear4bit(quantize4bit(w, [N, K]));
-  const weight = tf.tensor2d(w, [N, K]);
+  // `weights` > 1: a different W each call, cycling (a decode step's layers: float weights leave the cache)
+  const ws = Array.from({ length: opts.weights ?? 1 }, () => Float32Array.from({ length: N * K }, () => rng.normal() * 0.02));
+  const layers = ws.map((w) => new Linear4bit(quantize4bit(w, [N, K])));
+  const weights = ws.map((w) => tf.tensor2d(w, [N, K]));
   const x = tf.randomNormal([M, K]);
-  const time = (f: () => tf.Tensor) => {
-    tf.dispose(f().dataSync());
-    const ts: number[] = [];
-    for (let i = 0; i < 7; i++) {
-      const t0 = performance.now();
-      const y = f();
-      y.dataSync();
-      ts.push(performance.now() - t0);
-      y.dispose();
-    }
-    return median(ts);
+  const dy = tf.randomNormal([M, N]);
+  let l = 0;
+  const run = (f: (i: number) => tf.Tensor) => {
+    const t0 = performance.now();
+    const y = f(l++ % ws.length);
+    y.dataSync();
+    y.dispose();
+    return performance.now() - t0;
   };
-  const nf4 = time(() => layer.baseForward(x));
-  const f32 = time(() => tf.matMul(x, weight, false, true));
+  const timed = (f: (x: tf.Tensor, i: number) => tf.Tensor) =>
+    opts.withGrad ? (i: number) => tf.grad((xi: tf.Tensor) => tf.sum(tf.mul(f(xi, i), dy)))(x) : (i: number) => f(x, i);
+  const nf4 = timed((xi, i) => layers[i]!.baseForward(xi));
+  const f32 = timed((xi, i) => tf.matMul(xi, weights[i]!, false, true));
+  for (let i = 0; i < ws.length; i++) {
+    run(nf4);
+    run(f32);
+  }
+  const reps = Math.max(ws.length * 5, Math.min(41, Math.round(2e9 / (M * K * N))));
+  const [a, b]: number[][] = [[], []];
+  for (let i = 0; i < reps; i++) {
+    a.push(run(nf4));
+    l--;
+    b.push(run(f32));
+  }
   const kernel = tf.getKernel('PeftNf4MatMul', tf.getBackend())
     ? `registered ${tf.getBackend()} kernel`
     : 'tfjs-ops fallback (dequantize per call)';
-  layer.dispose();
-  tf.dispose([weight, x]);
-  return { nf4, f32, kernel };
+  layers.forEach((x) => x.dispose());
+  tf.dispose([...weights, x, dy]);
+  return { nf4: median(a), f32: median(b), kernel };
+}
+
+// ---- 7. LoRA step on a float base vs the same base in 4 bits, alternating ------------------
+/** SmolLM-135M's layer shape (hidden 576, FFN 1536, 9 heads, 3 KV heads), 4 layers, a small vocabulary. */
+const STEP_SHAPE = {
+  vocab_size: 4096,
+  hidden_size: 576,
+  intermediate_size: 1536,
+  num_hidden_layers: 4,
+  num_attention_heads: 9,
+  num_key_value_heads: 3,
+};
+const STEP_DIR = join(tmpdir(), 'peftjs-qlora-bench-smol4');
+
+/** One LoRA (r=8, all-linear) training step a call, Adam on the adapter, on the folder loaded as float32 or NF4. */
+async function loraStepper(quantize: boolean, batch: { inputIds: tf.Tensor; attentionMask: tf.Tensor; labels: tf.Tensor }) {
+  const base = (await loadModel(STEP_DIR, quantize ? { quantize: { type: 'nf4', doubleQuant: true } } : {})) as LlamaForCausalLM;
+  const peft = new PeftModel(base, { registry: new PeftRegistry().use(lora) });
+  peft.addAdapter('default', { peft_type: 'LORA', task_type: 'CAUSAL_LM', r: 8, lora_alpha: 16, target_modules: 'all-linear' });
+  const vars = peft.trainableParameters().map(([, v]) => v);
+  const opt = tf.train.adam(1e-3);
+  return {
+    step(): number {
+      const t0 = performance.now();
+      const loss = opt.minimize(() => peft.forward(batch).loss as tf.Scalar, true, vars)!;
+      loss.dataSync();
+      loss.dispose();
+      return performance.now() - t0;
+    },
+    dispose(): void {
+      opt.dispose();
+      peft.dispose();
+      base.dispose();
+    },
+  };
+}
+
+async function stepTimes(steps: number): Promise<{ lora: number; qlora: number; leak: number }> {
+  writeLlamaFolder(STEP_DIR, { ...STEP_SHAPE, vocab_size: STEP_SHAPE.vocab_size });
+  const rng = new Rng(5);
+  const ids = tf.tensor2d(
+    Int32Array.from({ length: 2 * 128 }, () => rng.int(STEP_SHAPE.vocab_size)),
+    [2, 128],
+    'int32',
+  );
+  const batch = { inputIds: ids, attentionMask: tf.onesLike(ids), labels: ids };
+  const a = await loraStepper(false, batch);
+  const b = await loraStepper(true, batch);
+  a.step();
+  b.step();
+  const n0 = tf.memory().numTensors;
+  const [ta, tb]: number[][] = [[], []];
+  for (let i = 0; i < steps; i++) {
+    ta.push(a.step());
+    tb.push(b.step());
+  }
+  const leak = tf.memory().numTensors - n0;
+  a.dispose();
+  b.dispose();
+  tf.dispose([ids, batch.attentionMask]);
+  return { lora: median(ta), qlora: median(tb), leak };
 }
 
 // ---- 4/5. the bundled model --------------------------------------------------------------
@@ -217,7 +304,7 @@ async function main(): Promise<void> {
     l.dispose();
   }
   if (want(2)) {
-    writeBigFolder();
+    writeLlamaFolder(BIG_DIR, BIG);
     const rows = ['float32', 'whole-file', 'nf4'].map(runChild);
     console.log(
       `\n2. ~100M LLaMA-shaped random folder (${(rows[0].params / 1e6).toFixed(1)}M params, F32 file), each load in a fresh process (cpu backend):`,
@@ -231,14 +318,22 @@ async function main(): Promise<void> {
     }
   }
   if (want(3)) {
-    console.log('\n3. NF4 matmul vs float32 matmul, same shape, on ' + tf.getBackend() + ':');
-    for (const [M, K, N] of [
-      [8, 2048, 2048],
-      [64, 768, 2048],
-    ]) {
-      const r = matmulTimes(M, K, N);
+    console.log(
+      `\n3. NF4 matmul vs float32 matmul, same shape, on ${tf.getBackend()} (alternating, medians; load ${loadavg()[0]!.toFixed(1)}):`,
+    );
+    for (const [M, K, N, withGrad, weights] of [
+      [512, 576, 1536, false, 1],
+      [128, 1536, 576, false, 1],
+      [512, 576, 1536, true, 1],
+      [8, 2048, 2048, false, 1],
+      [1, 576, 1536, false, 1],
+      [2, 576, 1536, false, 1],
+      [1, 576, 1536, false, 24],
+    ] as const) {
+      const r = matmulTimes(M, K, N, { withGrad, weights });
+      const shape = `x [${M}, ${K}] · W[${N}, ${K}]ᵀ${withGrad ? ' + input gradient dy·W' : ''}${weights > 1 ? ` (${weights} weights in turn: ${((weights * N * K * 4) / 2 ** 20).toFixed(0)} MiB in f32)` : ''}`;
       console.log(
-        `   x [${M}, ${K}] · W[${N}, ${K}]ᵀ: nf4 ${r.nf4.toFixed(2)} ms, f32 ${r.f32.toFixed(2)} ms, ratio ${(r.nf4 / r.f32).toFixed(2)}× — kernel: ${r.kernel}`,
+        `   ${shape}: nf4 ${r.nf4.toFixed(2)} ms, f32 ${r.f32.toFixed(2)} ms, ratio ${(r.nf4 / r.f32).toFixed(2)}× — kernel: ${r.kernel}`,
       );
     }
   }
@@ -269,6 +364,14 @@ async function main(): Promise<void> {
     );
     opt.dispose();
     tf.dispose(params.map(([, v]) => v));
+  }
+  if (want(7)) {
+    const steps = Number(process.env.BENCH_STEP_REPS ?? 7);
+    const r = await stepTimes(steps);
+    const s = STEP_SHAPE;
+    console.log(
+      `\n7. LoRA training step (r=8 all-linear, Adam, batch 2×128) on a LLaMA of SmolLM's layer shape (hidden ${s.hidden_size}, FFN ${s.intermediate_size}, ${s.num_attention_heads}/${s.num_key_value_heads} heads, ${s.num_hidden_layers} layers, vocab ${s.vocab_size}), float32 base vs NF4 + double quant base, alternating, median of ${steps} (load ${loadavg()[0]!.toFixed(1)}): LoRA ${r.lora.toFixed(0)} ms, QLoRA ${r.qlora.toFixed(0)} ms (${(r.qlora / r.lora).toFixed(2)}×); tensors leaked over the steps: ${r.leak}`,
+    );
   }
   if (want(4) || want(5)) {
     const steps = Number(process.env.BENCH_STEPS ?? 120);

@@ -9,6 +9,8 @@
  * Compiled by `scripts/build-gemm.ts` (wabt) into `binary.ts`; `test/gemm-build.test.ts` rebuilds it
  * and compares bytes. No Node API here: the browser's wasm fallback uses the same text and binary.
  */
+import { nf4Functions } from './wat-nf4.js';
+
 export interface GemmVariant {
   fma: boolean;
   shared: boolean;
@@ -311,7 +313,7 @@ function gemvT(fma: boolean): string {
       (br_if $rows (i32.lt_s (local.tee $m (i32.add (local.get $m) (i32.const 1))) (local.get $M)))))`;
 }
 
-/** The module's text for one variant. */
+/** The module's text for one variant (with the 4-bit functions of wat-nf4.ts, which call `$kernel` and `$packA`). */
 export function gemmWat(v: GemmVariant): string {
   const memory = v.shared ? '(memory 1 65536 shared)' : '(memory 1)';
   return `(module
@@ -321,6 +323,7 @@ ${packB()}
 ${packA()}
 ${driver()}
 ${gemvT(v.fma)}
+${nf4Functions()}
 )
 `;
 }
