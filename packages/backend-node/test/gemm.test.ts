@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs-core';
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loraMatMul } from '@peftjs/core';
@@ -126,6 +126,30 @@ describe('WasmGemm on a memory of its own', () => {
     expect(r.stderr).toBe('');
     expect(r.stdout.trim()).toBe('fma ok');
   });
+
+  it('in a node without the flag, setupBackend turns relaxed SIMD on: the FMA GEMM runs (helper threads too) and equals plain SIMD; relaxedSimd: false opts out', async () => {
+    const script = fileURLToPath(new URL('./fma-runtime.ts', import.meta.url));
+    const env = { ...process.env, PEFTJS_WASM_RELAXED_SIMD: undefined };
+    const [on, off] = await Promise.all(
+      [[], ['opt-out']].map((args) => {
+        const child = spawn(process.execPath, ['--conditions=@peftjs/source', '--import', 'tsx', script, ...args], { env });
+        let out = '';
+        let err = '';
+        child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+        child.stderr.on('data', (d: Buffer) => (err += d.toString()));
+        return new Promise<Record<string, unknown>>((resolve, reject) =>
+          child.on('close', (code) => (code === 0 ? resolve(JSON.parse(out.trim().split('\n').at(-1)!)) : reject(new Error(`${code}: ${err}`)))),
+        );
+      }),
+    );
+    expect(on).toMatchObject({ fma: true, threads: 2, defaultFma: true, helperReady: true, poolVsOne: 0 });
+    expect(on['fmaVsPlain']).toBeLessThan(1e-5);
+    expect(on['fmaVsF64']).toBeLessThan(1e-5);
+    expect(on['matMulVsF64']).toBeLessThan(1e-5);
+    // Node 20 validates relaxed SIMD only with the flag; an engine that ships it (Node 22+) uses FMA either way
+    expect(off['fma']).toBe(off['before']);
+    expect(off['after']).toBe(off['before']);
+  }, 120_000);
 });
 
 describe('GemmPool: one product split over a helper thread on a shared memory', () => {

@@ -66,6 +66,10 @@ export class GemmPool {
     return this.main.memory;
   }
 
+  get fma(): boolean {
+    return this.main.fma;
+  }
+
   /** Same contract as `WasmGemm.run`. */
   run(a: MatView, b: MatView, c: number, ldc: number, M: number, N: number, K: number, accumulate = false): void {
     const threads = this.helpers + 1;
