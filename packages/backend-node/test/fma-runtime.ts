@@ -56,8 +56,14 @@ for (let m = 0; m < M; m++) {
   }
 }
 // and tf.matMul on the backend's own (2-thread) GEMM
-const x = tf.tensor2d(Float32Array.from({ length: 128 * 300 }, (_, i) => Math.cos(i * 0.3)), [128, 300]);
-const w = tf.tensor2d(Float32Array.from({ length: 300 * 200 }, (_, i) => Math.sin(i * 0.11)), [300, 200]);
+const x = tf.tensor2d(
+  Float32Array.from({ length: 128 * 300 }, (_, i) => Math.cos(i * 0.3)),
+  [128, 300],
+);
+const w = tf.tensor2d(
+  Float32Array.from({ length: 300 * 200 }, (_, i) => Math.sin(i * 0.11)),
+  [300, 200],
+);
 const y = tf.matMul(x, w).dataSync();
 const [xs, ws] = [x.dataSync(), w.dataSync()];
 let matMulVsF64 = 0;
@@ -73,5 +79,16 @@ for (let m = 0; m < 128; m++) {
   }
 }
 console.log(
-  JSON.stringify({ before, fma: info.fma, threads: info.threads, reason: info.reason, defaultFma: fma.fma, helperReady, poolVsOne, fmaVsPlain, fmaVsF64, matMulVsF64 }),
+  JSON.stringify({
+    before,
+    fma: info.fma,
+    threads: info.threads,
+    reason: info.reason,
+    defaultFma: fma.fma,
+    helperReady,
+    poolVsOne,
+    fmaVsPlain,
+    fmaVsF64,
+    matMulVsF64,
+  }),
 );

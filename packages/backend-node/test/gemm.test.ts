@@ -138,7 +138,9 @@ describe('WasmGemm on a memory of its own', () => {
         child.stdout.on('data', (d: Buffer) => (out += d.toString()));
         child.stderr.on('data', (d: Buffer) => (err += d.toString()));
         return new Promise<Record<string, unknown>>((resolve, reject) =>
-          child.on('close', (code) => (code === 0 ? resolve(JSON.parse(out.trim().split('\n').at(-1)!)) : reject(new Error(`${code}: ${err}`)))),
+          child.on('close', (code) =>
+            code === 0 ? resolve(JSON.parse(out.trim().split('\n').at(-1)!)) : reject(new Error(`${code}: ${err}`)),
+          ),
         );
       }),
     );
