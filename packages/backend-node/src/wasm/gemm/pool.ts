@@ -8,16 +8,23 @@ import { MR, NR } from './wat.js';
  * helper has already started. A helper the OS has not scheduled takes nothing, so a busy machine
  * runs at one thread's speed rather than slower, and helpers sleep in `Atomics.wait` between calls
  * (nothing spins). No Node API here: a `HelperFactory` (Node: worker_threads in node-helpers.ts;
- * a browser: Web Workers) starts the helpers, each running `HELPER_SOURCE`.
+ * a browser: module Web Workers in browser-helpers.ts) starts the helpers, each running `HELPER_SOURCE`.
+ *
+ * The caller must be allowed to block (`Atomics.wait`): Node's main thread, a worker_thread, a
+ * Web Worker. A browser page's main thread may not block, and spinning there would freeze the page,
+ * so there the pool runs every product on the calling thread (`parallel` is false): train in a
+ * Web Worker.
  *
  * Control block (Int32Array on a SharedArrayBuffer): the job's sequence number, next chunk,
- * chunks completed, stop flag, helpers started, then the job's arguments.
+ * chunks completed, stop flag, helpers started, chunks the helpers took (a statistic), then the
+ * job's arguments.
  */
 const SEQ = 0;
 const NEXT = 1;
 const COMPLETED = 2;
 const STOP = 3;
 const READY = 4;
+const HELPED = 5;
 const ARGS = 8;
 const CONTROL_INTS = ARGS + 16;
 /** `NEXT` between jobs: a late helper's grab is past every chunk. */
@@ -50,6 +57,8 @@ function chunk(i: number, n: number, total: number, step: number): [number, numb
 
 export class GemmPool {
   private readonly ctrl: Int32Array;
+  /** This thread may block in `Atomics.wait` (false on a browser page's main thread: no helpers used). */
+  readonly parallel: boolean;
 
   constructor(
     private readonly main: WasmGemm,
@@ -58,6 +67,7 @@ export class GemmPool {
   ) {
     this.ctrl = new Int32Array(control);
     Atomics.store(this.ctrl, NEXT, CLOSED);
+    this.parallel = mayBlock(this.ctrl);
   }
 
   static readonly controlBytes = 4 * CONTROL_INTS;
@@ -70,10 +80,20 @@ export class GemmPool {
     return this.main.fma;
   }
 
+  /** Helpers that have started and wait for work. */
+  get ready(): number {
+    return Atomics.load(this.ctrl, READY);
+  }
+
+  /** Chunks the helpers have computed so far (the rest ran on the calling thread). */
+  get helperChunks(): number {
+    return Atomics.load(this.ctrl, HELPED);
+  }
+
   /** Same contract as `WasmGemm.run`. */
   run(a: MatView, b: MatView, c: number, ldc: number, M: number, N: number, K: number, accumulate = false): void {
     const threads = this.helpers + 1;
-    const ready = Atomics.load(this.ctrl, READY) > 0;
+    const ready = this.parallel && Atomics.load(this.ctrl, READY) > 0;
     const byCols = N >= 2 * NR * threads;
     if (!ready || K === 0 || M * N * K < PARALLEL_MIN_MACS || (!byCols && M < 2 * MR * threads)) {
       this.main.run(a, b, c, ldc, M, N, K, accumulate);
@@ -101,7 +121,7 @@ export class GemmPool {
     for (;;) {
       const done = Atomics.load(this.ctrl, COMPLETED);
       if (done >= n) break;
-      waitOn(this.ctrl, COMPLETED, done);
+      Atomics.wait(this.ctrl, COMPLETED, done, 20);
     }
     Atomics.store(this.ctrl, NEXT, CLOSED);
   }
@@ -114,12 +134,13 @@ export class GemmPool {
   }
 }
 
-/** Atomics.wait where allowed (Node, workers); a browser page's main thread may not block, so it spins. */
-function waitOn(ctrl: Int32Array, index: number, value: number): void {
+/** Whether `Atomics.wait` is allowed here (it throws on a browser page's main thread). */
+function mayBlock(ctrl: Int32Array): boolean {
   try {
-    Atomics.wait(ctrl, index, value, 20);
+    Atomics.wait(ctrl, STOP, 1, 0); // STOP is 0: returns "not-equal" at once where waiting is allowed
+    return true;
   } catch {
-    /* a browser's main thread: spin */
+    return false;
   }
 }
 
@@ -156,6 +177,7 @@ function helperMain(init, instantiate) {
         gemm(a, 4 * ctrl[o + 1], 4 * ctrl[o + 2], b, 4 * ctrl[o + 4], 4 * ctrl[o + 5], c, 4 * ctrl[o + 7],
              byCols ? M : hi - lo, byCols ? hi - lo : N, K, ctrl[o + 11], init.work);
       }
+      Atomics.add(ctrl, ${HELPED}, 1);
       Atomics.add(ctrl, ${COMPLETED}, 1);
       Atomics.notify(ctrl, ${COMPLETED});
     }
