@@ -4,7 +4,8 @@ import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loraMatMul } from '@peftjs/core';
 import { setupBackend, setWasmFastPaths, WasmGemm } from '../src/index.js';
-import { GemmPool } from '../src/wasm/gemm/pool.js';
+import { GemmPool, HELPER_SOURCE, STALL_WINDOW } from '../src/wasm/gemm/pool.js';
+import { Worker } from 'node:worker_threads';
 import { nodeHelperFactory } from '../src/wasm/gemm/node-helpers.js';
 import { binarySource, buildGemmBinaries, BINARY_FILE } from '../scripts/build-gemm.js';
 import { expectClose } from './helpers.js';
@@ -187,6 +188,46 @@ describe('GemmPool: one product split over a helper thread on a shared memory', 
       }
     }
     pool.stop();
+  });
+});
+
+describe('GemmPool back-off', () => {
+  it('a helper that stalls mid-chunk (descheduled) makes the pool run products alone for a while; results stay exact', async () => {
+    const memory = new WebAssembly.Memory({ initial: 200, maximum: 65536, shared: true });
+    const S = WasmGemm.scratchBytes;
+    const main = new WasmGemm(memory, 0, { fma: false });
+    const control = new SharedArrayBuffer(GemmPool.controlBytes);
+    // the helper sleeps 40 ms after each chunk it computes, as if the OS had taken its core
+    const code =
+      `${HELPER_SOURCE}\nconst { workerData } = require('node:worker_threads');\n` +
+      'helperMain(workerData, (module, memory) => { const g = new WebAssembly.Instance(module, { env: { memory } }).exports.gemm;' +
+      ' const z = new Int32Array(new SharedArrayBuffer(4)); return (...args) => { g(...args); Atomics.wait(z, 0, 0, 40); }; });';
+    const worker = new Worker(code, { eval: true, workerData: { memory, module: main.module, control, work: S + 64 } });
+    const pool = new GemmPool(main, 1, control);
+    for (let t = 0; t < 200 && pool.ready === 0; t++) await new Promise((r) => setTimeout(r, 25));
+    expect(pool.ready).toBe(1);
+    const H = new Float32Array(memory.buffer);
+    const [M, N, K] = [64, 512, 128];
+    const pa = 2 * S + 256;
+    const pb = pa + 4 * M * K;
+    const [pc, pd] = [pb + 4 * N * K, pb + 4 * N * K + 4 * M * N];
+    for (let i = 0; i < M * K + N * K; i++) H[pa / 4 + i] = Math.cos(i * 0.3);
+    const av = { ptr: pa, rowStride: K, colStride: 1 };
+    const bv = { ptr: pb, rowStride: N, colStride: 1 };
+    main.run(av, bv, pd, N, M, N, K);
+    let differing = 0;
+    for (let call = 0; call < 2 * STALL_WINDOW; call++) {
+      H.fill(NaN, pc / 4, pc / 4 + M * N);
+      pool.run(av, bv, pc, N, M, N, K);
+      for (let i = 0; i < M * N; i++) if (H[pc / 4 + i] !== H[pd / 4 + i]) differing++;
+    }
+    expect(differing).toBe(0);
+    pool.stop();
+    await worker.terminate();
+    expect(pool.stats.backoffs).toBe(1);
+    expect(pool.stats.parallelCalls).toBe(STALL_WINDOW);
+    expect(pool.stats.soloCalls).toBe(STALL_WINDOW);
+    expect(pool.stats.stallMs / pool.stats.parallelMs).toBeGreaterThan(pool.helperChunks / (STALL_WINDOW * 8));
   });
 });
 

@@ -35,6 +35,33 @@ export const PARALLEL_MIN_MACS = 1 << 21;
 /** Chunks per thread (more: better balance under load; fewer: less A re-packing). */
 const CHUNKS_PER_THREAD = 4;
 
+/**
+ * Back-off while helpers cost more than they give. Over a window of `STALL_WINDOW` parallel
+ * products the caller computed for `t_c` and waited for `s` on chunks a helper had started (a helper
+ * the OS descheduled mid-chunk, e.g. next to another CPU-bound process); the helpers computed a
+ * share `h` of the (equal) chunks. Alone the caller would have taken about `t_c / (1 − h)`, so the
+ * split lost time iff `s / (t_c + s) > h`. Then the next `backoff` products run on the calling
+ * thread alone, and the helpers are tried again; `backoff` doubles (up to `MAX_BACKOFF`) while
+ * windows keep losing and resets when one gains. (A fixed stall limit — 25% — measured slower than
+ * no back-off at load 10: the helpers still did ~40% of the work.)
+ */
+export const STALL_WINDOW = 16;
+const MIN_BACKOFF = 32;
+const MAX_BACKOFF = 2048;
+
+/** What the pool did so far (for benchmarks and tests). */
+export interface PoolStats {
+  /** Products split over the helpers. */
+  parallelCalls: number;
+  /** Products above the threshold run alone while backing off. */
+  soloCalls: number;
+  /** ms the caller waited for helpers' chunks, and ms the parallel products took. */
+  stallMs: number;
+  parallelMs: number;
+  /** Windows that failed (each starts a back-off). */
+  backoffs: number;
+}
+
 export interface HelperInit {
   memory: WebAssembly.Memory;
   module: WebAssembly.Module;
@@ -59,6 +86,13 @@ export class GemmPool {
   private readonly ctrl: Int32Array;
   /** This thread may block in `Atomics.wait` (false on a browser page's main thread: no helpers used). */
   readonly parallel: boolean;
+  readonly stats: PoolStats = { parallelCalls: 0, soloCalls: 0, stallMs: 0, parallelMs: 0, backoffs: 0 };
+  /** Products left to run alone, the next back-off's length, and the current window. */
+  private solo = 0;
+  private backoff = MIN_BACKOFF;
+  private readonly window = { calls: 0, stallMs: 0, ms: 0, chunks: 0, helped: 0 };
+  /** Back-off on (default) or off (benchmarks: the plain split). */
+  adaptive = true;
 
   constructor(
     private readonly main: WasmGemm,
@@ -99,6 +133,14 @@ export class GemmPool {
       this.main.run(a, b, c, ldc, M, N, K, accumulate);
       return;
     }
+    if (this.solo > 0) {
+      this.solo--;
+      this.stats.soloCalls++;
+      this.main.run(a, b, c, ldc, M, N, K, accumulate);
+      return;
+    }
+    const t0 = performance.now();
+    const helpedBefore = Atomics.load(this.ctrl, HELPED);
     const total = byCols ? N : M;
     const step = byCols ? NR : MR;
     const n = Math.min(threads * CHUNKS_PER_THREAD, Math.ceil(total / step));
@@ -118,12 +160,37 @@ export class GemmPool {
       }
       Atomics.add(this.ctrl, COMPLETED, 1);
     }
+    const t1 = performance.now();
     for (;;) {
       const done = Atomics.load(this.ctrl, COMPLETED);
       if (done >= n) break;
       Atomics.wait(this.ctrl, COMPLETED, done, 20);
     }
     Atomics.store(this.ctrl, NEXT, CLOSED);
+    const t2 = performance.now();
+    this.observe(t2 - t1, t2 - t0, n, Atomics.load(this.ctrl, HELPED) - helpedBefore);
+  }
+
+  /** Counts one parallel product; backs off when a window's stall share exceeded the helpers' share of chunks. */
+  private observe(stallMs: number, ms: number, chunks: number, helped: number): void {
+    this.stats.parallelCalls++;
+    this.stats.stallMs += stallMs;
+    this.stats.parallelMs += ms;
+    const w = this.window;
+    w.calls++;
+    w.stallMs += stallMs;
+    w.ms += ms;
+    w.chunks += chunks;
+    w.helped += helped;
+    if (w.calls < STALL_WINDOW) return;
+    if (this.adaptive && w.stallMs / w.ms > w.helped / w.chunks) {
+      this.solo = this.backoff;
+      this.backoff = Math.min(MAX_BACKOFF, 2 * this.backoff);
+      this.stats.backoffs++;
+    } else {
+      this.backoff = MIN_BACKOFF;
+    }
+    w.calls = w.stallMs = w.ms = w.chunks = w.helped = 0;
   }
 
   /** Ends the helpers' loops. */
