@@ -58,9 +58,10 @@ export interface SetupOptions {
 const defaultImporter = (name: string): Promise<unknown> => import(name);
 
 /**
- * One wasm thread unless `PEFTJS_WASM_THREADS` asks for more: Emscripten's pool busy-waits, and
- * with any other load on a 2-core machine 2 threads measured 3–10× slower than 1 (a decode step of
- * the bundled model: 100 ms against 10 ms), while on an idle machine they gain only 17–20%.
+ * One GEMM thread unless `PEFTJS_WASM_THREADS` asks for more. Our pool does not spin (Emscripten's
+ * did: 2 threads measured 3–10× slower than 1 under load), but whether 2 threads are never slower
+ * than 1 next to another CPU-bound process is still to be measured on an idle machine
+ * (`npm run bench:threads`; README "Threads: the default, by measurement").
  */
 function defaultThreads(): number {
   const env = Number(process.env['PEFTJS_WASM_THREADS']);
