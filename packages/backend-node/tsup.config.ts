@@ -1,3 +1,3 @@
 import { defineConfig } from 'tsup';
 import { preset } from '../../tsup.preset.ts';
-export default defineConfig(preset(['src/index.ts']));
+export default defineConfig(preset(['src/index.ts', 'src/browser.ts']));

@@ -7,8 +7,9 @@ import { loadTensorflow } from './tensorflow.js';
 import { registerWasmGradients } from './wasm/grads.js';
 import { registerWasmCrossEntropy } from './wasm/cross-entropy.js';
 import { registerWasmMaskedSoftmax } from './wasm/softmax.js';
-import { configureGemmThreads, gemmThreadsOf } from './wasm/gemm-kernels.js';
+import { configureGemmThreads, gemmFmaOf, gemmThreadsOf } from './wasm/gemm-kernels.js';
 import { nodeHelperFactory } from './wasm/gemm/node-helpers.js';
+import { enableRelaxedSimd } from './wasm/gemm/node-fma.js';
 import { guardWasmHeap } from './wasm/heap.js';
 import { registerWasmIdentityKernel } from './wasm/identity.js';
 import { registerWasmPeftKernels } from './wasm/lora.js';
@@ -27,6 +28,8 @@ export interface BackendInfo {
   threads: number;
   /** wasm SIMD in use. */
   simd: boolean;
+  /** peftjs' wasm GEMM runs its relaxed-SIMD FMA variant (`f32x4.relaxed_madd`). */
+  fma: boolean;
   /** What was chosen and why, e.g. "wasm (2 threads, SIMD): tfjs-node-gpu not installed; ...". */
   reason: string;
 }
@@ -39,6 +42,14 @@ export interface SetupOptions {
    * to the first wasm initialization in a process.
    */
   threads?: number;
+  /**
+   * Node 20 validates relaxed-SIMD wasm only behind `--experimental-wasm-relaxed-simd`; by default
+   * (true) that V8 flag is set at run time (`v8.setFlagsFromString`, process-wide) so the GEMM runs
+   * its FMA variant (~15–20% faster). `false`, or `PEFTJS_WASM_RELAXED_SIMD=0`, leaves V8's flags
+   * alone (plain SIMD unless node was started with the flag). Engines that ship relaxed SIMD (Node
+   * 22+) use FMA either way.
+   */
+  relaxedSimd?: boolean;
   /** Receives the reason line (default: nothing is printed). */
   log?: (msg: string) => void;
   /** Loads an optional package; for tests. Default: dynamic `import()`. */
@@ -48,9 +59,10 @@ export interface SetupOptions {
 const defaultImporter = (name: string): Promise<unknown> => import(name);
 
 /**
- * One wasm thread unless `PEFTJS_WASM_THREADS` asks for more: Emscripten's pool busy-waits, and
- * with any other load on a 2-core machine 2 threads measured 3–10× slower than 1 (a decode step of
- * the bundled model: 100 ms against 10 ms), while on an idle machine they gain only 17–20%.
+ * One GEMM thread unless `PEFTJS_WASM_THREADS` asks for more. Our pool does not spin (Emscripten's
+ * did: 2 threads measured 3–10× slower than 1 under load), but whether 2 threads are never slower
+ * than 1 next to another CPU-bound process is still to be measured on an idle machine
+ * (`npm run bench:threads`; README "Threads: the default, by measurement").
  */
 function defaultThreads(): number {
   const env = Number(process.env['PEFTJS_WASM_THREADS']);
@@ -78,7 +90,7 @@ export async function setupBackend(opts: SetupOptions = {}): Promise<BackendInfo
     const tfn = await loadTensorflow(opts.importer ?? defaultImporter);
     why.push(...tfn.notes);
     if (tfn.ok) {
-      return done({ name: 'tensorflow', gpu: tfn.gpu, threads: os.cpus().length, simd: false }, why, log);
+      return done({ name: 'tensorflow', gpu: tfn.gpu, threads: os.cpus().length, simd: false, fma: false }, why, log);
     }
     if (prefer === 'tensorflow') throw new Error(`setupBackend: no 'tensorflow' backend: ${why.join('; ')}`);
   }
@@ -90,6 +102,8 @@ export async function setupBackend(opts: SetupOptions = {}): Promise<BackendInfo
     registerWasmIdentityKernel();
     registerWasmCrossEntropy();
     registerWasmMaskedSoftmax();
+    // before the GEMM module is first compiled (gemmThreadsOf below); helpers share the flag
+    if (opts.relaxedSimd ?? process.env['PEFTJS_WASM_RELAXED_SIMD'] !== '0') why.push(enableRelaxedSimd().note);
     // threads go to peftjs' GEMM (helpers sleep between calls); XNNPACK keeps 1 (its pool spins)
     const gemmThreads = Math.max(1, Math.min(8, Math.floor(opts.threads ?? defaultThreads())));
     configureGemmThreads(gemmThreads, nodeHelperFactory);
@@ -112,20 +126,21 @@ export async function setupBackend(opts: SetupOptions = {}): Promise<BackendInfo
     }
     if (w.ok) {
       guardWasmHeap((tf.backend() as unknown as { wasm: Parameters<typeof guardWasmHeap>[0] }).wasm);
-      return done({ name: 'wasm', gpu: false, threads: w.threads, simd: w.simd }, why, log);
+      const fma = gemmFmaOf(tf.backend());
+      return done({ name: 'wasm', gpu: false, threads: w.threads, simd: w.simd, fma }, why, log);
     }
     if (prefer === 'wasm') throw new Error(`setupBackend: wasm backend failed: ${why.join('; ')}`);
   }
 
   if (!(await tf.setBackend('cpu'))) throw new Error(`setupBackend: even the cpu backend failed: ${why.join('; ')}`);
   if (prefer === 'cpu') why.push('cpu asked for');
-  return done({ name: 'cpu', gpu: false, threads: 1, simd: false }, why, log);
+  return done({ name: 'cpu', gpu: false, threads: 1, simd: false, fma: false }, why, log);
 }
 
 function done(info: Omit<BackendInfo, 'reason'>, why: string[], log: (msg: string) => void): BackendInfo {
   const detail =
     info.name === 'wasm'
-      ? ` (${info.threads} thread${info.threads === 1 ? '' : 's'}${info.simd ? ', SIMD' : ''})`
+      ? ` (${info.threads} thread${info.threads === 1 ? '' : 's'}${info.simd ? ', SIMD' : ''}${info.fma ? ', FMA' : ''})`
       : info.name === 'tensorflow'
         ? info.gpu
           ? ' (CUDA GPU)'

@@ -18,6 +18,22 @@ export function expectClose(actual: tf.Tensor | Float32Array | number[], expecte
   expect(worst, `worst relative error ${worst} at ${at}: ${a[at]} vs ${e[at]}`).toBeLessThanOrEqual(tol);
 }
 
+/**
+ * Norm-wise: max |actual − expected| ≤ tol · max(1, max |expected|) — for outputs of chained
+ * reductions (a gradient through two products), where single entries can be small by cancellation
+ * of large terms and their f32 error scales with the terms, not with the entry.
+ */
+export function expectCloseNorm(actual: Float32Array, expected: Float32Array, tol: number): void {
+  expect(actual.length).toBe(expected.length);
+  let scale = 1;
+  let worst = 0;
+  for (let i = 0; i < expected.length; i++) {
+    scale = Math.max(scale, Math.abs(expected[i]!));
+    worst = Math.max(worst, Math.abs(actual[i]! - expected[i]!));
+  }
+  expect(worst / scale, `worst error ${worst} against max |expected| ${scale}`).toBeLessThanOrEqual(tol);
+}
+
 /** Runs `f` on `backend` and returns plain copies of its results. */
 export async function on<T>(backend: string, f: () => T): Promise<T> {
   await tf.setBackend(backend);

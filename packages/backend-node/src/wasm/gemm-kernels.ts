@@ -22,7 +22,7 @@ export interface WasmHeapBackend {
 }
 
 /** What the kernels call: one thread (`WasmGemm`) or split over helpers (`GemmPool`). */
-export type GemmRunner = Pick<WasmGemm, 'run' | 'memory'>;
+export type GemmRunner = Pick<WasmGemm, 'run' | 'memory' | 'fma'>;
 
 const gemms = new WeakMap<object, GemmRunner | null>();
 const threading: { threads: number; factory: HelperFactory | null } = { threads: 1, factory: null };
@@ -67,6 +67,11 @@ export function gemmFor(backend: unknown): GemmRunner | null {
 export function gemmThreadsOf(backend: unknown): number {
   const g = gemmFor(backend);
   return g instanceof GemmPool ? g.helpers + 1 : 1;
+}
+
+/** Whether the GEMM of this backend runs its relaxed-SIMD FMA variant (false without our GEMM). */
+export function gemmFmaOf(backend: unknown): boolean {
+  return gemmFor(backend)?.fma ?? false;
 }
 
 /** Byte address of a tensor's data on the wasm heap. */

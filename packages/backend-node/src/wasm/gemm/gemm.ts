@@ -48,10 +48,14 @@ function decode(b64: string): Uint8Array<ArrayBuffer> {
   return out;
 }
 
-let fmaOk: boolean | null = null;
-/** Whether this engine validates relaxed-SIMD FMA (Chromium: yes; Node 20: only with a flag). */
+let fmaOk = false;
+/**
+ * Whether this engine validates relaxed-SIMD FMA (Chromium: yes; Node 20: with
+ * `--experimental-wasm-relaxed-simd`, which `enableRelaxedSimd` in node-fma.ts sets at run time).
+ * Only a `true` answer is cached: the flag can be set after a first `false`.
+ */
 export function relaxedSimdSupported(): boolean {
-  fmaOk ??= WebAssembly.validate(decode(GEMM_WASM.fma));
+  fmaOk ||= WebAssembly.validate(decode(GEMM_WASM.fma));
   return fmaOk;
 }
 

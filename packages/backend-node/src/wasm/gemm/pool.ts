@@ -8,16 +8,23 @@ import { MR, NR } from './wat.js';
  * helper has already started. A helper the OS has not scheduled takes nothing, so a busy machine
  * runs at one thread's speed rather than slower, and helpers sleep in `Atomics.wait` between calls
  * (nothing spins). No Node API here: a `HelperFactory` (Node: worker_threads in node-helpers.ts;
- * a browser: Web Workers) starts the helpers, each running `HELPER_SOURCE`.
+ * a browser: module Web Workers in browser-helpers.ts) starts the helpers, each running `HELPER_SOURCE`.
+ *
+ * The caller must be allowed to block (`Atomics.wait`): Node's main thread, a worker_thread, a
+ * Web Worker. A browser page's main thread may not block, and spinning there would freeze the page,
+ * so there the pool runs every product on the calling thread (`parallel` is false): train in a
+ * Web Worker.
  *
  * Control block (Int32Array on a SharedArrayBuffer): the job's sequence number, next chunk,
- * chunks completed, stop flag, helpers started, then the job's arguments.
+ * chunks completed, stop flag, helpers started, chunks the helpers took (a statistic), then the
+ * job's arguments.
  */
 const SEQ = 0;
 const NEXT = 1;
 const COMPLETED = 2;
 const STOP = 3;
 const READY = 4;
+const HELPED = 5;
 const ARGS = 8;
 const CONTROL_INTS = ARGS + 16;
 /** `NEXT` between jobs: a late helper's grab is past every chunk. */
@@ -27,6 +34,33 @@ const CLOSED = 1 << 30;
 export const PARALLEL_MIN_MACS = 1 << 21;
 /** Chunks per thread (more: better balance under load; fewer: less A re-packing). */
 const CHUNKS_PER_THREAD = 4;
+
+/**
+ * Back-off while helpers cost more than they give. Over a window of `STALL_WINDOW` parallel
+ * products the caller computed for `t_c` and waited for `s` on chunks a helper had started (a helper
+ * the OS descheduled mid-chunk, e.g. next to another CPU-bound process); the helpers computed a
+ * share `h` of the (equal) chunks. Alone the caller would have taken about `t_c / (1 − h)`, so the
+ * split lost time iff `s / (t_c + s) > h`. Then the next `backoff` products run on the calling
+ * thread alone, and the helpers are tried again; `backoff` doubles (up to `MAX_BACKOFF`) while
+ * windows keep losing and resets when one gains. (A fixed stall limit — 25% — measured slower than
+ * no back-off at load 10: the helpers still did ~40% of the work.)
+ */
+export const STALL_WINDOW = 16;
+const MIN_BACKOFF = 32;
+const MAX_BACKOFF = 2048;
+
+/** What the pool did so far (for benchmarks and tests). */
+export interface PoolStats {
+  /** Products split over the helpers. */
+  parallelCalls: number;
+  /** Products above the threshold run alone while backing off. */
+  soloCalls: number;
+  /** ms the caller waited for helpers' chunks, and ms the parallel products took. */
+  stallMs: number;
+  parallelMs: number;
+  /** Windows that failed (each starts a back-off). */
+  backoffs: number;
+}
 
 export interface HelperInit {
   memory: WebAssembly.Memory;
@@ -50,6 +84,15 @@ function chunk(i: number, n: number, total: number, step: number): [number, numb
 
 export class GemmPool {
   private readonly ctrl: Int32Array;
+  /** This thread may block in `Atomics.wait` (false on a browser page's main thread: no helpers used). */
+  readonly parallel: boolean;
+  readonly stats: PoolStats = { parallelCalls: 0, soloCalls: 0, stallMs: 0, parallelMs: 0, backoffs: 0 };
+  /** Products left to run alone, the next back-off's length, and the current window. */
+  private solo = 0;
+  private backoff = MIN_BACKOFF;
+  private readonly window = { calls: 0, stallMs: 0, ms: 0, chunks: 0, helped: 0 };
+  /** Back-off on (default) or off (benchmarks: the plain split). */
+  adaptive = true;
 
   constructor(
     private readonly main: WasmGemm,
@@ -58,6 +101,7 @@ export class GemmPool {
   ) {
     this.ctrl = new Int32Array(control);
     Atomics.store(this.ctrl, NEXT, CLOSED);
+    this.parallel = mayBlock(this.ctrl);
   }
 
   static readonly controlBytes = 4 * CONTROL_INTS;
@@ -66,15 +110,37 @@ export class GemmPool {
     return this.main.memory;
   }
 
+  get fma(): boolean {
+    return this.main.fma;
+  }
+
+  /** Helpers that have started and wait for work. */
+  get ready(): number {
+    return Atomics.load(this.ctrl, READY);
+  }
+
+  /** Chunks the helpers have computed so far (the rest ran on the calling thread). */
+  get helperChunks(): number {
+    return Atomics.load(this.ctrl, HELPED);
+  }
+
   /** Same contract as `WasmGemm.run`. */
   run(a: MatView, b: MatView, c: number, ldc: number, M: number, N: number, K: number, accumulate = false): void {
     const threads = this.helpers + 1;
-    const ready = Atomics.load(this.ctrl, READY) > 0;
+    const ready = this.parallel && Atomics.load(this.ctrl, READY) > 0;
     const byCols = N >= 2 * NR * threads;
     if (!ready || K === 0 || M * N * K < PARALLEL_MIN_MACS || (!byCols && M < 2 * MR * threads)) {
       this.main.run(a, b, c, ldc, M, N, K, accumulate);
       return;
     }
+    if (this.solo > 0) {
+      this.solo--;
+      this.stats.soloCalls++;
+      this.main.run(a, b, c, ldc, M, N, K, accumulate);
+      return;
+    }
+    const t0 = performance.now();
+    const helpedBefore = Atomics.load(this.ctrl, HELPED);
     const total = byCols ? N : M;
     const step = byCols ? NR : MR;
     const n = Math.min(threads * CHUNKS_PER_THREAD, Math.ceil(total / step));
@@ -94,12 +160,37 @@ export class GemmPool {
       }
       Atomics.add(this.ctrl, COMPLETED, 1);
     }
+    const t1 = performance.now();
     for (;;) {
       const done = Atomics.load(this.ctrl, COMPLETED);
       if (done >= n) break;
-      waitOn(this.ctrl, COMPLETED, done);
+      Atomics.wait(this.ctrl, COMPLETED, done, 20);
     }
     Atomics.store(this.ctrl, NEXT, CLOSED);
+    const t2 = performance.now();
+    this.observe(t2 - t1, t2 - t0, n, Atomics.load(this.ctrl, HELPED) - helpedBefore);
+  }
+
+  /** Counts one parallel product; backs off when a window's stall share exceeded the helpers' share of chunks. */
+  private observe(stallMs: number, ms: number, chunks: number, helped: number): void {
+    this.stats.parallelCalls++;
+    this.stats.stallMs += stallMs;
+    this.stats.parallelMs += ms;
+    const w = this.window;
+    w.calls++;
+    w.stallMs += stallMs;
+    w.ms += ms;
+    w.chunks += chunks;
+    w.helped += helped;
+    if (w.calls < STALL_WINDOW) return;
+    if (this.adaptive && w.stallMs / w.ms > w.helped / w.chunks) {
+      this.solo = this.backoff;
+      this.backoff = Math.min(MAX_BACKOFF, 2 * this.backoff);
+      this.stats.backoffs++;
+    } else {
+      this.backoff = MIN_BACKOFF;
+    }
+    w.calls = w.stallMs = w.ms = w.chunks = w.helped = 0;
   }
 
   /** Ends the helpers' loops. */
@@ -110,12 +201,13 @@ export class GemmPool {
   }
 }
 
-/** Atomics.wait where allowed (Node, workers); a browser page's main thread may not block, so it spins. */
-function waitOn(ctrl: Int32Array, index: number, value: number): void {
+/** Whether `Atomics.wait` is allowed here (it throws on a browser page's main thread). */
+function mayBlock(ctrl: Int32Array): boolean {
   try {
-    Atomics.wait(ctrl, index, value, 20);
+    Atomics.wait(ctrl, STOP, 1, 0); // STOP is 0: returns "not-equal" at once where waiting is allowed
+    return true;
   } catch {
-    /* a browser's main thread: spin */
+    return false;
   }
 }
 
@@ -152,6 +244,7 @@ function helperMain(init, instantiate) {
         gemm(a, 4 * ctrl[o + 1], 4 * ctrl[o + 2], b, 4 * ctrl[o + 4], 4 * ctrl[o + 5], c, 4 * ctrl[o + 7],
              byCols ? M : hi - lo, byCols ? hi - lo : N, K, ctrl[o + 11], init.work);
       }
+      Atomics.add(ctrl, ${HELPED}, 1);
       Atomics.add(ctrl, ${COMPLETED}, 1);
       Atomics.notify(ctrl, ${COMPLETED});
     }
