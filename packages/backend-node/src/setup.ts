@@ -7,6 +7,7 @@ import { loadTensorflow } from './tensorflow.js';
 import { registerWasmGradients } from './wasm/grads.js';
 import { registerWasmCrossEntropy } from './wasm/cross-entropy.js';
 import { registerWasmMaskedSoftmax } from './wasm/softmax.js';
+import { registerWasmFusedKernels } from './wasm/fused.js';
 import { configureGemmThreads, gemmThreadsOf } from './wasm/gemm-kernels.js';
 import { nodeHelperFactory } from './wasm/gemm/node-helpers.js';
 import { guardWasmHeap } from './wasm/heap.js';
@@ -88,6 +89,7 @@ export async function setupBackend(opts: SetupOptions = {}): Promise<BackendInfo
     registerWasmIdentityKernel();
     registerWasmCrossEntropy();
     registerWasmMaskedSoftmax();
+    registerWasmFusedKernels();
     // threads go to peftjs' GEMM (helpers sleep between calls); XNNPACK keeps 1 (its pool spins)
     const gemmThreads = Math.max(1, Math.min(8, Math.floor(opts.threads ?? defaultThreads())));
     configureGemmThreads(gemmThreads, nodeHelperFactory);

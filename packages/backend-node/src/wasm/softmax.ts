@@ -1,31 +1,9 @@
 import type * as tf from '@tensorflow/tfjs-core';
 import { maskedSoftmax, registerPeftKernel } from '@peftjs/core';
 import { ptrOf, type WasmHeapBackend } from './gemm-kernels.js';
+import { broadcastRows } from './rows.js';
 
 type Info = tf.TensorInfo;
-
-/** For each row of `outer` (scores' shape without its last axis), the row of a broadcast `inner`. */
-function broadcastRows(outer: readonly number[], inner: readonly number[]): Int32Array {
-  const rows = outer.reduce((p, d) => p * d, 1);
-  const lead = outer.length - inner.length;
-  const idx = new Int32Array(rows);
-  for (let r = 0; r < rows; r++) {
-    let rem = r;
-    let at = 0;
-    let mul = 1;
-    for (let ax = outer.length - 1; ax >= 0; ax--) {
-      const coord = rem % outer[ax]!;
-      rem = Math.floor(rem / outer[ax]!);
-      if (ax >= lead) {
-        const d = inner[ax - lead]!;
-        at += (d === 1 ? 0 : coord) * mul;
-        mul *= d;
-      }
-    }
-    idx[r] = at;
-  }
-  return idx;
-}
 
 /** softmax(scores + bias) row by row, in place on the heap (float64 sums). */
 function forward(backend: WasmHeapBackend, scores: Info, bias: Info): Info {

@@ -1,0 +1,26 @@
+import { ELEMENTWISE_WASM } from './binary.js';
+
+type Fn3 = (a: number, b: number, out: number, bytes: number) => void;
+type Fn4 = (a: number, b: number, c: number, out: number, bytes: number) => void;
+
+/** The elementwise SIMD functions bound to one memory (byte addresses; byte counts multiple of 16). */
+export interface ElementwiseModule {
+  swiglu: Fn3;
+  swiglu_dgate: Fn4;
+  swiglu_dup: Fn3;
+}
+
+const bound = new WeakMap<WebAssembly.Memory, ElementwiseModule>();
+
+/** The module instantiated on `memory` (once per memory; plain or shared as the memory is). */
+export function elementwiseFor(memory: WebAssembly.Memory): ElementwiseModule {
+  let m = bound.get(memory);
+  if (!m) {
+    const shared = typeof SharedArrayBuffer !== 'undefined' && memory.buffer instanceof SharedArrayBuffer;
+    const bytes = Uint8Array.from(atob(ELEMENTWISE_WASM[shared ? 'shared' : 'plain']), (c) => c.charCodeAt(0));
+    const instance = new WebAssembly.Instance(new WebAssembly.Module(bytes), { env: { memory } });
+    m = instance.exports as unknown as ElementwiseModule;
+    bound.set(memory, m);
+  }
+  return m;
+}

@@ -1,0 +1,88 @@
+/**
+ * The text of peftjs' elementwise wasm SIMD module: SwiGLU's forward and gradients, 4 floats a
+ * step, with an f32x4 eˣ (Cephes' `expf`: eˣ = 2ᵏ·p(r), k = round(x·log₂e), r = x − k·ln 2 in two
+ * parts, a degree-7 polynomial; ~1e-7 relative). Each function takes byte addresses and a byte
+ * count that is a multiple of 16 (the caller does the last < 4 elements). `shared` imports a
+ * shared memory (tfjs' threaded build), else a plain one.
+ *
+ * Compiled by `scripts/build-elementwise.ts` (wabt) into `binary.ts`; `test/elementwise.test.ts`
+ * rebuilds it and compares bytes. No Node API: the browser's wasm fallback uses the same binary.
+ */
+export interface ElementwiseVariant {
+  shared: boolean;
+}
+
+/** An f32x4 constant with four equal lanes. */
+const splat = (v: number) => `(v128.const f32x4 ${v} ${v} ${v} ${v})`;
+
+/** Statements that set `$e` to exp(`$t`) lane by lane (`$t` is clobbered; `$k` is scratch). */
+function expInto(): string {
+  const poly = [1.98756915e-4, 1.3981999507e-3, 8.3334519073e-3, 4.1665795894e-2, 1.6666665459e-1, 5.0000001201e-1];
+  let p = splat(poly[0]!);
+  for (const c of poly.slice(1)) p = `(f32x4.add (f32x4.mul ${p} (local.get $t)) ${splat(c)})`;
+  return `
+      (local.set $t (f32x4.min (f32x4.max (local.get $t) ${splat(-87.3)}) ${splat(88.3)}))
+      (local.set $k (f32x4.nearest (f32x4.mul (local.get $t) ${splat(1.4426950408889634)})))
+      (local.set $t (f32x4.sub (f32x4.sub (local.get $t) (f32x4.mul (local.get $k) ${splat(0.693359375)}))
+        (f32x4.mul (local.get $k) ${splat(-2.1219444e-4)})))
+      (local.set $e (f32x4.add (f32x4.add
+        (f32x4.mul ${p} (f32x4.mul (local.get $t) (local.get $t))) (local.get $t)) ${splat(1)}))
+      (local.set $e (f32x4.mul (local.get $e)
+        (i32x4.shl (i32x4.add (i32x4.trunc_sat_f32x4_s (local.get $k)) (v128.const i32x4 127 127 127 127)) (i32.const 23))))`;
+}
+
+/** Statements that set `$s` to σ(`$g`) = 1/(1 + e^(−g)). */
+function sigmoidInto(): string {
+  return `
+      (local.set $t (f32x4.neg (local.get $g)))${expInto()}
+      (local.set $s (f32x4.div ${splat(1)} (f32x4.add ${splat(1)} (local.get $e))))`;
+}
+
+/** A loop over `$bytes` bytes, 16 at a time; `$i` is the byte offset; `ptrs` name the pointer params. */
+function elementwise(name: string, ptrs: string[], body: string): string {
+  const params = ptrs.map((p) => `(param $${p} i32)`).join(' ');
+  return `
+  (func (export "${name}") ${params} (param $bytes i32)
+    (local $i i32) (local $g v128) (local $s v128) (local $t v128) (local $k v128) (local $e v128)
+    (block $done
+      (loop $next
+        (br_if $done (i32.ge_u (local.get $i) (local.get $bytes)))${body}
+        (local.set $i (i32.add (local.get $i) (i32.const 16)))
+        (br $next))))`;
+}
+
+const at = (p: string) => `(v128.load (i32.add (local.get $${p}) (local.get $i)))`;
+const store = (p: string, v: string) => `
+      (v128.store (i32.add (local.get $${p}) (local.get $i)) ${v})`;
+
+export function elementwiseWat(v: ElementwiseVariant): string {
+  const memory = v.shared ? '(memory 1 65536 shared)' : '(memory 1)';
+  const gate = `
+      (local.set $g ${at('gate')})${sigmoidInto()}`;
+  // y = g·σ(g)·u
+  const swiglu = elementwise(
+    'swiglu',
+    ['gate', 'up', 'out'],
+    gate + store('out', `(f32x4.mul (f32x4.mul (local.get $g) (local.get $s)) ${at('up')})`),
+  );
+  // d/dg = dy·u·σ(g)·(1 + g·(1 − σ(g)))
+  const dGate = elementwise(
+    'swiglu_dgate',
+    ['dy', 'gate', 'up', 'out'],
+    gate +
+      store(
+        'out',
+        `(f32x4.mul (f32x4.mul (f32x4.mul ${at('dy')} ${at('up')}) (local.get $s))
+        (f32x4.add ${splat(1)} (f32x4.mul (local.get $g) (f32x4.sub ${splat(1)} (local.get $s)))))`,
+      ),
+  );
+  // d/du = dy·g·σ(g)
+  const dUp = elementwise(
+    'swiglu_dup',
+    ['dy', 'gate', 'out'],
+    gate + store('out', `(f32x4.mul ${at('dy')} (f32x4.mul (local.get $g) (local.get $s)))`),
+  );
+  return `(module
+  (import "env" "memory" ${memory})${swiglu}${dGate}${dUp})
+`;
+}

@@ -1,0 +1,69 @@
+import type * as tf from '@tensorflow/tfjs-core';
+import type { PeftKernelArgs, RmsNormAttrs } from '@peftjs/core';
+import type { WasmHeapBackend } from './gemm-kernels.js';
+import { heapF32, sizeOf } from './rows.js';
+
+type Backend = WasmHeapBackend;
+
+function check(x: tf.TensorInfo, weight: tf.TensorInfo): number {
+  const D = x.shape[x.shape.length - 1]!;
+  if (sizeOf(weight.shape) !== D) throw new Error(`PeftRmsNorm: weight [${weight.shape}] does not match x [${x.shape}]'s last axis`);
+  return D;
+}
+
+/** 1/√(mean(x²) + eps) of the row of D values at o (float64 sum). */
+function rowScale(X: Float32Array, o: number, D: number, eps: number): number {
+  let s = 0;
+  for (let j = 0; j < D; j++) s += X[o + j]! * X[o + j]!;
+  return 1 / Math.sqrt(Math.fround(s / D) + eps);
+}
+
+/** `PeftRmsNorm` on wasm: x·r·w with r = rsqrt(mean(x²) + eps), one pass per row. */
+export function wasmRmsNorm({ inputs, attrs, backend: b }: PeftKernelArgs<'x' | 'weight', RmsNormAttrs>): tf.TensorInfo {
+  const backend = b as unknown as Backend;
+  const { x, weight } = inputs;
+  const D = check(x, weight);
+  const out = backend.makeOutput([...x.shape], 'float32');
+  const [X, W, Y] = [x, weight, out].map((t) => heapF32(backend, t, 'PeftRmsNorm')) as [Float32Array, Float32Array, Float32Array];
+  for (let o = 0; o < X.length; o += D) {
+    const r = rowScale(X, o, D, attrs.eps);
+    for (let j = 0; j < D; j++) Y[o + j] = X[o + j]! * r * W[j]!;
+  }
+  return out;
+}
+
+/** `PeftRmsNormGrad` on wasm: dx = r·(g − n·mean(g·n)) with g = dy·w, n = x·r; dw = Σ_rows dy·n. */
+export function wasmRmsNormGrad({
+  inputs,
+  attrs,
+  backend: b,
+}: PeftKernelArgs<'dy' | 'x' | 'weight', RmsNormAttrs & { wrt: 'x' | 'weight' }>): tf.TensorInfo {
+  const backend = b as unknown as Backend;
+  const { dy, x, weight } = inputs;
+  const D = check(x, weight);
+  const out = backend.makeOutput([...(attrs.wrt === 'x' ? x.shape : weight.shape)], 'float32');
+  const [G, X, W, O] = [dy, x, weight, out].map((t) => heapF32(backend, t, 'PeftRmsNormGrad')) as Float32Array[] as [
+    Float32Array,
+    Float32Array,
+    Float32Array,
+    Float32Array,
+  ];
+  if (attrs.wrt === 'weight') {
+    const dw = new Float64Array(D);
+    for (let o = 0; o < X.length; o += D) {
+      const r = rowScale(X, o, D, attrs.eps);
+      for (let j = 0; j < D; j++) dw[j] += G[o + j]! * X[o + j]! * r;
+    }
+    O.set(dw);
+    return out;
+  }
+  for (let o = 0; o < X.length; o += D) {
+    const r = rowScale(X, o, D, attrs.eps);
+    let gx = 0;
+    for (let j = 0; j < D; j++) gx += G[o + j]! * W[j]! * X[o + j]!;
+    // mean(g·n)·r = r²·Σ(g·x)/D
+    const m = (r * r * gx) / D;
+    for (let j = 0; j < D; j++) O[o + j] = r * (G[o + j]! * W[j]! - X[o + j]! * m);
+  }
+  return out;
+}

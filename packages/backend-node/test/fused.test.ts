@@ -1,0 +1,78 @@
+import * as tf from '@tensorflow/tfjs-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { rmsNorm, rotary, swiGlu } from '@peftjs/core';
+import { setupBackend } from '../src/index.js';
+import { expectClose } from './helpers.js';
+
+/** A deterministic tensor of `shape` with values of about ±amp. */
+const wave = (shape: number[], seed: number, amp = 2) =>
+  tf.tensor(
+    Float32Array.from({ length: shape.reduce((p, d) => p * d, 1) }, (_, i) => amp * Math.sin(i * 0.731 + seed)),
+    shape,
+  );
+
+/**
+ * Value and gradient (with respect to every input) of Σ op(inputs)·w for a fixed weighting w,
+ * read back as plain arrays. On cpu the op runs its fallback (the unfused tfjs ops, autograd); on
+ * wasm its kernel and the op's own gradient (kernels as well).
+ */
+function valueAndGrads(make: () => tf.Tensor[], op: (...xs: tf.Tensor[]) => tf.Tensor): Float32Array[] {
+  return tf.tidy(() => {
+    const xs = make();
+    const y = op(...xs);
+    const w = wave(y.shape, 9, 1);
+    const grads = tf.grads((...a: tf.Tensor[]) => tf.sum(tf.mul(op(...a), w)))(xs);
+    return [y, ...grads].map((t) => t.dataSync() as Float32Array);
+  });
+}
+
+async function expectWasmEqualsCpu(make: () => tf.Tensor[], op: (...xs: tf.Tensor[]) => tf.Tensor, kernel: string): Promise<void> {
+  await tf.setBackend('cpu');
+  const expected = valueAndGrads(make, op);
+  await tf.setBackend('wasm');
+  expect(tf.getKernel(kernel, 'wasm')).toBeDefined();
+  valueAndGrads(make, op); // the first call may allocate lasting state: count tensors on the second
+  const before = tf.memory().numTensors;
+  const actual = valueAndGrads(make, op);
+  expect(tf.memory().numTensors).toBe(before);
+  expect(actual.length).toBe(expected.length);
+  actual.forEach((x, i) => expectClose(x, expected[i]!));
+}
+
+describe('the fused LLaMA-block kernels on wasm equal the unfused tfjs ops on cpu (value and every gradient)', () => {
+  beforeAll(async () => {
+    await setupBackend({ prefer: 'wasm' });
+  });
+  afterAll(async () => {
+    await tf.setBackend('cpu');
+  });
+
+  for (const R of [1, 2]) {
+    for (const transpose of [false, true]) {
+      it(`PeftRotary, cos/sin rows ${R}, transpose ${transpose}: x, cos and sin gradients`, async () => {
+        const [B, H, T, d] = [2, 3, 5, 6];
+        await expectWasmEqualsCpu(
+          () => [wave([B, H, T, d], 1), wave([R, 1, T, d], 2, 1), wave([R, 1, T, d], 3, 1)],
+          (x, cos, sin) => rotary({ x: x!, cos: cos!, sin: sin! }, { transpose }),
+          'PeftRotary',
+        );
+      });
+    }
+  }
+
+  it('PeftRmsNorm on [2, 3, 7] rows: x and weight gradients', async () => {
+    await expectWasmEqualsCpu(
+      () => [wave([2, 3, 7], 4), wave([7], 5, 1)],
+      (x, weight) => rmsNorm({ x: x!, weight: weight! }, { eps: 1e-6 }),
+      'PeftRmsNorm',
+    );
+  });
+
+  it('PeftSwiGlu on [3, 11], large gates included: gate and up gradients', async () => {
+    await expectWasmEqualsCpu(
+      () => [wave([3, 11], 6, 12), wave([3, 11], 7)],
+      (gate, up) => swiGlu({ gate: gate!, up: up! }, {}),
+      'PeftSwiGlu',
+    );
+  });
+});
