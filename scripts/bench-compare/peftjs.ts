@@ -3,7 +3,7 @@
 // AdamW, setupBackend). One configuration per process (wasm threads are set once); prints one JSON line.
 //   tsx --conditions=@peftjs/source scripts/bench-compare/peftjs.ts --shape ref --threads 1
 import * as tf from '@tensorflow/tfjs-core';
-import { setupBackend } from '@peftjs/backend-node';
+import { setupBackend, setWasmFastPaths, type WasmFastPaths } from '@peftjs/backend-node';
 import { PeftModel, PeftRegistry, Rng } from '@peftjs/core';
 import { lora } from '@peftjs/lora';
 import { generate } from '@peftjs/models';
@@ -48,6 +48,9 @@ async function main(): Promise<void> {
   const rows = arg('rows', 'lora,forward,full,decode').split(',');
   const steps = Number(arg('steps', '6'));
   const info = await setupBackend({ prefer: arg('backend', 'wasm') as 'wasm', threads: Number(arg('threads', '1')) });
+  // `--off fusedKernels,gemm`: wasm fast paths turned off (A/B runs of one change)
+  const off = arg('off', '');
+  if (off) setWasmFastPaths(Object.fromEntries(off.split(',').map((k) => [k, false])) as Partial<WasmFastPaths>);
   const rng = new Rng(2);
   const ids = tf.tensor2d(
     Array.from({ length: s.batch * s.seq }, () => rng.int(s.vocab)),

@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { rmsNorm, rotary, swiGlu } from '@peftjs/core';
+import { maskedSoftmax, rmsNorm, rotary, swiGlu } from '@peftjs/core';
 import { setupBackend } from '../src/index.js';
 import { expectClose } from './helpers.js';
 
@@ -75,4 +75,21 @@ describe('the fused LLaMA-block kernels on wasm equal the unfused tfjs ops on cp
       'PeftSwiGlu',
     );
   });
+
+  for (const S of [8, 64]) {
+    it(`PeftMaskedSoftmax with ${S} keys (SIMD rows), a causal float32-min bias and one fully masked row: scores gradient`, async () => {
+      const [B, H, T] = [2, 3, 5];
+      const bias = () => {
+        const b = new Float32Array(B * T * S);
+        for (let i = 0; i < B * T; i++)
+          for (let j = 0; j < S; j++) b[i * S + j] = i === 3 || j > (i % T) + 2 ? -3.4028234663852886e38 : 0.1 * j;
+        return tf.tensor4d(b, [B, 1, T, S]);
+      };
+      await expectWasmEqualsCpu(
+        () => [wave([B, H, T, S], 8, 6)],
+        (scores) => maskedSoftmax({ scores: scores!, bias: bias() }, {}),
+        'PeftMaskedSoftmax',
+      );
+    });
+  }
 });

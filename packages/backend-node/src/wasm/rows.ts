@@ -5,13 +5,19 @@ import { ptrOf, type WasmHeapBackend } from './gemm-kernels.js';
 
 export const sizeOf = (shape: readonly number[]): number => shape.reduce((p, d) => p * d, 1);
 
+/** The backend's heap (tfjs-backend-wasm 4.22 internals). */
+export function heapMemory(backend: WasmHeapBackend, what: string): WebAssembly.Memory {
+  const m = backend.wasm.wasmMemory ?? backend.wasm.asm?.memory;
+  if (!m) throw new Error(`${what} on wasm: the backend does not expose its heap (tfjs-backend-wasm 4.22 expected)`);
+  return m;
+}
+
 /**
  * A float32 view of a tensor's data on the heap. Views go stale when the heap grows: take them
  * after the kernel's last `makeOutput`.
  */
 export function heapF32(backend: WasmHeapBackend, t: tf.TensorInfo, what: string): Float32Array {
-  const m = backend.wasm.wasmMemory ?? backend.wasm.asm?.memory;
-  if (!m) throw new Error(`${what} on wasm: the backend does not expose its heap (tfjs-backend-wasm 4.22 expected)`);
+  const m = heapMemory(backend, what);
   if (t.dtype !== 'float32') throw new Error(`${what} on wasm: float32 inputs expected, got ${t.dtype}`);
   return new Float32Array(m.buffer, ptrOf(backend, t), sizeOf(t.shape));
 }

@@ -1,11 +1,12 @@
 import type * as tf from '@tensorflow/tfjs-core';
 import { maskedSoftmax, registerPeftKernel } from '@peftjs/core';
 import { ptrOf, type WasmHeapBackend } from './gemm-kernels.js';
-import { broadcastRows } from './rows.js';
+import { elementwiseFor } from './elementwise/module.js';
+import { broadcastRows, heapMemory } from './rows.js';
 
 type Info = tf.TensorInfo;
 
-/** softmax(scores + bias) row by row, in place on the heap (float64 sums). */
+/** softmax(scores + bias) row by row on the heap: SIMD rows when S is a multiple of 4 and the bias has S columns, else JS (float64 sums). */
 function forward(backend: WasmHeapBackend, scores: Info, bias: Info): Info {
   const S = scores.shape[scores.shape.length - 1]!;
   const rows = scores.shape.slice(0, -1).reduce((p, d) => p * d, 1);
@@ -15,6 +16,13 @@ function forward(backend: WasmHeapBackend, scores: Info, bias: Info): Info {
   }
   const bRows = broadcastRows(scores.shape.slice(0, -1), bias.shape.slice(0, -1));
   const out = backend.makeOutput([...scores.shape], 'float32');
+  if (S % 4 === 0 && bS === S) {
+    // rows of whole f32x4 lanes: the elementwise SIMD module, one call per row
+    const row = elementwiseFor(heapMemory(backend, 'PeftMaskedSoftmax')).softmax_row;
+    const [px, pb, py] = [ptrOf(backend, scores), ptrOf(backend, bias), ptrOf(backend, out)];
+    for (let r = 0; r < rows; r++) row(px + 4 * r * S, pb + 4 * bRows[r]! * S, py + 4 * r * S, 4 * S);
+    return out;
+  }
   const m = backend.wasm.wasmMemory ?? backend.wasm.asm?.memory;
   if (!m) throw new Error('PeftMaskedSoftmax on wasm: the backend does not expose its heap');
   const x = new Float32Array(m.buffer, ptrOf(backend, scores), rows * S);
@@ -47,7 +55,7 @@ function forward(backend: WasmHeapBackend, scores: Info, bias: Info): Info {
 
 let registered = false;
 
-/** `PeftMaskedSoftmax` on wasm: one pass per row in JS on the heap (its gradient is the op's own). */
+/** `PeftMaskedSoftmax` on wasm: row by row on the heap (its gradient is the op's own, `PeftSoftmaxGrad`). */
 export function registerWasmMaskedSoftmax(): void {
   if (registered) return;
   registered = true;

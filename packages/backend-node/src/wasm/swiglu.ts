@@ -2,14 +2,7 @@ import type * as tf from '@tensorflow/tfjs-core';
 import type { PeftKernelArgs } from '@peftjs/core';
 import { ptrOf, type WasmHeapBackend } from './gemm-kernels.js';
 import { elementwiseFor } from './elementwise/module.js';
-import { fastExp, heapF32, sameShape } from './rows.js';
-
-/** The heap of a wasm backend. */
-function memoryOf(backend: WasmHeapBackend): WebAssembly.Memory {
-  const m = backend.wasm.wasmMemory ?? backend.wasm.asm?.memory;
-  if (!m) throw new Error('PeftSwiGlu on wasm: the backend does not expose its heap (tfjs-backend-wasm 4.22 expected)');
-  return m;
-}
+import { fastExp, heapF32, heapMemory, sameShape } from './rows.js';
 
 /**
  * Runs `simd` (elementwise SIMD module) on the first ⌊n/4⌋·4 elements and `tail` (JS) on the rest.
@@ -39,7 +32,7 @@ export function wasmSwiGlu({ inputs, backend: b }: PeftKernelArgs<'gate' | 'up',
   sameShape('PeftSwiGlu gate and up', gate, up);
   if (gate.dtype !== 'float32' || up.dtype !== 'float32') throw new Error('PeftSwiGlu on wasm: float32 inputs expected');
   const out = backend.makeOutput([...gate.shape], 'float32');
-  const ew = elementwiseFor(memoryOf(backend));
+  const ew = elementwiseFor(heapMemory(backend, 'PeftSwiGlu'));
   split(
     backend,
     [gate, up, out],
@@ -57,7 +50,7 @@ export function wasmSwiGluGrad({ inputs, attrs, backend: b }: PeftKernelArgs<'dy
   sameShape('PeftSwiGluGrad dy and gate', dy, gate);
   if ([dy, gate, up].some((t) => t.dtype !== 'float32')) throw new Error('PeftSwiGluGrad on wasm: float32 inputs expected');
   const out = backend.makeOutput([...gate.shape], 'float32');
-  const ew = elementwiseFor(memoryOf(backend));
+  const ew = elementwiseFor(heapMemory(backend, 'PeftSwiGlu'));
   if (attrs.wrt === 'up') {
     split(
       backend,

@@ -8,6 +8,8 @@ export interface ElementwiseModule {
   swiglu: Fn3;
   swiglu_dgate: Fn4;
   swiglu_dup: Fn3;
+  /** softmax(x + b) of one row into y (y may be x). */
+  softmax_row: Fn3;
 }
 
 const bound = new WeakMap<WebAssembly.Memory, ElementwiseModule>();

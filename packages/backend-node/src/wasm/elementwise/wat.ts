@@ -15,12 +15,16 @@ export interface ElementwiseVariant {
 /** An f32x4 constant with four equal lanes. */
 const splat = (v: number) => `(v128.const f32x4 ${v} ${v} ${v} ${v})`;
 
-/** Statements that set `$e` to exp(`$t`) lane by lane (`$t` is clobbered; `$k` is scratch). */
+/**
+ * Statements that set `$e` to exp(`$t`) lane by lane (`$t` is clobbered; `$k`, `$m` are scratch);
+ * below −87.3 (float32's smallest normal) the result is exactly 0, as a masked attention score needs.
+ */
 function expInto(): string {
   const poly = [1.98756915e-4, 1.3981999507e-3, 8.3334519073e-3, 4.1665795894e-2, 1.6666665459e-1, 5.0000001201e-1];
   let p = splat(poly[0]!);
   for (const c of poly.slice(1)) p = `(f32x4.add (f32x4.mul ${p} (local.get $t)) ${splat(c)})`;
   return `
+      (local.set $m (f32x4.ge (local.get $t) ${splat(-87.3)}))
       (local.set $t (f32x4.min (f32x4.max (local.get $t) ${splat(-87.3)}) ${splat(88.3)}))
       (local.set $k (f32x4.nearest (f32x4.mul (local.get $t) ${splat(1.4426950408889634)})))
       (local.set $t (f32x4.sub (f32x4.sub (local.get $t) (f32x4.mul (local.get $k) ${splat(0.693359375)}))
@@ -28,7 +32,8 @@ function expInto(): string {
       (local.set $e (f32x4.add (f32x4.add
         (f32x4.mul ${p} (f32x4.mul (local.get $t) (local.get $t))) (local.get $t)) ${splat(1)}))
       (local.set $e (f32x4.mul (local.get $e)
-        (i32x4.shl (i32x4.add (i32x4.trunc_sat_f32x4_s (local.get $k)) (v128.const i32x4 127 127 127 127)) (i32.const 23))))`;
+        (i32x4.shl (i32x4.add (i32x4.trunc_sat_f32x4_s (local.get $k)) (v128.const i32x4 127 127 127 127)) (i32.const 23))))
+      (local.set $e (v128.and (local.get $e) (local.get $m)))`;
 }
 
 /** Statements that set `$s` to σ(`$g`) = 1/(1 + e^(−g)). */
@@ -38,12 +43,47 @@ function sigmoidInto(): string {
       (local.set $s (f32x4.div ${splat(1)} (f32x4.add ${splat(1)} (local.get $e))))`;
 }
 
+const LOCALS = '(local $g v128) (local $s v128) (local $t v128) (local $k v128) (local $e v128) (local $m v128)';
+
+/** `(loop)` over `$bytes` bytes, 16 at a time, from `$i` = 0. */
+const loop = (body: string) => `
+    (local.set $i (i32.const 0))
+    (block $done
+      (loop $next
+        (br_if $done (i32.ge_u (local.get $i) (local.get $bytes)))${body}
+        (local.set $i (i32.add (local.get $i) (i32.const 16)))
+        (br $next)))`;
+
+/** f32 of the four lanes of `v` combined by `op` (f32.max, f32.add). */
+const across = (op: string, v: string) =>
+  `(${op} (${op} (f32x4.extract_lane 0 ${v}) (f32x4.extract_lane 1 ${v})) (${op} (f32x4.extract_lane 2 ${v}) (f32x4.extract_lane 3 ${v})))`;
+
+/**
+ * softmax(x + b) over one row of `$bytes`/4 values (y may be x): the row's max, then
+ * e = exp(x + b − max) and their sum, then e/sum. Sums in f32 lanes, as tfjs' own softmax.
+ */
+function softmaxRow(): string {
+  return `
+  (func (export "softmax_row") (param $x i32) (param $b i32) (param $y i32) (param $bytes i32)
+    (local $i i32) ${LOCALS} (local $acc v128)
+    (local.set $acc (v128.const f32x4 -inf -inf -inf -inf))${loop(`
+        (local.set $g (f32x4.add ${at('x')} ${at('b')}))${store('y', '(local.get $g)')}
+        (local.set $acc (f32x4.max (local.get $acc) (local.get $g)))`)}
+    (local.set $s (f32x4.splat ${across('f32.max', '(local.get $acc)')}))
+    (local.set $acc (v128.const f32x4 0 0 0 0))${loop(`
+        (local.set $t (f32x4.sub ${at('y')} (local.get $s)))${expInto()}${store('y', '(local.get $e)')}
+        (local.set $acc (f32x4.add (local.get $acc) (local.get $e)))`)}
+    (local.set $s (f32x4.splat (f32.div (f32.const 1) ${across('f32.add', '(local.get $acc)')})))${loop(
+      store('y', `(f32x4.mul ${at('y')} (local.get $s))`),
+    )})`;
+}
+
 /** A loop over `$bytes` bytes, 16 at a time; `$i` is the byte offset; `ptrs` name the pointer params. */
 function elementwise(name: string, ptrs: string[], body: string): string {
   const params = ptrs.map((p) => `(param $${p} i32)`).join(' ');
   return `
   (func (export "${name}") ${params} (param $bytes i32)
-    (local $i i32) (local $g v128) (local $s v128) (local $t v128) (local $k v128) (local $e v128)
+    (local $i i32) ${LOCALS}
     (block $done
       (loop $next
         (br_if $done (i32.ge_u (local.get $i) (local.get $bytes)))${body}
@@ -83,6 +123,6 @@ export function elementwiseWat(v: ElementwiseVariant): string {
     gate + store('out', `(f32x4.mul ${at('dy')} (f32x4.mul (local.get $g) (local.get $s)))`),
   );
   return `(module
-  (import "env" "memory" ${memory})${swiglu}${dGate}${dUp})
+  (import "env" "memory" ${memory})${swiglu}${dGate}${dUp}${softmaxRow()})
 `;
 }
