@@ -47,10 +47,16 @@ describe('the fused LLaMA-block kernels on wasm equal the unfused tfjs ops on cp
     await tf.setBackend('cpu');
   });
 
-  for (const R of [1, 2]) {
+  // head size 6: the JS rows; 16: the SIMD rows (d/2 a multiple of 4)
+  for (const [R, d] of [
+    [1, 6],
+    [2, 6],
+    [1, 16],
+    [2, 16],
+  ] as const) {
     for (const transpose of [false, true]) {
-      it(`PeftRotary, cos/sin rows ${R}, transpose ${transpose}: x, cos and sin gradients`, async () => {
-        const [B, H, T, d] = [2, 3, 5, 6];
+      it(`PeftRotary, head size ${d}, cos/sin rows ${R}, transpose ${transpose}: x, cos and sin gradients`, async () => {
+        const [B, H, T] = [2, 3, 5];
         await expectWasmEqualsCpu(
           () => [wave([B, H, T, d], 1), wave([R, 1, T, d], 2, 1), wave([R, 1, T, d], 3, 1)],
           (x, cos, sin) => rotary({ x: x!, cos: cos!, sin: sin! }, { transpose }),
@@ -60,13 +66,15 @@ describe('the fused LLaMA-block kernels on wasm equal the unfused tfjs ops on cp
     }
   }
 
-  it('PeftRmsNorm on [2, 3, 7] rows: x and weight gradients', async () => {
-    await expectWasmEqualsCpu(
-      () => [wave([2, 3, 7], 4), wave([7], 5, 1)],
-      (x, weight) => rmsNorm({ x: x!, weight: weight! }, { eps: 1e-6 }),
-      'PeftRmsNorm',
-    );
-  });
+  for (const D of [7, 12]) {
+    it(`PeftRmsNorm on [2, 3, ${D}] rows (${D % 4 ? 'JS' : 'SIMD'} rows): x and weight gradients`, async () => {
+      await expectWasmEqualsCpu(
+        () => [wave([2, 3, D], 4), wave([D], 5, 1)],
+        (x, weight) => rmsNorm({ x: x!, weight: weight! }, { eps: 1e-6 }),
+        'PeftRmsNorm',
+      );
+    });
+  }
 
   it('PeftSwiGlu on [3, 11], large gates included: gate and up gradients', async () => {
     await expectWasmEqualsCpu(

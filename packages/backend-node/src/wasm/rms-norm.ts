@@ -1,7 +1,8 @@
 import type * as tf from '@tensorflow/tfjs-core';
 import type { PeftKernelArgs, RmsNormAttrs } from '@peftjs/core';
-import type { WasmHeapBackend } from './gemm-kernels.js';
-import { heapF32, sizeOf } from './rows.js';
+import { ptrOf, type WasmHeapBackend } from './gemm-kernels.js';
+import { elementwiseFor } from './elementwise/module.js';
+import { heapF32, heapMemory, sizeOf } from './rows.js';
 
 type Backend = WasmHeapBackend;
 
@@ -18,12 +19,18 @@ function rowScale(X: Float32Array, o: number, D: number, eps: number): number {
   return 1 / Math.sqrt(Math.fround(s / D) + eps);
 }
 
-/** `PeftRmsNorm` on wasm: x·r·w with r = rsqrt(mean(x²) + eps), one pass per row. */
+/** `PeftRmsNorm` on wasm: x·r·w with r = rsqrt(mean(x²) + eps), row by row (SIMD rows when D is a multiple of 4). */
 export function wasmRmsNorm({ inputs, attrs, backend: b }: PeftKernelArgs<'x' | 'weight', RmsNormAttrs>): tf.TensorInfo {
   const backend = b as unknown as Backend;
   const { x, weight } = inputs;
   const D = check(x, weight);
   const out = backend.makeOutput([...x.shape], 'float32');
+  if (D % 4 === 0) {
+    const row = elementwiseFor(heapMemory(backend, 'PeftRmsNorm')).rms_norm_row;
+    const [px, pw, py] = [x, weight, out].map((t) => ptrOf(backend, t)) as [number, number, number];
+    for (let o = 0, n = sizeOf(x.shape); o < n; o += D) row(px + 4 * o, pw, py + 4 * o, 4 * D, attrs.eps);
+    return out;
+  }
   const [X, W, Y] = [x, weight, out].map((t) => heapF32(backend, t, 'PeftRmsNorm')) as [Float32Array, Float32Array, Float32Array];
   for (let o = 0; o < X.length; o += D) {
     const r = rowScale(X, o, D, attrs.eps);
@@ -42,6 +49,12 @@ export function wasmRmsNormGrad({
   const { dy, x, weight } = inputs;
   const D = check(x, weight);
   const out = backend.makeOutput([...(attrs.wrt === 'x' ? x.shape : weight.shape)], 'float32');
+  if (attrs.wrt === 'x' && D % 4 === 0) {
+    const row = elementwiseFor(heapMemory(backend, 'PeftRmsNormGrad')).rms_norm_dx_row;
+    const [pg, px, pw, po] = [dy, x, weight, out].map((t) => ptrOf(backend, t)) as [number, number, number, number];
+    for (let o = 0, n = sizeOf(x.shape); o < n; o += D) row(pg + 4 * o, px + 4 * o, pw, po + 4 * o, 4 * D, attrs.eps);
+    return out;
+  }
   const [G, X, W, O] = [dy, x, weight, out].map((t) => heapF32(backend, t, 'PeftRmsNormGrad')) as Float32Array[] as [
     Float32Array,
     Float32Array,

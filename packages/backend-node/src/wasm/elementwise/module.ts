@@ -10,6 +10,12 @@ export interface ElementwiseModule {
   swiglu_dup: Fn3;
   /** softmax(x + b) of one row into y (y may be x). */
   softmax_row: Fn3;
+  /** RMSNorm of one row of `bytes`/4 values: y = x·r·w. */
+  rms_norm_row: (x: number, w: number, y: number, bytes: number, eps: number) => void;
+  /** Its x-gradient for one row. */
+  rms_norm_dx_row: (dy: number, x: number, w: number, out: number, bytes: number, eps: number) => void;
+  /** RoPE of one row whose halves are `bytes` long (see wat.ts for sa, sb, sign). */
+  rotary_row: (x: number, c: number, sa: number, sb: number, y: number, bytes: number, sign: number) => void;
 }
 
 const bound = new WeakMap<WebAssembly.Memory, ElementwiseModule>();

@@ -78,6 +78,50 @@ function softmaxRow(): string {
     )})`;
 }
 
+/** Sets `$r` to 1/√(Σ x²/D + eps) over the row at `$x` (`$bytes` = 4·D). */
+const rowScale = () => `
+    (local.set $acc (v128.const f32x4 0 0 0 0))${loop(`
+        (local.set $g ${at('x')})
+        (local.set $acc (f32x4.add (local.get $acc) (f32x4.mul (local.get $g) (local.get $g))))`)}
+    (local.set $r (f32.div (f32.const 1) (f32.sqrt (f32.add
+      (f32.div ${across('f32.add', '(local.get $acc)')} (f32.convert_i32_u (i32.shr_u (local.get $bytes) (i32.const 2))))
+      (local.get $eps)))))`;
+
+/** RMSNorm of one row: y = x·r·w; and its x-gradient: dx = r·(dy·w − x·r²·Σ(dy·w·x)/D). */
+function rmsNormRow(): string {
+  const head = (name: string, ptrs: string[]) => `
+  (func (export "${name}") ${ptrs.map((p) => `(param $${p} i32)`).join(' ')} (param $bytes i32) (param $eps f32)
+    (local $i i32) ${LOCALS} (local $acc v128) (local $r f32)${rowScale()}`;
+  const forward = `${head('rms_norm_row', ['x', 'w', 'y'])}
+    (local.set $s (f32x4.splat (local.get $r)))${loop(store('y', `(f32x4.mul (f32x4.mul ${at('x')} (local.get $s)) ${at('w')})`))})`;
+  const dx = `${head('rms_norm_dx_row', ['dy', 'x', 'w', 'out'])}
+    (local.set $acc (v128.const f32x4 0 0 0 0))${loop(`
+        (local.set $acc (f32x4.add (local.get $acc) (f32x4.mul (f32x4.mul ${at('dy')} ${at('w')}) ${at('x')})))`)}
+    (local.set $t (f32x4.splat (f32.div (f32.mul (f32.mul (local.get $r) (local.get $r)) ${across('f32.add', '(local.get $acc)')})
+      (f32.convert_i32_u (i32.shr_u (local.get $bytes) (i32.const 2))))))
+    (local.set $s (f32x4.splat (local.get $r)))${loop(
+      store('out', `(f32x4.mul (local.get $s) (f32x4.sub (f32x4.mul ${at('dy')} ${at('w')}) (f32x4.mul ${at('x')} (local.get $t))))`),
+    )})`;
+  return forward + dx;
+}
+
+/**
+ * RoPE of one row of 2·(`$bytes`/4) values, halves x1 = x[0..h), x2 = x[h..2h):
+ * y1 = x1·c1 − sign·x2·sa,  y2 = x2·c2 + sign·x1·sb (forward: sa = s1, sb = s2, sign 1;
+ * transposed: sa = s2, sb = s1, sign −1).
+ */
+function rotaryRow(): string {
+  const hi = (p: string) => `(v128.load (i32.add (i32.add (local.get $${p}) (local.get $bytes)) (local.get $i)))`;
+  return `
+  (func (export "rotary_row") (param $x i32) (param $c i32) (param $sa i32) (param $sb i32) (param $y i32) (param $bytes i32) (param $sign f32)
+    (local $i i32) ${LOCALS}
+    (local.set $s (f32x4.splat (local.get $sign)))${loop(`
+        (local.set $g ${at('x')})
+        (local.set $t ${hi('x')})${store('y', `(f32x4.sub (f32x4.mul (local.get $g) ${at('c')}) (f32x4.mul (f32x4.mul (local.get $s) (local.get $t)) ${at('sa')}))`)}
+      (v128.store (i32.add (i32.add (local.get $y) (local.get $bytes)) (local.get $i))
+        (f32x4.add (f32x4.mul (local.get $t) ${hi('c')}) (f32x4.mul (f32x4.mul (local.get $s) (local.get $g)) ${hi('sb')})))`)})`;
+}
+
 /** A loop over `$bytes` bytes, 16 at a time; `$i` is the byte offset; `ptrs` name the pointer params. */
 function elementwise(name: string, ptrs: string[], body: string): string {
   const params = ptrs.map((p) => `(param $${p} i32)`).join(' ');
@@ -123,6 +167,6 @@ export function elementwiseWat(v: ElementwiseVariant): string {
     gate + store('out', `(f32x4.mul ${at('dy')} (f32x4.mul (local.get $g) (local.get $s)))`),
   );
   return `(module
-  (import "env" "memory" ${memory})${swiglu}${dGate}${dUp}${softmaxRow()})
+  (import "env" "memory" ${memory})${swiglu}${dGate}${dUp}${softmaxRow()}${rmsNormRow()}${rotaryRow()})
 `;
 }
