@@ -3,6 +3,7 @@ import { maskedSoftmax, registerPeftKernel } from '@peftjs/core';
 import { ptrOf, type WasmHeapBackend } from './gemm-kernels.js';
 import { elementwiseFor } from './elementwise/module.js';
 import { broadcastRows, heapMemory } from './rows.js';
+import { fastPaths } from './state.js';
 
 type Info = tf.TensorInfo;
 
@@ -16,7 +17,7 @@ function forward(backend: WasmHeapBackend, scores: Info, bias: Info): Info {
   }
   const bRows = broadcastRows(scores.shape.slice(0, -1), bias.shape.slice(0, -1));
   const out = backend.makeOutput([...scores.shape], 'float32');
-  if (S % 4 === 0 && bS === S) {
+  if (fastPaths.fusedKernels && S % 4 === 0 && bS === S) {
     // rows of whole f32x4 lanes: the elementwise SIMD module, one call per row
     const row = elementwiseFor(heapMemory(backend, 'PeftMaskedSoftmax')).softmax_row;
     const [px, pb, py] = [ptrOf(backend, scores), ptrOf(backend, bias), ptrOf(backend, out)];

@@ -17,7 +17,7 @@ export interface WasmFastPaths {
   matMulGradient: boolean;
   /** GatherV2 gradient: JS scatter-add (wasm has no UnsortedSegmentSum kernel). */
   gatherGradient: boolean;
-  /** Kernels of the fused ops PeftRotary, PeftRmsNorm, PeftSwiGlu, PeftSoftmaxGrad (off: their tfjs fallbacks). */
+  /** Kernels of the fused ops PeftRotary, PeftRmsNorm, PeftSwiGlu, PeftSoftmaxGrad (off: their tfjs fallbacks), and SIMD rows in PeftMaskedSoftmax (off: JS rows). */
   fusedKernels: boolean;
 }
 
