@@ -3,27 +3,38 @@
 // AdamW, setupBackend). One configuration per process (wasm threads are set once); prints one JSON line.
 //   tsx --conditions=@peftjs/source scripts/bench-compare/peftjs.ts --shape ref --threads 1
 import * as tf from '@tensorflow/tfjs-core';
-import { setupBackend } from '@peftjs/backend-node';
+import { setupBackend, setWasmFastPaths, type WasmFastPaths } from '@peftjs/backend-node';
 import { PeftModel, PeftRegistry, Rng } from '@peftjs/core';
 import { lora } from '@peftjs/lora';
 import { generate } from '@peftjs/models';
 import { AdamW } from '@peftjs/train';
 import { SHAPES, arg, buildLlama } from './shapes.js';
 
-/** Median ms of `steps` calls after two warm-up calls; the first call's time is kept too. */
-function timed(fn: () => void, steps: number): { median: number; first: number } {
+const cpuNow = () => {
+  const c = process.cpuUsage();
+  return (c.user + c.system) / 1000;
+};
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
+
+/**
+ * Median ms of `steps` calls after two warm-up calls; the first call's time is kept too, and the
+ * median CPU time of the process per call (all its threads: on a loaded machine it moves less than wall time).
+ */
+function timed(fn: () => void, steps: number): { median: number; first: number; cpu: number } {
   let t0 = performance.now();
   fn();
   const first = performance.now() - t0;
   fn();
   const times: number[] = [];
+  const cpu: number[] = [];
   for (let i = 0; i < steps; i++) {
     t0 = performance.now();
+    const c0 = cpuNow();
     fn();
     times.push(performance.now() - t0);
+    cpu.push(cpuNow() - c0);
   }
-  times.sort((a, b) => a - b);
-  return { median: times[Math.floor(times.length / 2)]!, first };
+  return { median: median(times), first, cpu: median(cpu) };
 }
 
 type Model = ReturnType<typeof buildLlama>;
@@ -48,6 +59,9 @@ async function main(): Promise<void> {
   const rows = arg('rows', 'lora,forward,full,decode').split(',');
   const steps = Number(arg('steps', '6'));
   const info = await setupBackend({ prefer: arg('backend', 'wasm') as 'wasm', threads: Number(arg('threads', '1')) });
+  // `--off fusedKernels,gemm`: wasm fast paths turned off (A/B runs of one change)
+  const off = arg('off', '');
+  if (off) setWasmFastPaths(Object.fromEntries(off.split(',').map((k) => [k, false])) as Partial<WasmFastPaths>);
   const rng = new Rng(2);
   const ids = tf.tensor2d(
     Array.from({ length: s.batch * s.seq }, () => rng.int(s.vocab)),
@@ -56,6 +70,7 @@ async function main(): Promise<void> {
   );
   const out: Record<string, unknown> = { backend: info.name, threads: info.threads, simd: info.simd };
   const firstCalls: Record<string, number> = {};
+  const cpuMs: Record<string, number> = {};
   let base: Model;
 
   if (rows.includes('full')) {
@@ -66,6 +81,7 @@ async function main(): Promise<void> {
     const t = timed(() => trainStep(base as unknown as Forwardable, opt, vars, ids), steps);
     out['full'] = t.median;
     firstCalls['full'] = t.first;
+    cpuMs['full'] = t.cpu;
     opt.dispose();
     base.dispose();
   }
@@ -82,6 +98,7 @@ async function main(): Promise<void> {
     out['lora'] = t.median;
     out['loraTensorsGained'] = tf.memory().numTensors - n0;
     firstCalls['lora'] = t.first;
+    cpuMs['lora'] = t.cpu;
     opt.dispose();
   }
   if (rows.includes('forward')) {
@@ -90,6 +107,7 @@ async function main(): Promise<void> {
     }, steps);
     out['forward'] = t.median;
     firstCalls['forward'] = t.first;
+    cpuMs['forward'] = t.cpu;
   }
   if (rows.includes('decode')) {
     const prompt = Array.from(ids.slice([0, 0], [1, 8]).dataSync());
@@ -104,6 +122,7 @@ async function main(): Promise<void> {
     out['decode'] = rates[1];
   }
   out['firstCallMs'] = firstCalls;
+  out['cpuMs'] = cpuMs;
   out['rss_mb'] = process.resourceUsage().maxRSS / 1024;
   console.log(JSON.stringify(out));
   peft.dispose();

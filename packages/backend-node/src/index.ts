@@ -13,3 +13,4 @@ export { registerWasmIdentityKernel } from './wasm/identity.js';
 export { WasmHeapError } from './wasm/heap.js';
 export { registerWasmCrossEntropy } from './wasm/cross-entropy.js';
 export { registerWasmMaskedSoftmax } from './wasm/softmax.js';
+export { registerWasmFusedKernels } from './wasm/fused.js';

@@ -7,6 +7,7 @@ import { loadTensorflow } from './tensorflow.js';
 import { registerWasmGradients } from './wasm/grads.js';
 import { registerWasmCrossEntropy } from './wasm/cross-entropy.js';
 import { registerWasmMaskedSoftmax } from './wasm/softmax.js';
+import { registerWasmFusedKernels } from './wasm/fused.js';
 import { configureGemmThreads, gemmFmaOf, gemmThreadsOf } from './wasm/gemm-kernels.js';
 import { nodeHelperFactory } from './wasm/gemm/node-helpers.js';
 import { enableRelaxedSimd } from './wasm/gemm/node-fma.js';
@@ -104,6 +105,7 @@ export async function setupBackend(opts: SetupOptions = {}): Promise<BackendInfo
     registerWasmMaskedSoftmax();
     // before the GEMM module is first compiled (gemmThreadsOf below); helpers share the flag
     if (opts.relaxedSimd ?? process.env['PEFTJS_WASM_RELAXED_SIMD'] !== '0') why.push(enableRelaxedSimd().note);
+    registerWasmFusedKernels();
     // threads go to peftjs' GEMM (helpers sleep between calls); XNNPACK keeps 1 (its pool spins)
     const gemmThreads = Math.max(1, Math.min(8, Math.floor(opts.threads ?? defaultThreads())));
     configureGemmThreads(gemmThreads, nodeHelperFactory);

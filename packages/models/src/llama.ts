@@ -6,6 +6,7 @@ import {
   RMSNorm,
   Dropout,
   applyInputEmbeddings,
+  swiGlu,
   getGlobalRng,
   type ModelDims,
   type ModelOutput,
@@ -16,7 +17,7 @@ import {
 } from '@peftjs/core';
 import { parseLlamaConfig, type HfConfig, type LlamaConfig } from './config.js';
 import { KVCache } from './cache.js';
-import { mergeHeads, scaledDotProductAttention, silu, splitHeads } from './ops.js';
+import { mergeHeads, scaledDotProductAttention, splitHeads } from './ops.js';
 import { applyRotary, rotaryCosSin } from './rope.js';
 import { ModuleList, callChild, makeSiteTable, preNormBlock } from './site-table.js';
 import { beginStep, causalLmOutput, endStep, joinKeyValues, maskOf, type AttentionStep, type ModelBatch } from './step.js';
@@ -78,8 +79,8 @@ export class LlamaMLP extends Module {
   /** x: [B, T, D] → [B, T, D]. */
   forward(x: tf.Tensor): tf.Tensor {
     return tf.tidy(() => {
-      // gated: [B, T, I]
-      const gated = tf.mul(silu(callChild(this, 'gate_proj', x)), callChild(this, 'up_proj', x));
+      // gated: [B, T, I] = silu(gate)·up (PeftSwiGlu: one pass on backends with a kernel)
+      const gated = swiGlu({ gate: callChild(this, 'gate_proj', x), up: callChild(this, 'up_proj', x) }, {});
       return callChild(this, 'down_proj', gated);
     });
   }

@@ -71,22 +71,31 @@ export function attentionBias(
   rule: MaskRule = 'min',
 ): tf.Tensor {
   if (rule === 'gpt2' && causal) return gpt2AttentionBias(tokenMask, prefixLen, queryLen);
+  if (causal) return tf.tidy(() => causalMinBias(tokenMask, prefixLen, queryLen));
   return tf.tidy(() => {
     const [B, S] = tokenMask.shape as [number, number];
-    const past = S - queryLen;
-    // keyOk: [B, 1, 1, S]
-    let allowed = tf.reshape(tf.greater(tf.cast(tokenMask, 'float32'), 0), [B, 1, 1, S]);
-    if (causal) {
-      const c = new Uint8Array(queryLen * S);
-      for (let i = 0; i < queryLen; i++) for (let j = 0; j <= past + i && j < S; j++) c[i * S + j] = 1;
-      // causalOk: [1, 1, T, S]
-      allowed = tf.logicalAnd(allowed, tf.tensor4d(c, [1, 1, queryLen, S], 'bool'));
-    } else {
-      allowed = tf.tile(allowed, [1, 1, queryLen, 1]);
-    }
+    // keyOk: [B, 1, T, S]
+    let allowed = tf.tile(tf.reshape(tf.greater(tf.cast(tokenMask, 'float32'), 0), [B, 1, 1, S]), [1, 1, queryLen, 1]);
     if (prefixLen > 0) allowed = tf.concat([tf.ones([B, 1, queryLen, prefixLen], 'bool'), allowed], 3);
     return tf.where(allowed, tf.zeros([], 'float32'), tf.scalar(FLOAT32_MIN, 'float32'));
   });
+}
+
+/**
+ * The causal bias of the `min` rule in float arithmetic (no bool broadcasts, which tfjs-wasm runs
+ * through Tile and a slow LogicalAnd): min(padded [B,1,1,S], future [1,1,T,S]), where each is 0 or
+ * float32 min, so a key that is both gets min (not min + min).
+ */
+function causalMinBias(tokenMask: tf.Tensor, prefixLen: number, queryLen: number): tf.Tensor {
+  const [B, S] = tokenMask.shape as [number, number];
+  const past = S - queryLen;
+  const future = new Float32Array(queryLen * S);
+  for (let i = 0; i < queryLen; i++) for (let j = past + i + 1; j < S; j++) future[i * S + j] = FLOAT32_MIN;
+  // padded: (keyOk − 1)·(−min), [B, 1, 1, S]: +0 where the key is kept (not 0·min = −0), min where padded
+  const keyOk = tf.cast(tf.greater(tf.cast(tokenMask, 'float32'), 0), 'float32');
+  const padded = tf.reshape(tf.mul(tf.sub(keyOk, 1), -FLOAT32_MIN), [B, 1, 1, S]);
+  const bias = tf.minimum(padded, tf.tensor4d(future, [1, 1, queryLen, S]));
+  return prefixLen > 0 ? tf.concat([tf.zeros([B, 1, queryLen, prefixLen]), bias], 3) : bias;
 }
 
 /** The `gpt2` rule of `MaskRule`: min for future keys plus min for padded ones, in float32 (min + min = −inf). */

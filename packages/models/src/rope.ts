@@ -1,4 +1,5 @@
 import * as tf from '@tensorflow/tfjs-core';
+import { rotary } from '@peftjs/core';
 import type { RopeScaling } from './config.js';
 
 const f32 = Math.fround;
@@ -54,7 +55,10 @@ export function rotateHalf(x: tf.Tensor): tf.Tensor {
   });
 }
 
-/** x·cos + rotate_half(x)·sin.  x: [B, heads, T, hd]   cos, sin: [R, 1, T, hd]. */
+/**
+ * x·cos + rotate_half(x)·sin.  x: [B, heads, T, hd]   cos, sin: [R, 1, T, hd]. `PeftRotary`: one
+ * pass on backends with a kernel (no split, negation or concatenation, forward or backward).
+ */
 export function applyRotary(x: tf.Tensor, cos: tf.Tensor, sin: tf.Tensor): tf.Tensor {
-  return tf.tidy(() => tf.add(tf.mul(x, cos), tf.mul(rotateHalf(x), sin)));
+  return rotary({ x, cos, sin }, { transpose: false });
 }

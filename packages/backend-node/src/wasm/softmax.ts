@@ -1,33 +1,13 @@
 import type * as tf from '@tensorflow/tfjs-core';
 import { maskedSoftmax, registerPeftKernel } from '@peftjs/core';
 import { ptrOf, type WasmHeapBackend } from './gemm-kernels.js';
+import { elementwiseFor } from './elementwise/module.js';
+import { broadcastRows, heapMemory } from './rows.js';
+import { fastPaths } from './state.js';
 
 type Info = tf.TensorInfo;
 
-/** For each row of `outer` (scores' shape without its last axis), the row of a broadcast `inner`. */
-function broadcastRows(outer: readonly number[], inner: readonly number[]): Int32Array {
-  const rows = outer.reduce((p, d) => p * d, 1);
-  const lead = outer.length - inner.length;
-  const idx = new Int32Array(rows);
-  for (let r = 0; r < rows; r++) {
-    let rem = r;
-    let at = 0;
-    let mul = 1;
-    for (let ax = outer.length - 1; ax >= 0; ax--) {
-      const coord = rem % outer[ax]!;
-      rem = Math.floor(rem / outer[ax]!);
-      if (ax >= lead) {
-        const d = inner[ax - lead]!;
-        at += (d === 1 ? 0 : coord) * mul;
-        mul *= d;
-      }
-    }
-    idx[r] = at;
-  }
-  return idx;
-}
-
-/** softmax(scores + bias) row by row, in place on the heap (float64 sums). */
+/** softmax(scores + bias) row by row on the heap: SIMD rows when S is a multiple of 4 and the bias has S columns, else JS (float64 sums). */
 function forward(backend: WasmHeapBackend, scores: Info, bias: Info): Info {
   const S = scores.shape[scores.shape.length - 1]!;
   const rows = scores.shape.slice(0, -1).reduce((p, d) => p * d, 1);
@@ -37,6 +17,13 @@ function forward(backend: WasmHeapBackend, scores: Info, bias: Info): Info {
   }
   const bRows = broadcastRows(scores.shape.slice(0, -1), bias.shape.slice(0, -1));
   const out = backend.makeOutput([...scores.shape], 'float32');
+  if (fastPaths.fusedKernels && S % 4 === 0 && bS === S) {
+    // rows of whole f32x4 lanes: the elementwise SIMD module, one call per row
+    const row = elementwiseFor(heapMemory(backend, 'PeftMaskedSoftmax')).softmax_row;
+    const [px, pb, py] = [ptrOf(backend, scores), ptrOf(backend, bias), ptrOf(backend, out)];
+    for (let r = 0; r < rows; r++) row(px + 4 * r * S, pb + 4 * bRows[r]! * S, py + 4 * r * S, 4 * S);
+    return out;
+  }
   const m = backend.wasm.wasmMemory ?? backend.wasm.asm?.memory;
   if (!m) throw new Error('PeftMaskedSoftmax on wasm: the backend does not expose its heap');
   const x = new Float32Array(m.buffer, ptrOf(backend, scores), rows * S);
@@ -69,7 +56,7 @@ function forward(backend: WasmHeapBackend, scores: Info, bias: Info): Info {
 
 let registered = false;
 
-/** `PeftMaskedSoftmax` on wasm: one pass per row in JS on the heap (its gradient is the op's own). */
+/** `PeftMaskedSoftmax` on wasm: row by row on the heap (its gradient is the op's own, `PeftSoftmaxGrad`). */
 export function registerWasmMaskedSoftmax(): void {
   if (registered) return;
   registered = true;

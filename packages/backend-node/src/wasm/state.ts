@@ -17,6 +17,8 @@ export interface WasmFastPaths {
   matMulGradient: boolean;
   /** GatherV2 gradient: JS scatter-add (wasm has no UnsortedSegmentSum kernel). */
   gatherGradient: boolean;
+  /** Kernels of the fused ops PeftRotary, PeftRmsNorm, PeftSwiGlu, PeftSoftmaxGrad (off: their tfjs fallbacks), and SIMD rows in PeftMaskedSoftmax (off: JS rows). */
+  fusedKernels: boolean;
 }
 
 export const fastPaths: WasmFastPaths = {
@@ -27,6 +29,7 @@ export const fastPaths: WasmFastPaths = {
   batchedTransposeB: true,
   matMulGradient: true,
   gatherGradient: true,
+  fusedKernels: true,
 };
 
 const listeners: Array<() => void> = [];
@@ -54,5 +57,6 @@ export function allWasmFastPaths(on: boolean): WasmFastPaths {
     batchedTransposeB: on,
     matMulGradient: on,
     gatherGradient: on,
+    fusedKernels: on,
   };
 }

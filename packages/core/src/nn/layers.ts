@@ -2,6 +2,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { Module } from './module.js';
 import { SiteSlot } from '../sites.js';
 import { getGlobalRng, kaimingUniform, type Rng } from '../random.js';
+import { rmsNorm } from '../ops/rms-norm.js';
 
 /** Which weight layout a linear-like layer keeps (Hugging Face's, unchanged). */
 export type LinearLayout =
@@ -183,11 +184,9 @@ export class RMSNorm extends Module {
     this.registerParameter('weight', tf.ones([dim]));
   }
 
+  /** x: [.., dim] → [.., dim] (`PeftRmsNorm`: one pass on backends with a kernel). */
   forward(x: tf.Tensor): tf.Tensor {
-    return tf.tidy(() => {
-      const ms = tf.mean(tf.mul(x, x), -1, true);
-      return tf.mul(tf.mul(x, tf.rsqrt(tf.add(ms, this.eps))), this.parameter('weight')!);
-    });
+    return rmsNorm({ x, weight: this.parameter('weight')! }, { eps: this.eps });
   }
 }
 

@@ -1,13 +1,19 @@
 import * as tf from '@tensorflow/tfjs-core';
+import { reduceToShape } from './broadcast.js';
 import { definePeftOp } from './custom-op.js';
 
-/** Sums a gradient over the axes `shape` was broadcast along, back to `shape`. */
-function reduceToShape(g: tf.Tensor, shape: readonly number[]): tf.Tensor {
-  const lead = g.rank - shape.length;
-  const axes: number[] = [];
-  for (let i = 0; i < g.rank; i++) if (i < lead || (shape[i - lead] === 1 && g.shape[i] !== 1)) axes.push(i);
-  return tf.reshape(axes.length ? tf.sum(g, axes) : g, [...shape]);
-}
+/**
+ * `PeftSoftmaxGrad`: the gradient of a softmax over the last axis from its output:
+ * probs·(dy − Σ dy·probs). dy, probs: [.., S]   →   [.., S]. Not differentiable itself.
+ */
+export const softmaxGrad = definePeftOp<'dy' | 'probs', Record<string, never>>({
+  kernelName: 'PeftSoftmaxGrad',
+  inputNames: ['dy', 'probs'],
+  fallback: ({ dy, probs }) => tf.tidy(() => tf.mul(probs, tf.sub(dy, tf.sum(tf.mul(dy, probs), -1, true)))),
+  gradient: () => {
+    throw new Error('PeftSoftmaxGrad has no gradient (no second derivatives of the softmax)');
+  },
+});
 
 /**
  * `PeftMaskedSoftmax`: softmax(scores + bias) over the last axis — attention probabilities with an
@@ -21,7 +27,7 @@ export const maskedSoftmax = definePeftOp<'scores' | 'bias', Record<string, neve
   fallback: ({ scores, bias }) => tf.softmax(tf.add(scores, bias), -1),
   save: { inputs: ['bias'], output: true },
   gradient: (dy, { bias }, _attrs, probs) => {
-    const dScores = () => tf.mul(probs!, tf.sub(dy, tf.sum(tf.mul(dy, probs!), -1, true)));
+    const dScores = () => softmaxGrad({ dy, probs: probs! }, {});
     return { scores: dScores, bias: () => reduceToShape(dScores(), bias.shape) };
   },
 });

@@ -1,0 +1,172 @@
+/**
+ * The text of peftjs' elementwise wasm SIMD module: SwiGLU's forward and gradients, 4 floats a
+ * step, with an f32x4 eˣ (Cephes' `expf`: eˣ = 2ᵏ·p(r), k = round(x·log₂e), r = x − k·ln 2 in two
+ * parts, a degree-7 polynomial; ~1e-7 relative). Each function takes byte addresses and a byte
+ * count that is a multiple of 16 (the caller does the last < 4 elements). `shared` imports a
+ * shared memory (tfjs' threaded build), else a plain one.
+ *
+ * Compiled by `scripts/build-elementwise.ts` (wabt) into `binary.ts`; `test/elementwise.test.ts`
+ * rebuilds it and compares bytes. No Node API: the browser's wasm fallback uses the same binary.
+ */
+export interface ElementwiseVariant {
+  shared: boolean;
+}
+
+/** An f32x4 constant with four equal lanes. */
+const splat = (v: number) => `(v128.const f32x4 ${v} ${v} ${v} ${v})`;
+
+/**
+ * Statements that set `$e` to exp(`$t`) lane by lane (`$t` is clobbered; `$k`, `$m` are scratch);
+ * below −87.3 (float32's smallest normal) the result is exactly 0, as a masked attention score needs.
+ */
+function expInto(): string {
+  const poly = [1.98756915e-4, 1.3981999507e-3, 8.3334519073e-3, 4.1665795894e-2, 1.6666665459e-1, 5.0000001201e-1];
+  let p = splat(poly[0]!);
+  for (const c of poly.slice(1)) p = `(f32x4.add (f32x4.mul ${p} (local.get $t)) ${splat(c)})`;
+  return `
+      (local.set $m (f32x4.ge (local.get $t) ${splat(-87.3)}))
+      (local.set $t (f32x4.min (f32x4.max (local.get $t) ${splat(-87.3)}) ${splat(88.3)}))
+      (local.set $k (f32x4.nearest (f32x4.mul (local.get $t) ${splat(1.4426950408889634)})))
+      (local.set $t (f32x4.sub (f32x4.sub (local.get $t) (f32x4.mul (local.get $k) ${splat(0.693359375)}))
+        (f32x4.mul (local.get $k) ${splat(-2.1219444e-4)})))
+      (local.set $e (f32x4.add (f32x4.add
+        (f32x4.mul ${p} (f32x4.mul (local.get $t) (local.get $t))) (local.get $t)) ${splat(1)}))
+      (local.set $e (f32x4.mul (local.get $e)
+        (i32x4.shl (i32x4.add (i32x4.trunc_sat_f32x4_s (local.get $k)) (v128.const i32x4 127 127 127 127)) (i32.const 23))))
+      (local.set $e (v128.and (local.get $e) (local.get $m)))`;
+}
+
+/** Statements that set `$s` to σ(`$g`) = 1/(1 + e^(−g)). */
+function sigmoidInto(): string {
+  return `
+      (local.set $t (f32x4.neg (local.get $g)))${expInto()}
+      (local.set $s (f32x4.div ${splat(1)} (f32x4.add ${splat(1)} (local.get $e))))`;
+}
+
+const LOCALS = '(local $g v128) (local $s v128) (local $t v128) (local $k v128) (local $e v128) (local $m v128)';
+
+/** `(loop)` over `$bytes` bytes, 16 at a time, from `$i` = 0. */
+const loop = (body: string) => `
+    (local.set $i (i32.const 0))
+    (block $done
+      (loop $next
+        (br_if $done (i32.ge_u (local.get $i) (local.get $bytes)))${body}
+        (local.set $i (i32.add (local.get $i) (i32.const 16)))
+        (br $next)))`;
+
+/** f32 of the four lanes of `v` combined by `op` (f32.max, f32.add). */
+const across = (op: string, v: string) =>
+  `(${op} (${op} (f32x4.extract_lane 0 ${v}) (f32x4.extract_lane 1 ${v})) (${op} (f32x4.extract_lane 2 ${v}) (f32x4.extract_lane 3 ${v})))`;
+
+/**
+ * softmax(x + b) over one row of `$bytes`/4 values (y may be x): the row's max, then
+ * e = exp(x + b − max) and their sum, then e/sum. Sums in f32 lanes, as tfjs' own softmax.
+ */
+function softmaxRow(): string {
+  return `
+  (func (export "softmax_row") (param $x i32) (param $b i32) (param $y i32) (param $bytes i32)
+    (local $i i32) ${LOCALS} (local $acc v128)
+    (local.set $acc (v128.const f32x4 -inf -inf -inf -inf))${loop(`
+        (local.set $g (f32x4.add ${at('x')} ${at('b')}))${store('y', '(local.get $g)')}
+        (local.set $acc (f32x4.max (local.get $acc) (local.get $g)))`)}
+    (local.set $s (f32x4.splat ${across('f32.max', '(local.get $acc)')}))
+    (local.set $acc (v128.const f32x4 0 0 0 0))${loop(`
+        (local.set $t (f32x4.sub ${at('y')} (local.get $s)))${expInto()}${store('y', '(local.get $e)')}
+        (local.set $acc (f32x4.add (local.get $acc) (local.get $e)))`)}
+    (local.set $s (f32x4.splat (f32.div (f32.const 1) ${across('f32.add', '(local.get $acc)')})))${loop(
+      store('y', `(f32x4.mul ${at('y')} (local.get $s))`),
+    )})`;
+}
+
+/** Sets `$r` to 1/√(Σ x²/D + eps) over the row at `$x` (`$bytes` = 4·D). */
+const rowScale = () => `
+    (local.set $acc (v128.const f32x4 0 0 0 0))${loop(`
+        (local.set $g ${at('x')})
+        (local.set $acc (f32x4.add (local.get $acc) (f32x4.mul (local.get $g) (local.get $g))))`)}
+    (local.set $r (f32.div (f32.const 1) (f32.sqrt (f32.add
+      (f32.div ${across('f32.add', '(local.get $acc)')} (f32.convert_i32_u (i32.shr_u (local.get $bytes) (i32.const 2))))
+      (local.get $eps)))))`;
+
+/** RMSNorm of one row: y = x·r·w; and its x-gradient: dx = r·(dy·w − x·r²·Σ(dy·w·x)/D). */
+function rmsNormRow(): string {
+  const head = (name: string, ptrs: string[]) => `
+  (func (export "${name}") ${ptrs.map((p) => `(param $${p} i32)`).join(' ')} (param $bytes i32) (param $eps f32)
+    (local $i i32) ${LOCALS} (local $acc v128) (local $r f32)${rowScale()}`;
+  const forward = `${head('rms_norm_row', ['x', 'w', 'y'])}
+    (local.set $s (f32x4.splat (local.get $r)))${loop(store('y', `(f32x4.mul (f32x4.mul ${at('x')} (local.get $s)) ${at('w')})`))})`;
+  const dx = `${head('rms_norm_dx_row', ['dy', 'x', 'w', 'out'])}
+    (local.set $acc (v128.const f32x4 0 0 0 0))${loop(`
+        (local.set $acc (f32x4.add (local.get $acc) (f32x4.mul (f32x4.mul ${at('dy')} ${at('w')}) ${at('x')})))`)}
+    (local.set $t (f32x4.splat (f32.div (f32.mul (f32.mul (local.get $r) (local.get $r)) ${across('f32.add', '(local.get $acc)')})
+      (f32.convert_i32_u (i32.shr_u (local.get $bytes) (i32.const 2))))))
+    (local.set $s (f32x4.splat (local.get $r)))${loop(
+      store('out', `(f32x4.mul (local.get $s) (f32x4.sub (f32x4.mul ${at('dy')} ${at('w')}) (f32x4.mul ${at('x')} (local.get $t))))`),
+    )})`;
+  return forward + dx;
+}
+
+/**
+ * RoPE of one row of 2·(`$bytes`/4) values, halves x1 = x[0..h), x2 = x[h..2h):
+ * y1 = x1·c1 − sign·x2·sa,  y2 = x2·c2 + sign·x1·sb (forward: sa = s1, sb = s2, sign 1;
+ * transposed: sa = s2, sb = s1, sign −1).
+ */
+function rotaryRow(): string {
+  const hi = (p: string) => `(v128.load (i32.add (i32.add (local.get $${p}) (local.get $bytes)) (local.get $i)))`;
+  return `
+  (func (export "rotary_row") (param $x i32) (param $c i32) (param $sa i32) (param $sb i32) (param $y i32) (param $bytes i32) (param $sign f32)
+    (local $i i32) ${LOCALS}
+    (local.set $s (f32x4.splat (local.get $sign)))${loop(`
+        (local.set $g ${at('x')})
+        (local.set $t ${hi('x')})${store('y', `(f32x4.sub (f32x4.mul (local.get $g) ${at('c')}) (f32x4.mul (f32x4.mul (local.get $s) (local.get $t)) ${at('sa')}))`)}
+      (v128.store (i32.add (i32.add (local.get $y) (local.get $bytes)) (local.get $i))
+        (f32x4.add (f32x4.mul (local.get $t) ${hi('c')}) (f32x4.mul (f32x4.mul (local.get $s) (local.get $g)) ${hi('sb')})))`)})`;
+}
+
+/** A loop over `$bytes` bytes, 16 at a time; `$i` is the byte offset; `ptrs` name the pointer params. */
+function elementwise(name: string, ptrs: string[], body: string): string {
+  const params = ptrs.map((p) => `(param $${p} i32)`).join(' ');
+  return `
+  (func (export "${name}") ${params} (param $bytes i32)
+    (local $i i32) ${LOCALS}
+    (block $done
+      (loop $next
+        (br_if $done (i32.ge_u (local.get $i) (local.get $bytes)))${body}
+        (local.set $i (i32.add (local.get $i) (i32.const 16)))
+        (br $next))))`;
+}
+
+const at = (p: string) => `(v128.load (i32.add (local.get $${p}) (local.get $i)))`;
+const store = (p: string, v: string) => `
+      (v128.store (i32.add (local.get $${p}) (local.get $i)) ${v})`;
+
+export function elementwiseWat(v: ElementwiseVariant): string {
+  const memory = v.shared ? '(memory 1 65536 shared)' : '(memory 1)';
+  const gate = `
+      (local.set $g ${at('gate')})${sigmoidInto()}`;
+  // y = g·σ(g)·u
+  const swiglu = elementwise(
+    'swiglu',
+    ['gate', 'up', 'out'],
+    gate + store('out', `(f32x4.mul (f32x4.mul (local.get $g) (local.get $s)) ${at('up')})`),
+  );
+  // d/dg = dy·u·σ(g)·(1 + g·(1 − σ(g)))
+  const dGate = elementwise(
+    'swiglu_dgate',
+    ['dy', 'gate', 'up', 'out'],
+    gate +
+      store(
+        'out',
+        `(f32x4.mul (f32x4.mul (f32x4.mul ${at('dy')} ${at('up')}) (local.get $s))
+        (f32x4.add ${splat(1)} (f32x4.mul (local.get $g) (f32x4.sub ${splat(1)} (local.get $s)))))`,
+      ),
+  );
+  // d/du = dy·g·σ(g)
+  const dUp = elementwise(
+    'swiglu_dup',
+    ['dy', 'gate', 'out'],
+    gate + store('out', `(f32x4.mul ${at('dy')} (f32x4.mul (local.get $g) (local.get $s)))`),
+  );
+  return `(module
+  (import "env" "memory" ${memory})${swiglu}${dGate}${dUp}${softmaxRow()}${rmsNormRow()}${rotaryRow()})
+`;
+}
