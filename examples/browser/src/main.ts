@@ -208,6 +208,7 @@ async function loadData(args: DataArgs | Error = dataFromForm()): Promise<boolea
   box.textContent = `${info.name}: ${info.train} training and ${info.validation} validation examples (${info.format})${info.truncated ? `, ${info.truncated} truncated` : ''}`;
   for (const w of info.warnings) log(`warning: ${w}`);
   if (info.examples.length && !$<HTMLTextAreaElement>('prompt').value) $<HTMLTextAreaElement>('prompt').value = info.examples[0];
+  refreshButtons();
   return true;
 }
 
