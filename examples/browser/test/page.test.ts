@@ -227,6 +227,10 @@ describe.skipIf(!haveChromium)('the fine-tuning page in headless Chromium', () =
       expect(r.why).toMatch(/device lost \(destroyed\)/);
       expect(r.resumedFrom).toBeGreaterThanOrEqual(lost.storedStep!);
       expect(['webgpu', 'wasm']).toContain(r.backend);
+      // a new WebGPU device, or wasm with the reason in the log
+      if (r.backend === 'wasm')
+        expect(await page.textContent('#log')).toMatch(/WebGPU did not start again: going on with wasm \(wasm: WebGPU unavailable: /);
+      expect(await page.textContent('#backend')).toMatch(r.backend === 'webgpu' ? /WebGPU: .*swiftshader/i : /wasm/);
       expect(await page.textContent('#log')).toMatch(/the GPU device was lost .*resuming from the last stored checkpoint/);
       console.log(`webgpu: device lost after step ${lost.loss.length}; backend again: ${r.backend}; resumed from step ${r.resumedFrom}`);
       // the steps continue from the checkpoint: one loss per step, the ones before the loss kept
