@@ -138,6 +138,8 @@ async function loadModel(source = modelFromForm(), data?: DataArgs): Promise<boo
 // ---- 2. data ----------------------------------------------------------------------------------
 
 let dropped: { name: string; text: string } | null = null;
+/** Counts data loads: an answer to an older one changes nothing. */
+let dataLoads = 0;
 
 function dataFromForm(): DataArgs | Error {
   const kind = (document.querySelector('input[name=data]:checked') as HTMLInputElement).value;
@@ -154,11 +156,10 @@ async function loadData(args: DataArgs | Error = dataFromForm()): Promise<boolea
     return false;
   }
   page.offered = null;
-  const info = await guarded(box, async () => {
-    const got = await client.call('loadData', args);
-    await offerStored();
-    return got;
-  });
+  $('stored-info').dataset.state = '';
+  const seq = ++dataLoads;
+  const info = await guarded(box, () => client.call('loadData', args));
+  if (seq !== dataLoads) return false; // a newer load replaced this one (its data is the worker's now)
   if (!info) {
     haveData = false;
     refreshButtons();
@@ -171,14 +172,17 @@ async function loadData(args: DataArgs | Error = dataFromForm()): Promise<boolea
   for (const w of info.warnings) log(`warning: ${w}`);
   if (info.examples.length && !$<HTMLTextAreaElement>('prompt').value) $<HTMLTextAreaElement>('prompt').value = info.examples[0];
   refreshButtons();
+  await offerStored(seq);
   return true;
 }
 
 /** Offers "Resume from step N" when a run on this model and data is stored in the browser. */
-async function offerStored(): Promise<void> {
+async function offerStored(seq: number): Promise<void> {
   const run = await client.call('storedRun', {}).catch(() => null);
+  if (seq !== dataLoads) return;
   page.offered = run;
   const info = $('stored-info');
+  info.dataset.state = 'checked';
   $<HTMLButtonElement>('resume-stored').textContent = run ? `Resume from step ${run.step}` : 'Resume a stored run';
   info.textContent = run
     ? `a run of ${METHOD_FORMS[run.method]?.title ?? run.method} on this model and data is stored in this browser: step ${run.step} of ${run.totalSteps} (${new Date(run.savedAt).toLocaleString()})`

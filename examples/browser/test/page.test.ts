@@ -178,7 +178,7 @@ describe.skipIf(!haveChromium)('the fine-tuning page in headless Chromium', () =
       expect(done.val.at(-1)!.value).toBeLessThan(done.val[0].value);
       // a finished run is not offered again
       await page.reload();
-      await page.waitForFunction(() => !(document.getElementById('train') as HTMLButtonElement).disabled, null, { timeout: 120_000 });
+      await page.waitForFunction(() => document.getElementById('stored-info')!.dataset.state === 'checked', null, { timeout: 120_000 });
       expect((await state(page)).offered).toBeNull();
     } finally {
       await browser.close();
