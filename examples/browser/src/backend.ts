@@ -51,3 +51,13 @@ export async function startBackend(choice: BackendChoice, onLost: (why: string) 
   await tf.ready();
   return describe(info);
 }
+
+/**
+ * A test hook: destroys the WebGPU device under tfjs, as a driver reset or a background tab loses
+ * it (`device.lost` then reports "destroyed"). Throws when the worker is not on WebGPU.
+ */
+export function destroyDevice(): void {
+  const device = tf.getBackend() === 'webgpu' ? (tf.backend() as unknown as { device?: GPUDevice }).device : undefined;
+  if (!device) throw new Error(`there is no WebGPU device to lose (backend: ${tf.getBackend()})`);
+  device.destroy();
+}

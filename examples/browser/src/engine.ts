@@ -25,6 +25,7 @@ import { pTuning } from '@peftjs/ptuning';
 import { loadModelWithReport, loadTokenizer, type PretrainedModel, type PretrainedTokenizer } from '@peftjs/models';
 import { collateExamples, evaluateModelAsync, loadJsonlDataset, type Dataset, type EncodedExample } from '@peftjs/train';
 import type { AdapterFile, DataInfo, DataSource, ModelInfo, ModelSource, PickedFile } from './protocol.js';
+import { sha256Hex } from './checkpoints.js';
 import { stageDataFile, stageModel, stageRiddles } from './sources.js';
 import { getFile, listFiles, putFile, removeTree } from './vfs/store.js';
 
@@ -48,7 +49,7 @@ export interface Loaded {
   info: ModelInfo;
 }
 
-export const state: { model?: Loaded; data?: Dataset & { name: string }; peft?: Peft; trainableLine?: string } = {};
+export const state: { model?: Loaded; data?: Dataset & { name: string; id: string }; peft?: Peft; trainableLine?: string } = {};
 
 export function padId(tok: PretrainedTokenizer): number {
   return tok.padTokenId ?? tok.eosTokenId ?? 0;
@@ -80,9 +81,11 @@ export async function loadModel(source: ModelSource, status: (s: string) => void
     state.model?.base.dispose();
     state.data = undefined;
     const parameters = model.namedParameters().reduce((n, [, v]) => n + v.size, 0);
+    const architecture = String((config.architectures as string[] | undefined)?.[0] ?? config.model_type);
     const info: ModelInfo = {
+      id: `${staged.name}|${architecture}|${parameters}`,
       name: staged.name,
-      architecture: String((config.architectures as string[] | undefined)?.[0] ?? config.model_type),
+      architecture,
       parameters,
       layers: Number(config.num_hidden_layers ?? config.n_layer ?? 0),
       hidden: Number(config.hidden_size ?? config.n_embd ?? 0),
@@ -102,6 +105,7 @@ export async function loadData(source: DataSource, maxLength: number, valSplit: 
   const warnings: string[] = [];
   let dataset: Dataset;
   let name: string;
+  const id = `${source.kind === 'bundled' ? 'riddles' : `${source.name}|${await sha256Hex(source.text)}`}|${maxLength}|${source.kind === 'bundled' ? '' : valSplit}`;
   if (source.kind === 'bundled') {
     const p = stageRiddles();
     name = 'animal riddles (112 training, 56 held-out)';
@@ -111,9 +115,10 @@ export async function loadData(source: DataSource, maxLength: number, valSplit: 
     const path = stageDataFile(source.name, source.text);
     dataset = await loadJsonlDataset(path, tokenizer, { maxLength, validation: valSplit, seed: 42, warn: (m) => warnings.push(m) });
   }
-  state.data = { ...dataset, name };
+  state.data = { ...dataset, name, id };
   const examples = dataset.validation.slice(0, 6).map((e) => promptOf(e.inputIds, e.labels, tokenizer));
   return {
+    id,
     name,
     format: dataset.format,
     train: dataset.train.length,

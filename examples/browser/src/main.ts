@@ -1,69 +1,44 @@
-/** The page: forms, buttons, the chart and the messages; all the work happens in the worker. */
-import type { TrainEvent } from '@peftjs/train';
-import type { BackendChoice, PageBackend } from './backend.js';
-import { drawChart, type Point } from './chart.js';
+/**
+ * The page: forms, buttons, the chart and the messages; all the work happens in the worker. A run's
+ * checkpoints are stored in the browser: after a reload the page offers "Resume from step N", and
+ * when the WebGPU device is lost it starts a new worker (a new device, or wasm) and resumes by itself.
+ */
+import type { BackendChoice } from './backend.js';
+import { drawChart } from './chart.js';
 import { METHOD_FORMS, readFields, renderFields } from './method-options.js';
-import type { AdapterFile, PickedFile, TrainSettings, TrainSummary } from './protocol.js';
+import { $, fail, input, log, page } from './page.js';
+import type { AdapterFile, DataSource, ModelSource, PickedFile, StoredRun, TrainSummary, WorkerMessage } from './protocol.js';
 import { WorkerClient } from './rpc.js';
+import { onTrainEvent, settings, showBackend, showRun, showSummary } from './views.js';
 
-const $ = <T extends HTMLElement = HTMLElement>(id: string) => document.getElementById(id) as T;
-const input = (id: string) => $<HTMLInputElement>(id);
+/** The page ends a worker whose device was lost; its pending requests reject with this. */
+class WorkerReplaced extends Error {}
 
-/** What the page shows, also readable by tests as `window.peftjsPage`. */
-const page = {
-  backend: null as PageBackend | null,
-  loss: [] as Point[],
-  val: [] as Point[],
-  totalSteps: 0,
-  training: false,
-  summary: null as TrainSummary | null,
-  saved: null as { files: string[]; tensors: Record<string, { shape: number[]; sum: number }> } | null,
-  errors: [] as string[],
-};
-(globalThis as unknown as { peftjsPage: typeof page }).peftjsPage = page;
+let client: WorkerClient;
 
-const log = (s: string) => {
-  const el = $('log');
-  el.textContent += `${new Date().toLocaleTimeString()}  ${s}\n`;
-  el.scrollTop = el.scrollHeight;
-};
-
-function fail(where: HTMLElement | null, e: unknown): void {
-  const msg = (e as Error).message ?? String(e);
-  page.errors.push(msg);
-  log(`error: ${msg}`);
-  if (where) {
-    where.dataset.state = 'error';
-    where.textContent = msg;
-  }
-}
-
-function onTrainEvent(e: TrainEvent, totalSteps: number): void {
-  page.totalSteps = totalSteps;
-  if (e.type === 'step' && !e.skipped && e.loss !== undefined) page.loss.push({ step: e.step, value: e.loss });
-  if (e.type === 'eval' && e.val_loss !== undefined) page.val.push({ step: e.step, value: e.val_loss });
-  if (e.type === 'stopped' && e.message) log(e.message);
-  const progress = $<HTMLProgressElement>('progress');
-  progress.max = totalSteps;
-  progress.value = Math.max(progress.value, e.step);
-  const last = page.loss.at(-1);
-  const val = page.val.at(-1);
-  $('train-stats').textContent =
-    `step ${e.step} / ${totalSteps}` +
-    (last ? `   loss ${last.value.toFixed(4)}` : '') +
-    (val ? `   val_loss ${val.value.toFixed(4)} (step ${val.step})` : '') +
-    (e.tokens_per_sec ? `   ${e.tokens_per_sec.toFixed(0)} tokens/s` : '') +
-    `   ${e.elapsed_s.toFixed(1)} s`;
-  $('train-stats').dataset.step = String(e.step);
-  drawChart($<HTMLCanvasElement>('chart'), page.loss, page.val, totalSteps);
-}
-
-const worker = new Worker(new URL('./worker.ts', import.meta.url), { type: 'module' });
-const client = new WorkerClient(worker, (m) => {
+function onWorkerEvent(m: Exclude<WorkerMessage, { id: number }>): void {
   if (m.event === 'train') onTrainEvent(m.e, m.totalSteps);
   else if (m.event === 'status') log(m.text);
   else if (m.event === 'token') $(m.which === 'base' ? 'out-base' : 'out-adapter').textContent += m.piece;
-});
+  else if (m.event === 'stored') {
+    page.storedStep = m.run.step;
+    storedKey = m.run.key;
+    log(`checkpoint of step ${m.run.step} stored in this browser`);
+  } else if (m.event === 'history') {
+    page.loss = m.loss;
+    page.val = m.val;
+    page.totalSteps = m.totalSteps;
+    drawChart($<HTMLCanvasElement>('chart'), page.loss, page.val, m.totalSteps);
+  } else if (m.event === 'device-lost') void recover(m.why);
+}
+
+/** A new worker with its backend started; shows the backend. */
+async function startWorker(choice: BackendChoice): Promise<{ methods: string[]; cached: string[] }> {
+  client = new WorkerClient(new Worker(new URL('./worker.ts', import.meta.url), { type: 'module' }), onWorkerEvent);
+  const r = await client.call('init', { backend: choice });
+  showBackend(r.backend);
+  return r;
+}
 
 function setBusy(busy: boolean): void {
   for (const id of ['load-model', 'load-data', 'train', 'generate', 'save', 'adapter-files']) ($(id) as HTMLButtonElement).disabled = busy;
@@ -75,7 +50,16 @@ let haveData = false;
 let haveAdapter = false;
 let canResume = false;
 
+let recovery: Promise<void> | null = null;
+/** The key of the run whose checkpoints this page stored last (`page.storedStep` is its step). */
+let storedKey: string | null = null;
+
 function refreshButtons(): void {
+  if (recovery) {
+    for (const id of ['load-model', 'load-data', 'train', 'generate', 'save', 'adapter-files', 'stop', 'resume', 'resume-stored'])
+      ($(id) as HTMLButtonElement).disabled = true;
+    return;
+  }
   ($('load-model') as HTMLButtonElement).disabled = page.training;
   ($('adapter-files') as HTMLInputElement).disabled = !haveModel || page.training;
   ($('load-data') as HTMLButtonElement).disabled = !haveModel;
@@ -84,6 +68,7 @@ function refreshButtons(): void {
   ($('save') as HTMLButtonElement).disabled = !haveAdapter || page.training;
   ($('stop') as HTMLButtonElement).disabled = !page.training;
   ($('resume') as HTMLButtonElement).disabled = !canResume || page.training;
+  ($('resume-stored') as HTMLButtonElement).disabled = !page.offered || page.training;
 }
 
 /** Runs one request with the page's buttons locked, reporting errors in `where`. */
@@ -111,21 +96,34 @@ function showCached(names: string[]): void {
   $('cached-row').hidden = names.length === 0;
 }
 
-async function loadModel(): Promise<void> {
+/** The model and data last loaded: what the page loads again in a new worker after a lost device. */
+let lastModel: ModelSource | null = null;
+let lastData: DataArgs | null = null;
+type DataArgs = { source: DataSource; maxLength: number; valSplit: number };
+
+function modelFromForm(): ModelSource {
   const kind = (document.querySelector('input[name=model]:checked') as HTMLInputElement).value;
+  const picked = pickedFiles(input('model-folder').files);
+  return kind === 'bundled'
+    ? { kind: 'bundled' }
+    : kind === 'cached'
+      ? { kind: 'cached', name: $<HTMLSelectElement>('cached-models').value }
+      : { kind: 'files', name: picked[0]?.path.split('/')[0] ?? 'model', files: picked };
+}
+
+/** Loads a model (by default the one the form names), then the data; false when either failed. */
+async function loadModel(source = modelFromForm(), data?: DataArgs): Promise<boolean> {
   const box = $('model-info');
   box.dataset.state = 'loading';
   box.textContent = 'loading…';
-  const picked = pickedFiles(input('model-folder').files);
-  const source =
-    kind === 'bundled'
-      ? ({ kind: 'bundled' } as const)
-      : kind === 'cached'
-        ? ({ kind: 'cached', name: $<HTMLSelectElement>('cached-models').value } as const)
-        : ({ kind: 'files', name: picked[0]?.path.split('/')[0] ?? 'model', files: picked } as const);
-  if (source.kind === 'files' && picked.length === 0) return fail(box, new Error('pick a model folder first'));
+  if (source.kind === 'files' && source.files.length === 0) {
+    fail(box, new Error('pick a model folder first'));
+    return false;
+  }
   const info = await guarded(box, () => client.call('loadModel', { source }));
-  if (!info) return;
+  if (!info) return false;
+  lastModel = source;
+  page.offered = null;
   haveModel = true;
   haveData = false;
   haveAdapter = false;
@@ -134,30 +132,61 @@ async function loadModel(): Promise<void> {
   box.textContent = `${info.name}: ${info.architecture}, ${info.parameters.toLocaleString('en-US')} parameters, ${info.layers} layers, hidden ${info.hidden}, vocabulary ${info.vocab} — ${info.from}`;
   log(`model loaded: ${box.textContent}`);
   refreshButtons();
-  await loadData();
+  return loadData(data);
 }
 
 // ---- 2. data ----------------------------------------------------------------------------------
 
 let dropped: { name: string; text: string } | null = null;
+/** Counts data loads: an answer to an older one changes nothing. */
+let dataLoads = 0;
 
-async function loadData(): Promise<void> {
+function dataFromForm(): DataArgs | Error {
   const kind = (document.querySelector('input[name=data]:checked') as HTMLInputElement).value;
+  if (kind === 'file' && !dropped) return new Error('drop a JSONL file (or choose one) first');
+  const source: DataSource = kind === 'file' ? { kind: 'file', name: dropped!.name, text: dropped!.text } : { kind: 'bundled' };
+  return { source, maxLength: Number(input('max-length').value), valSplit: Number(input('val-split').value) };
+}
+
+/** Loads the data (by default the form's) and offers a stored run on it; false when it failed. */
+async function loadData(args: DataArgs | Error = dataFromForm()): Promise<boolean> {
   const box = $('data-info');
-  if (kind === 'file' && !dropped) return fail(box, new Error('drop a JSONL file (or choose one) first'));
-  const source = kind === 'file' ? ({ kind: 'file', name: dropped!.name, text: dropped!.text } as const) : ({ kind: 'bundled' } as const);
-  const info = await guarded(box, () =>
-    client.call('loadData', { source, maxLength: Number(input('max-length').value), valSplit: Number(input('val-split').value) }),
-  );
+  if (args instanceof Error) {
+    fail(box, args);
+    return false;
+  }
+  page.offered = null;
+  $('stored-info').dataset.state = '';
+  const seq = ++dataLoads;
+  const info = await guarded(box, () => client.call('loadData', args));
+  if (seq !== dataLoads) return false; // a newer load replaced this one (its data is the worker's now)
   if (!info) {
     haveData = false;
-    return refreshButtons();
+    refreshButtons();
+    return false;
   }
+  lastData = args;
   haveData = true;
   box.dataset.state = 'ready';
   box.textContent = `${info.name}: ${info.train} training and ${info.validation} validation examples (${info.format})${info.truncated ? `, ${info.truncated} truncated` : ''}`;
   for (const w of info.warnings) log(`warning: ${w}`);
   if (info.examples.length && !$<HTMLTextAreaElement>('prompt').value) $<HTMLTextAreaElement>('prompt').value = info.examples[0];
+  refreshButtons();
+  await offerStored(seq);
+  return true;
+}
+
+/** Offers "Resume from step N" when a run on this model and data is stored in the browser. */
+async function offerStored(seq: number): Promise<void> {
+  const run = await client.call('storedRun', {}).catch(() => null);
+  if (seq !== dataLoads) return;
+  page.offered = run;
+  const info = $('stored-info');
+  info.dataset.state = 'checked';
+  $<HTMLButtonElement>('resume-stored').textContent = run ? `Resume from step ${run.step}` : 'Resume a stored run';
+  info.textContent = run
+    ? `a run of ${METHOD_FORMS[run.method]?.title ?? run.method} on this model and data is stored in this browser: step ${run.step} of ${run.totalSteps} (${new Date(run.savedAt).toLocaleString()})`
+    : '';
   refreshButtons();
 }
 
@@ -170,58 +199,33 @@ async function takeFile(f: File): Promise<void> {
 
 // ---- 3/4. method and training -------------------------------------------------------------------
 
-function settings(): TrainSettings {
-  const n = (id: string, what: string, int = true) => {
-    const v = Number(input(id).value);
-    if (!Number.isFinite(v) || (int && !Number.isInteger(v)))
-      throw new Error(`${what} must be ${int ? 'an integer' : 'a number'}, got "${input(id).value}"`);
-    return v;
-  };
-  return {
-    steps: n('steps', 'steps'),
-    learningRate: n('lr', 'learning rate', false),
-    batchSize: n('batch-size', 'batch size'),
-    maxLength: n('max-length', 'max length'),
-    evalEvery: n('eval-every', 'evaluate every'),
-    valSplit: n('val-split', 'held-out fraction', false),
-    warmupSteps: n('warmup', 'warmup steps'),
-    seed: n('seed', 'seed'),
-  };
-}
-
-function showSummary(s: TrainSummary): void {
-  page.summary = s;
-  const d = $('diagnosis');
-  d.dataset.state = s.diagnosis.case;
-  d.replaceChildren();
-  const head = document.createElement('b');
-  head.textContent = `${s.stopReason === 'stopped' ? `stopped at step ${s.step} of ${s.totalSteps}` : `finished ${s.step} steps`} — ${s.diagnosis.case}: `;
-  const ul = document.createElement('ul');
-  for (const t of s.diagnosis.suggestions) ul.append(Object.assign(document.createElement('li'), { textContent: t }));
-  d.append(
-    head,
-    document.createTextNode(s.diagnosis.summary),
-    ul,
-    Object.assign(document.createElement('div'), { textContent: s.trainableLine, className: 'about' }),
-  );
-}
-
-async function runTraining(op: 'train' | 'resume'): Promise<void> {
+/** Runs a request that trains: a new run, Resume (in memory) or the stored run `run` (after a reload or a lost device). */
+async function runTraining(op: 'train' | 'resume' | 'resumeStored', run?: StoredRun): Promise<void> {
   let call: () => Promise<TrainSummary>;
   try {
-    const method = $<HTMLSelectElement>('method').value;
-    const args = { method, options: readFields(METHOD_FORMS[method]), settings: settings() };
-    if (op === 'train') {
+    if (op === 'resumeStored') {
+      showRun(run!);
+      log(`resuming the stored run from its checkpoint of step ${run!.step}`);
+      call = () => client.call('resumeStored', { key: run!.key });
+    } else {
+      const method = $<HTMLSelectElement>('method').value;
+      const args = { method, options: readFields(METHOD_FORMS[method]), settings: settings() };
+      call = op === 'train' ? () => client.call('train', args) : () => client.call('resume', {});
+    }
+    if (op !== 'resume') {
+      page.storedStep = run?.step ?? null;
+      storedKey = run?.key ?? null;
       page.loss = [];
       page.val = [];
       $<HTMLProgressElement>('progress').value = 0;
       $('out-adapter').textContent = '';
     }
-    call = op === 'train' ? () => client.call('train', args) : () => client.call('resume', {});
   } catch (e) {
     return fail($('diagnosis'), e);
   }
   page.training = true;
+  page.offered = null;
+  $('stored-info').textContent = '';
   setBusy(true);
   refreshButtons();
   $('diagnosis').dataset.state = 'empty';
@@ -232,10 +236,56 @@ async function runTraining(op: 'train' | 'resume'): Promise<void> {
     canResume = s.step < s.totalSteps;
     log(`${s.stopReason === 'stopped' ? 'stopped' : 'training done'} at step ${s.step}: ${s.diagnosis.case} — ${s.diagnosis.summary}`);
   } catch (e) {
-    fail($('diagnosis'), e);
+    const msg = (e as Error).message ?? '';
+    if (e instanceof WorkerReplaced) return; // the recovery continues the run
+    if (page.backend?.name === 'webgpu' && /device.lost/i.test(msg)) void recover(msg);
+    else fail($('diagnosis'), e);
   } finally {
     page.training = false;
     setBusy(false);
+  }
+}
+
+/**
+ * After a lost WebGPU device: ends the worker (its tensors lived on that device), starts a new one
+ * with a new device — or wasm when WebGPU does not start again, saying so — loads the same model and
+ * data, and, when a run was training, resumes it from its last checkpoint stored in the browser.
+ * Runs once per loss.
+ */
+function recover(why: string): Promise<void> {
+  if (recovery) return recovery;
+  const wasTraining = page.training;
+  const key = page.storedStep === null ? null : storedKey;
+  const p: Promise<void> = restart(why, wasTraining).then((entry) => {
+    if (recovery === p) recovery = null;
+    setBusy(false);
+    const run = page.offered;
+    if (!wasTraining || !entry) return;
+    if (run && run.key === key) {
+      entry.resumedFrom = run.step;
+      void runTraining('resumeStored', run);
+    } else log('no checkpoint of the interrupted run was stored yet: press Train to start it again');
+  });
+  recovery = p;
+  refreshButtons();
+  return p;
+}
+
+async function restart(why: string, wasTraining: boolean): Promise<(typeof page.recoveries)[number] | null> {
+  const entry: (typeof page.recoveries)[number] = { why };
+  page.recoveries.push(entry);
+  log(
+    `the GPU device was lost (${why}): starting the backend again${wasTraining ? ', then resuming from the last stored checkpoint' : ''}`,
+  );
+  client.terminate(new WorkerReplaced(why));
+  try {
+    await startWorker('auto');
+    entry.backend = page.backend!.name;
+    if (page.backend!.name !== 'webgpu') log(`WebGPU did not start again: going on with wasm (${page.backend!.reason})`);
+    return lastModel && (await loadModel(lastModel, lastData ?? undefined)) ? entry : null;
+  } catch (e) {
+    fail($('diagnosis'), e);
+    return null;
   }
 }
 
@@ -297,6 +347,7 @@ function setup(): void {
   $('load-data').onclick = () => void loadData();
   $('train').onclick = () => void runTraining('train');
   $('resume').onclick = () => void runTraining('resume');
+  $('resume-stored').onclick = () => page.offered && void runTraining('resumeStored', page.offered);
   $('stop').onclick = () => {
     client.stop();
     log('stopping after the current step…');
@@ -333,15 +384,8 @@ function setup(): void {
   drawChart($<HTMLCanvasElement>('chart'), [], [], 1);
   refreshButtons();
   setBusy(true);
-  void client.call('init', { backend: choice }).then(
+  void startWorker(choice).then(
     (r) => {
-      page.backend = r.backend;
-      const el = $('backend');
-      el.dataset.state = r.backend.name;
-      el.textContent =
-        r.backend.name === 'webgpu' ? `WebGPU: ${r.backend.adapter}` : `CPU (wasm) — ${r.backend.reason.replace(/^wasm: /, '')}`;
-      el.title = r.backend.reason;
-      log(`backend: ${r.backend.reason}`);
       methodSel.replaceChildren(...r.methods.map((m) => new Option(`${METHOD_FORMS[m]?.title ?? m}`, m, m === 'lora', m === 'lora')));
       showMethod();
       showCached(r.cached);
@@ -353,6 +397,8 @@ function setup(): void {
       fail($('backend'), e);
     },
   );
+  // for tests: lose the WebGPU device of the worker, as a driver reset or a background tab would
+  (globalThis as unknown as { peftjsTest: object }).peftjsTest = { loseDevice: () => client.loseDevice() };
 }
 
 setup();

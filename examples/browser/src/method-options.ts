@@ -132,3 +132,13 @@ export function readFields(form: MethodForm): Record<string, unknown> {
   }
   return out;
 }
+
+/** Puts stored options back into the rendered fields (the inverse of `readFields`). */
+export function writeFields(form: MethodForm, values: Record<string, unknown>): void {
+  for (const f of form.fields) {
+    const el = document.getElementById(`opt-${f.key}`) as HTMLInputElement | HTMLSelectElement;
+    const v = values[f.key];
+    if (f.kind === 'bool') (el as HTMLInputElement).checked = v === true;
+    else el.value = v === undefined ? '' : Array.isArray(v) ? v.join(',') : String(v);
+  }
+}

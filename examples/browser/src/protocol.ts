@@ -1,6 +1,7 @@
 /** Messages between the page (main thread) and the training worker. */
 import type { TrainEvent } from '@peftjs/train';
 import type { BackendChoice, PageBackend } from './backend.js';
+import type { Point } from './chart.js';
 
 /** A file the user picked, by its path inside the picked folder. */
 export interface PickedFile {
@@ -20,9 +21,32 @@ export interface TrainSettings {
   valSplit: number;
   warmupSteps: number;
   seed: number;
+  /** Checkpoint every N steps (stored in the browser, see checkpoints.ts); 0: only at the end. */
+  saveEvery: number;
+}
+
+/** A run whose latest checkpoint is stored in the browser (IndexedDB), offered as "Resume from step N". */
+export interface StoredRun {
+  /** SHA-256 of model, data, method, options and settings: the same key, the same run. */
+  key: string;
+  /** The stored checkpoint's step. */
+  step: number;
+  totalSteps: number;
+  /** The model and data it trained on (`ModelInfo.id`, `DataInfo.id`). */
+  model: string;
+  data: string;
+  method: string;
+  options: Record<string, unknown>;
+  settings: TrainSettings;
+  /** val_loss before the first step (the chart's step 0), when measured. */
+  valBefore: number | null;
+  /** When it was stored (ms since 1970). */
+  savedAt: number;
 }
 
 export interface ModelInfo {
+  /** What identifies the weights in a run's key: name, architecture and size. */
+  id: string;
   name: string;
   architecture: string;
   parameters: number;
@@ -34,6 +58,8 @@ export interface ModelInfo {
 }
 
 export interface DataInfo {
+  /** What identifies the examples in a run's key: source, a SHA-256 of the text, max length, split. */
+  id: string;
   name: string;
   format: string;
   train: number;
@@ -64,6 +90,10 @@ export interface Requests {
   loadData: { args: { source: DataSource; maxLength: number; valSplit: number }; result: DataInfo };
   train: { args: { method: string; options: Record<string, unknown>; settings: TrainSettings }; result: TrainSummary };
   resume: { args: Record<string, never>; result: TrainSummary };
+  /** The newest stored run on the loaded model and data, if any. */
+  storedRun: { args: Record<string, never>; result: StoredRun | null };
+  /** Continues a stored run from its checkpoint (same optimizer state, data order and schedule). */
+  resumeStored: { args: { key: string }; result: TrainSummary };
   generate: { args: { prompt: string; maxNewTokens: number }; result: { base: string; adapter: string | null } };
   save: { args: Record<string, never>; result: { files: AdapterFile[]; tensors: Record<string, { shape: number[]; sum: number }> } };
   loadAdapter: { args: { files: PickedFile[] }; result: { peftType: string; trainableLine: string } };
@@ -74,11 +104,19 @@ export type Op = keyof Requests;
 
 export type RequestMessage =
   | { [K in Op]: { id: number; op: K; args: Requests[K]['args'] } }[Op]
-  | { id: number; op: 'stop'; args: Record<string, never> };
+  | { id: number; op: 'stop'; args: Record<string, never> }
+  /** A test hook: destroys the WebGPU device (as a driver reset or a background tab would lose it). */
+  | { id: number; op: 'loseDevice'; args: Record<string, never> };
 
 export type WorkerMessage =
   | { id: number; ok: true; result: unknown }
   | { id: number; ok: false; error: string }
   | { event: 'train'; e: TrainEvent; totalSteps: number }
   | { event: 'status'; text: string }
+  /** The checkpoint of `run.step` is stored in the browser. */
+  | { event: 'stored'; run: StoredRun }
+  /** The loss history of a run restored from a checkpoint, before it continues. */
+  | { event: 'history'; loss: Point[]; val: Point[]; totalSteps: number }
+  /** The WebGPU device is lost: the page starts a new worker and resumes from the stored checkpoint. */
+  | { event: 'device-lost'; why: string }
   | { event: 'token'; which: 'base' | 'adapter'; piece: string };

@@ -1,5 +1,5 @@
 /** The page's side of the worker: typed requests that resolve with the worker's answer. */
-import type { Op, Requests, WorkerMessage } from './protocol.js';
+import type { Op, RequestMessage, Requests, WorkerMessage } from './protocol.js';
 
 type Listener = (m: Exclude<WorkerMessage, { id: number }>) => void;
 
@@ -20,22 +20,39 @@ export class WorkerClient {
         else p?.reject(new Error(m.error));
       } else onEvent(m);
     };
-    worker.onerror = (ev) => {
-      const err = new Error(`the training worker failed: ${ev.message || 'unknown error'}`);
-      for (const p of this.pending.values()) p.reject(err);
-      this.pending.clear();
-    };
+    worker.onerror = (ev) => this.rejectAll(new Error(`the training worker failed: ${ev.message || 'unknown error'}`));
   }
 
-  call<K extends Op>(op: K, args: Requests[K]['args']): Promise<Requests[K]['result']> {
+  private rejectAll(err: Error): void {
+    for (const p of this.pending.values()) p.reject(err);
+    this.pending.clear();
+  }
+
+  private send(m: Omit<RequestMessage, 'id'>): Promise<unknown> {
     const id = this.next++;
     return new Promise((resolve, reject) => {
-      this.pending.set(id, { resolve: resolve as (v: unknown) => void, reject });
-      this.worker.postMessage({ id, op, args });
+      this.pending.set(id, { resolve, reject });
+      this.worker.postMessage({ ...m, id });
     });
   }
 
+  call<K extends Op>(op: K, args: Requests[K]['args']): Promise<Requests[K]['result']> {
+    return this.send({ op, args } as Omit<RequestMessage, 'id'>) as Promise<Requests[K]['result']>;
+  }
+
+  /** Stop after the current training step (handled at once, also while training runs). */
   stop(): void {
-    this.worker.postMessage({ id: this.next++, op: 'stop', args: {} });
+    void this.send({ op: 'stop', args: {} });
+  }
+
+  /** The test hook that destroys the worker's WebGPU device. */
+  async loseDevice(): Promise<void> {
+    await this.send({ op: 'loseDevice', args: {} });
+  }
+
+  /** Ends the worker (and everything in it); pending requests reject with `why`. */
+  terminate(why: Error): void {
+    this.worker.terminate();
+    this.rejectAll(why);
   }
 }

@@ -32,6 +32,9 @@ export interface PageState {
   summary: { step: number; totalSteps: number; stopReason: string; diagnosis: { case: string; summary: string } } | null;
   saved: { files: string[]; tensors: Record<string, { shape: number[]; sum: number }> } | null;
   errors: string[];
+  offered: { key: string; step: number; totalSteps: number; method: string } | null;
+  storedStep: number | null;
+  recoveries: Array<{ why: string; backend?: string; resumedFrom?: number }>;
 }
 
 export const state = (page: Page) => page.evaluate(() => (globalThis as unknown as { peftjsPage: PageState }).peftjsPage);
@@ -68,8 +71,9 @@ export async function openPage(browser: Browser, url: string): Promise<{ page: P
 
 export async function setTraining(
   page: Page,
-  s: { steps: number; batchSize: number; evalEvery: number; lr: number; warmup: number },
+  s: { steps: number; batchSize: number; evalEvery: number; lr: number; warmup: number; saveEvery?: number },
 ): Promise<void> {
+  if (s.saveEvery !== undefined) await page.fill('#save-every', String(s.saveEvery));
   await page.fill('#steps', String(s.steps));
   await page.fill('#batch-size', String(s.batchSize));
   await page.fill('#eval-every', String(s.evalEvery));

@@ -140,7 +140,52 @@ describe.skipIf(!haveChromium)('the fine-tuning page in headless Chromium', () =
     }
   }, 300_000);
 
-  it('with WebGPU (SwiftShader): shows the adapter, trains a dropped JSONL, the loss falls, and the downloaded adapter gives the page val_loss in Node', async () => {
+  it('checkpoints are stored in the browser: after a reload the page offers "Resume from step N" and the run continues from that step with the same numbers', async () => {
+    const browser = await launch(NO_GPU_FLAGS);
+    try {
+      const { page } = await openPage(browser, `${server!.url}?backend=wasm`);
+      await setTraining(page, { steps: 6, batchSize: 4, evalEvery: 3, lr: 5e-3, warmup: 1, saveEvery: 2 });
+      await page.click('#train');
+      const before = await until(page, 'step 3 and a stored checkpoint', (s) => s.loss.length >= 3 && (s.storedStep ?? 0) >= 2, 120_000);
+      await page.reload(); // the worker and everything in memory are gone
+      await page.waitForFunction(() => !(document.getElementById('resume-stored') as HTMLButtonElement).disabled, null, {
+        timeout: 120_000,
+      });
+      const offered = (await state(page)).offered!;
+      expect(offered.step % 2, 'a checkpoint step').toBe(0);
+      expect(offered.step).toBeGreaterThanOrEqual(2);
+      expect(offered.step).toBeLessThan(6);
+      expect(await page.textContent('#resume-stored')).toBe(`Resume from step ${offered.step}`);
+      await page.fill('#steps', '60'); // the stored run's settings are used, not the form's
+      await page.click('#resume-stored');
+      const done = await until(page, 'the end of the resumed run', (s) => s.summary?.stopReason === 'completed', 240_000);
+      expect(done.summary!.step).toBe(6);
+      expect(done.totalSteps).toBe(6);
+      expect(await page.inputValue('#steps')).toBe('6');
+      // one loss per step: the history up to the checkpoint restored, then the steps after it
+      expect(done.loss.map((p) => p.step)).toEqual([1, 2, 3, 4, 5, 6]);
+      const seen = new Map(before.loss.map((p) => [p.step, p.value]));
+      for (const p of done.loss.filter((p) => p.step <= offered.step))
+        expect(p.value, `restored loss of step ${p.step}`).toBe(seen.get(p.step));
+      // a step that ran before the reload runs again from the checkpoint with the same number:
+      // same adapter weights, optimizer state, learning-rate schedule and data order
+      const again = done.loss.filter((p) => p.step > offered.step && seen.has(p.step));
+      for (const p of again) expect(p.value, `loss of step ${p.step} after the resume`).toBeCloseTo(seen.get(p.step)!, 5);
+      console.log(
+        `reload: stored step ${offered.step}; losses ${done.loss.map((p) => p.value.toFixed(4)).join(' ')}; ${again.length} step(s) compared with the run before the reload`,
+      );
+      expect(done.val[0].step).toBe(0);
+      expect(done.val.at(-1)!.value).toBeLessThan(done.val[0].value);
+      // a finished run is not offered again
+      await page.reload();
+      await page.waitForFunction(() => document.getElementById('stored-info')!.dataset.state === 'checked', null, { timeout: 120_000 });
+      expect((await state(page)).offered).toBeNull();
+    } finally {
+      await browser.close();
+    }
+  }, 420_000);
+
+  it('with WebGPU (SwiftShader): shows the adapter, trains a dropped JSONL, recovers from a lost device by resuming from the stored checkpoint, the loss falls, and the downloaded adapter gives the page val_loss in Node', async () => {
     const browser = await launch(WEBGPU_FLAGS);
     try {
       const t0 = Date.now();
@@ -163,8 +208,11 @@ describe.skipIf(!haveChromium)('the fine-tuning page in headless Chromium', () =
         null,
         { timeout: 60_000 },
       );
-      await setTraining(page, { steps: 3, batchSize: 4, evalEvery: 3, lr: 1e-2, warmup: 0 });
+      await setTraining(page, { steps: 3, batchSize: 4, evalEvery: 3, lr: 1e-2, warmup: 0, saveEvery: 1 });
       await page.click('#train');
+      // the device is lost (destroyed, as a driver reset would) once step 1's checkpoint is stored
+      const lost = await until(page, 'the checkpoint of step 1', (s) => (s.storedStep ?? 0) >= 1, 600_000);
+      await page.evaluate(() => (globalThis as unknown as { peftjsTest: { loseDevice(): Promise<void> } }).peftjsTest.loseDevice());
       const done = await until(
         page,
         'the end of training',
@@ -174,6 +222,21 @@ describe.skipIf(!haveChromium)('the fine-tuning page in headless Chromium', () =
       console.log(
         `webgpu: ${done.summary!.step} steps in ${((Date.now() - t0) / 1000).toFixed(1)} s incl. page load; loss ${done.loss.map((p) => p.value.toFixed(3)).join(' → ')}, val_loss ${done.val.map((p) => p.value.toFixed(3)).join(' → ')}`,
       );
+      expect(done.recoveries).toHaveLength(1);
+      const r = done.recoveries[0];
+      expect(r.why).toMatch(/device lost \(destroyed\)/);
+      expect(r.resumedFrom).toBeGreaterThanOrEqual(lost.storedStep!);
+      expect(['webgpu', 'wasm']).toContain(r.backend);
+      // a new WebGPU device, or wasm with the reason in the log
+      if (r.backend === 'wasm')
+        expect(await page.textContent('#log')).toMatch(/WebGPU did not start again: going on with wasm \(wasm: WebGPU unavailable: /);
+      expect(await page.textContent('#backend')).toMatch(r.backend === 'webgpu' ? /WebGPU: .*swiftshader/i : /wasm/);
+      expect(await page.textContent('#log')).toMatch(/the GPU device was lost .*resuming from the last stored checkpoint/);
+      console.log(`webgpu: device lost after step ${lost.loss.length}; backend again: ${r.backend}; resumed from step ${r.resumedFrom}`);
+      // the steps continue from the checkpoint: one loss per step, the ones before the loss kept
+      expect(done.loss.map((p) => p.step)).toEqual([1, 2, 3]);
+      for (const p of lost.loss.filter((p) => p.step <= r.resumedFrom!))
+        expect(done.loss[p.step - 1].value, `loss of step ${p.step}`).toBe(p.value);
       expect(done.loss.at(-1)!.value).toBeLessThan(done.loss[0].value);
       expect(done.val.at(-1)!.value).toBeLessThan(done.val[0].value);
       const png = await page.locator('#chart').screenshot();

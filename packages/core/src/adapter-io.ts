@@ -157,7 +157,7 @@ export async function loadAdapter<I, O>(
     for (const name of record.method.state?.extraFileNames ?? []) {
       if (await pathExists(`${dir}/${name}`)) extra.set(name, await readFileBytes(`${dir}/${name}`));
     }
-    if (extra.size) record.method.state?.loadExtraFiles?.(record, extra);
+    if (extra.size) await record.method.state?.loadExtraFiles?.(record, extra);
   } catch (e) {
     peft.deleteAdapter(adapterName);
     throw e;

@@ -19,6 +19,20 @@ export function withDecodedTensors<T>(bytes: Uint8Array, file: string, use: (ten
   }
 }
 
+/** `withDecodedTensors` for an async `use` (the tensors live until its promise settles). */
+export async function withDecodedTensorsAsync<T>(
+  bytes: Uint8Array,
+  file: string,
+  use: (tensors: Map<string, tf.Tensor>) => Promise<T>,
+): Promise<T> {
+  const tensors = decodeTensors(bytes, file);
+  try {
+    return await use(tensors);
+  } finally {
+    tf.dispose([...tensors.values()]);
+  }
+}
+
 /** A module's parameters as a safetensors file, by their paths (`transform.0.weight`, …). */
 export function encodeParameters(params: Module): Uint8Array {
   return serializeSafetensors(new Map(params.namedParameters()), { metadata: { format: 'pt' } });
@@ -42,7 +56,27 @@ export function checkTensorShapes(want: ReadonlyMap<string, readonly number[]>, 
  * relative 1e-4.
  */
 export function checkSameOutput(fromEncoder: tf.Tensor, saved: tf.Tensor, file: string, savedName: string): void {
-  const [diff, scale] = tf.tidy(() => [tf.max(tf.abs(tf.sub(fromEncoder, saved))), tf.max(tf.abs(saved))].map((t) => t.dataSync()[0]));
+  const [diff, scale] = tf.tidy(() => outputGap(fromEncoder, saved).dataSync());
+  sameOutputOrThrow(diff!, scale!, file, savedName);
+}
+
+/** `checkSameOutput` read with `await data()`: works on every backend (WebGPU in Node or a worker too). */
+export async function checkSameOutputAsync(fromEncoder: tf.Tensor, saved: tf.Tensor, file: string, savedName: string): Promise<void> {
+  const gap = outputGap(fromEncoder, saved);
+  try {
+    const [diff, scale] = await gap.data();
+    sameOutputOrThrow(diff!, scale!, file, savedName);
+  } finally {
+    gap.dispose();
+  }
+}
+
+/** [max |fromEncoder − saved|, max |saved|]: [2]. */
+function outputGap(fromEncoder: tf.Tensor, saved: tf.Tensor): tf.Tensor1D {
+  return tf.tidy(() => tf.stack([tf.max(tf.abs(tf.sub(fromEncoder, saved))), tf.max(tf.abs(saved))]) as tf.Tensor1D);
+}
+
+function sameOutputOrThrow(diff: number, scale: number, file: string, savedName: string): void {
   if (!(diff <= 1e-4 * Math.max(1, scale))) {
     throw new Error(
       `${file}: the encoder weights do not reproduce ${savedName} of adapter_model.safetensors (max diff ${diff}); delete the stale ${file} to load the adapter for inference`,

@@ -69,7 +69,14 @@ export {
   readAdapterConfig,
   fromPretrained,
 } from './adapter-io.js';
-export { encodeParameters, withDecodedTensors, checkTensorShapes, checkSameOutput } from './extra-files.js';
+export {
+  encodeParameters,
+  withDecodedTensors,
+  withDecodedTensorsAsync,
+  checkTensorShapes,
+  checkSameOutput,
+  checkSameOutputAsync,
+} from './extra-files.js';
 export { definePeftOp, registerPeftKernel } from './ops/custom-op.js';
 export type { PeftOp, PeftOpSpec, PeftKernelArgs } from './ops/custom-op.js';
 export { loraMatMul } from './ops/lora-matmul.js';

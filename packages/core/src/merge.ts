@@ -67,15 +67,23 @@ export function linearPathOf(r: AdapterRecord, v: tf.Variable): string {
   return 'a merged weight';
 }
 
+/** Whether `t` holds no NaN or ±Inf (a synchronous read: cpu, wasm, a page's main thread). */
 export function isAllFinite(t: tf.Tensor): boolean {
   return tf.tidy(() => tf.all(tf.isFinite(t)).dataSync()[0] === 1);
 }
 
-/**
- * Merges every linear hook of an adapter into its layer's weights. With `safe`, the merged
- * weights are checked for NaN/Inf first and nothing changes if any is found.
- */
-export function mergeAdapter(r: AdapterRecord, opts: { safe?: boolean } = {}): void {
+/** `isAllFinite` read with `await data()`: works on every backend (WebGPU in Node or a worker too). */
+export async function isAllFiniteAsync(t: tf.Tensor): Promise<boolean> {
+  const all = tf.tidy(() => tf.all(tf.isFinite(t)));
+  try {
+    return (await all.data())[0] === 1;
+  } finally {
+    all.dispose();
+  }
+}
+
+/** The merged weights (and biases) of every linear hook of an adapter, not yet assigned. */
+function mergedUpdates(r: AdapterRecord): Array<[tf.Variable, tf.Tensor]> {
   const updates: Array<[tf.Variable, tf.Tensor]> = [];
   try {
     for (const h of r.hooks) {
@@ -87,19 +95,46 @@ export function mergeAdapter(r: AdapterRecord, opts: { safe?: boolean } = {}): v
       const bias = mergedBias(layer, hook, 'merge', r, path);
       if (bias) updates.push([layer.bias!, bias]);
     }
-    if (opts.safe) {
-      for (const [v, t] of updates) {
-        if (!isAllFinite(t)) throw new Error(`Safe merge of adapter "${r.name}" refused: non-finite values in ${linearPathOf(r, v)}`);
-      }
-    }
   } catch (e) {
     for (const [, t] of updates) t.dispose();
     throw e;
+  }
+  return updates;
+}
+
+/** Assigns the updates when `finite` (the safe merge's verdict) names no weight; else disposes them and throws. */
+function applyUpdates(r: AdapterRecord, updates: Array<[tf.Variable, tf.Tensor]>, finite: boolean[] | null): void {
+  const bad = finite ? updates.findIndex((_, i) => !finite[i]) : -1;
+  if (bad >= 0) {
+    for (const [, t] of updates) t.dispose();
+    throw new Error(`Safe merge of adapter "${r.name}" refused: non-finite values in ${linearPathOf(r, updates[bad]![0])}`);
   }
   for (const [v, t] of updates) {
     v.assign(t);
     t.dispose();
   }
+}
+
+/**
+ * Merges every linear hook of an adapter into its layer's weights. With `safe`, the merged
+ * weights are checked for NaN/Inf first (a synchronous read) and nothing changes if any is found.
+ */
+export function mergeAdapter(r: AdapterRecord, opts: { safe?: boolean } = {}): void {
+  const updates = mergedUpdates(r);
+  applyUpdates(r, updates, opts.safe ? updates.map(([, t]) => isAllFinite(t)) : null);
+}
+
+/** `mergeAdapter` whose safe check reads with `await data()` (WebGPU in Node or a worker has no synchronous read). */
+export async function mergeAdapterAsync(r: AdapterRecord, opts: { safe?: boolean } = {}): Promise<void> {
+  const updates = mergedUpdates(r);
+  let finite: boolean[] | null = null;
+  try {
+    if (opts.safe) finite = await Promise.all(updates.map(([, t]) => isAllFiniteAsync(t)));
+  } catch (e) {
+    for (const [, t] of updates) t.dispose();
+    throw e;
+  }
+  applyUpdates(r, updates, finite);
 }
 
 /** Reverses `mergeAdapter`, last hook first. */

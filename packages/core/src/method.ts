@@ -104,8 +104,8 @@ export interface MethodStateSpec<C extends PeftConfigBase> {
   extraFiles?(adapter: AdapterRecord<C>): Map<string, Uint8Array>;
   /** Names of the extra files `loadExtraFiles` reads when they exist. */
   extraFileNames?: readonly string[];
-  /** Reads the extra files back when present. */
-  loadExtraFiles?(adapter: AdapterRecord<C>, files: Map<string, Uint8Array>): void;
+  /** Reads the extra files back when present (awaited: a check may read tensors with `await data()`). */
+  loadExtraFiles?(adapter: AdapterRecord<C>, files: Map<string, Uint8Array>): void | Promise<void>;
 }
 
 /** One hook attached for one adapter. */

@@ -5,7 +5,7 @@ import type { AdapterControl, ModelOutput, PeftBaseModel, TokenBatch } from './s
 import type { AdapterRecord, PeftConfigBase } from './method.js';
 import { ModulesToSave, implicitModulesToSave } from './modules-to-save.js';
 import { mixedBatchForward } from './mixed-batch.js';
-import { mergeAdapter, unmergeAdapter } from './merge.js';
+import { mergeAdapter, mergeAdapterAsync, unmergeAdapter } from './merge.js';
 import { allSiteSlots, checkSites, injectionContext } from './injection.js';
 import { checkBaseFields, checkKnownFields } from './config-fields.js';
 import { closestNames } from './targets.js';
@@ -284,21 +284,46 @@ export class PeftModel<I = TokenBatch, O = ModelOutput> {
    * weights are checked for NaN/Inf first and nothing changes if any is found.
    */
   merge(names: readonly string[] = this.requested, opts: { safe?: boolean } = {}): void {
-    const todo = names.filter((n) => !this.merged.includes(n));
-    for (const n of todo) {
-      const r = this.adapter(n);
-      if (r.method.notMergeable) throw new Error(`${r.method.meta.name} adapter "${n}" cannot be merged: ${r.method.notMergeable}`);
-    }
-    for (const n of todo) {
+    for (const n of this.toMerge(names)) {
       mergeAdapter(this.adapter(n), opts);
       this.merged.push(n);
     }
     this.refresh();
   }
 
+  /**
+   * `merge` whose safe check reads the merged weights with `await data()`: the form that works on
+   * every backend (WebGPU in Node or in a Web Worker refuses synchronous reads).
+   */
+  async mergeAsync(names: readonly string[] = this.requested, opts: { safe?: boolean } = {}): Promise<void> {
+    try {
+      for (const n of this.toMerge(names)) {
+        await mergeAdapterAsync(this.adapter(n), opts);
+        this.merged.push(n);
+      }
+    } finally {
+      this.refresh();
+    }
+  }
+
+  /** The adapters of `names` not merged yet; throws first if any of them cannot be merged. */
+  private toMerge(names: readonly string[]): string[] {
+    const todo = names.filter((n) => !this.merged.includes(n));
+    for (const n of todo) {
+      const r = this.adapter(n);
+      if (r.method.notMergeable) throw new Error(`${r.method.meta.name} adapter "${n}" cannot be merged: ${r.method.notMergeable}`);
+    }
+    return todo;
+  }
+
   /** `merge(names, { safe: true })`. */
   safeMerge(names: readonly string[] = this.requested): void {
     this.merge(names, { safe: true });
+  }
+
+  /** `mergeAsync(names, { safe: true })`. */
+  safeMergeAsync(names: readonly string[] = this.requested): Promise<void> {
+    return this.mergeAsync(names, { safe: true });
   }
 
   /** Reverses every merge, most recent first. */
@@ -313,6 +338,12 @@ export class PeftModel<I = TokenBatch, O = ModelOutput> {
   /** Merges the active adapters and removes every adapter: returns the plain base model. */
   mergeAndUnload(opts: { safe?: boolean } = {}): PeftBaseModel<I, O> {
     this.merge(this.requested, opts);
+    return this.unloadAll(true);
+  }
+
+  /** `mergeAndUnload` with `mergeAsync`'s reads (every backend). */
+  async mergeAndUnloadAsync(opts: { safe?: boolean } = {}): Promise<PeftBaseModel<I, O>> {
+    await this.mergeAsync(this.requested, opts);
     return this.unloadAll(true);
   }
 

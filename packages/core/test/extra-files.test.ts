@@ -1,6 +1,13 @@
 import { describe, expect, it } from 'vitest';
 import * as tf from '@tensorflow/tfjs-core';
-import { checkSameOutput, checkTensorShapes, encodeParameters, withDecodedTensors } from '../src/extra-files.js';
+import {
+  checkSameOutput,
+  checkSameOutputAsync,
+  checkTensorShapes,
+  encodeParameters,
+  withDecodedTensors,
+  withDecodedTensorsAsync,
+} from '../src/extra-files.js';
 import { decodeTensors } from '../src/io/index.js';
 import { Module } from '../src/nn/module.js';
 
@@ -75,5 +82,33 @@ describe('extra files beside an adapter', () => {
       /^extra\.safetensors: the encoder weights do not reproduce prompt_embeddings of adapter_model\.safetensors \(max diff 1\); delete the stale extra\.safetensors/,
     );
     tf.dispose([saved, close, stale]);
+  });
+
+  it('check the saved output with await data() too (WebGPU has no synchronous read in Node or a worker), leaking nothing', async () => {
+    const saved = tf.tensor1d([100, -200]);
+    const close = tf.tensor1d([100.01, -200]);
+    const stale = tf.tensor1d([100, -199]);
+    const before = tf.memory().numTensors;
+    await expect(checkSameOutputAsync(close, saved, 'extra.safetensors', 'prompt_embeddings')).resolves.toBeUndefined();
+    await expect(checkSameOutputAsync(stale, saved, 'extra.safetensors', 'prompt_embeddings')).rejects.toThrow(
+      /^extra\.safetensors: the encoder weights do not reproduce prompt_embeddings of adapter_model\.safetensors \(max diff 1\)/,
+    );
+    expect(tf.memory().numTensors).toBe(before);
+    tf.dispose([saved, close, stale]);
+  });
+
+  it('hand their tensors to an async loader and dispose them once it settles, also when it rejects', async () => {
+    const m = new Module();
+    m.registerParameter('weight', tf.tensor1d([1, 2]));
+    const bytes = encodeParameters(m);
+    const before = tf.memory().numTensors;
+    expect(await withDecodedTensorsAsync(bytes, 'extra.safetensors', async (t) => [...(await t.get('weight')!.data())])).toEqual([1, 2]);
+    await expect(
+      withDecodedTensorsAsync(bytes, 'extra.safetensors', async () => {
+        throw new Error('no');
+      }),
+    ).rejects.toThrow('no');
+    expect(tf.memory().numTensors).toBe(before);
+    m.dispose();
   });
 });

@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs-core';
-import { Module, checkSameOutput, checkTensorShapes, kaimingUniform, type Rng } from '@peftjs/core';
+import { Module, checkSameOutputAsync, checkTensorShapes, kaimingUniform, type Rng } from '@peftjs/core';
 import { layerColumns, prefixProjection } from './math.js';
 
 export interface PrefixSizes {
@@ -126,7 +126,7 @@ export class PrefixEncoder {
   }
 
   /** Restores the projection MLP from our encoder file, checking it reproduces the table it replaces. */
-  loadEncoder(tensors: Map<string, tf.Tensor>, file: string): void {
+  async loadEncoder(tensors: Map<string, tf.Tensor>, file: string): Promise<void> {
     if (!this.prefixProjection) throw new Error(`${file}: this Prefix Tuning adapter has no prefix_projection, so no encoder to load`);
     checkTensorShapes(this.encoderShapes(), tensors, file);
     const t = (k: string) => tf.cast(tensors.get(k)!, 'float32');
@@ -140,7 +140,7 @@ export class PrefixEncoder {
       ),
     );
     try {
-      if (!this.reparameterised) checkSameOutput(fromEncoder, this.embedding, file, 'prompt_embeddings');
+      if (!this.reparameterised) await checkSameOutputAsync(fromEncoder, this.embedding, file, 'prompt_embeddings');
     } finally {
       fromEncoder.dispose();
     }

@@ -5,7 +5,7 @@ import {
   checkTensorShapes,
   definePeftMethod,
   encodeParameters,
-  withDecodedTensors,
+  withDecodedTensorsAsync,
   type AdapterRecord,
 } from '@peftjs/core';
 import {
@@ -78,12 +78,12 @@ export const prefixTuning = definePeftMethod<PrefixTuningConfig>({
       return new Map(encoder.reparameterised ? [[ENCODER_FILE, encodeParameters(encoder.params)]] : []);
     },
     extraFileNames: [ENCODER_FILE],
-    loadExtraFiles(adapter, files) {
+    async loadExtraFiles(adapter, files) {
       const bytes = files.get(ENCODER_FILE);
       if (!bytes) return;
       const encoder = prefixEncoderOf(adapter);
       if (!encoder.prefixProjection) return;
-      withDecodedTensors(bytes, ENCODER_FILE, (tensors) => encoder.loadEncoder(tensors, ENCODER_FILE));
+      await withDecodedTensorsAsync(bytes, ENCODER_FILE, (tensors) => encoder.loadEncoder(tensors, ENCODER_FILE));
     },
   },
 });

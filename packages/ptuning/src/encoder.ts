@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs-core';
-import { Module, checkSameOutput, checkTensorShapes, kaimingUniform, linear, type Rng } from '@peftjs/core';
+import { Module, checkSameOutputAsync, checkTensorShapes, kaimingUniform, linear, type Rng } from '@peftjs/core';
 import type { EncoderReparameterizationType } from './config.js';
 import { bidirectionalLstm, type LstmWeights } from './math.js';
 
@@ -136,14 +136,14 @@ export class PromptEncoder {
   }
 
   /** Restores the heads from our encoder file, checking they reproduce the table they replace. */
-  loadEncoder(tensors: Map<string, tf.Tensor>, file: string): void {
+  async loadEncoder(tensors: Map<string, tf.Tensor>, file: string): Promise<void> {
     checkTensorShapes(this.encoderShapes(), tensors, file);
     if (!this.reparameterised) {
       const fromEncoder = tf.tidy(() =>
         encoderOutput(this.type, (k) => tensors.get(k)!, this.sizes.numLayers, { dropout: 0, training: false, rng: this.opts.rng }),
       );
       try {
-        checkSameOutput(fromEncoder, this.embedding, file, 'prompt_embeddings');
+        await checkSameOutputAsync(fromEncoder, this.embedding, file, 'prompt_embeddings');
       } finally {
         fromEncoder.dispose();
       }

@@ -5,7 +5,7 @@ import {
   definePeftMethod,
   encodeParameters,
   fillFromModel,
-  withDecodedTensors,
+  withDecodedTensorsAsync,
   type AdapterRecord,
 } from '@peftjs/core';
 import { P_TUNING_FIELDS, parsePTuningConfig, type PTuningConfig } from './config.js';
@@ -65,10 +65,10 @@ export const pTuning = definePeftMethod<PTuningConfig>({
       return new Map(encoder.reparameterised ? [[ENCODER_FILE, encodeParameters(encoder.params)]] : []);
     },
     extraFileNames: [ENCODER_FILE],
-    loadExtraFiles(adapter, files) {
+    async loadExtraFiles(adapter, files) {
       const bytes = files.get(ENCODER_FILE);
       if (!bytes) return;
-      withDecodedTensors(bytes, ENCODER_FILE, (tensors) => promptEncoderOf(adapter).loadEncoder(tensors, ENCODER_FILE));
+      await withDecodedTensorsAsync(bytes, ENCODER_FILE, (tensors) => promptEncoderOf(adapter).loadEncoder(tensors, ENCODER_FILE));
     },
   },
 });

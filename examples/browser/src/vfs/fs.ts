@@ -53,20 +53,21 @@ export async function writeFile(path: string, data: Uint8Array | string): Promis
   putFile(path, typeof data === 'string' ? data : data.slice());
 }
 
-let appendGate: (() => void) | undefined;
+let appendGate: (() => void | Promise<void>) | undefined;
 
 /**
- * Runs `gate` in every append after the yield, before writing: a throw there ends the caller's
- * await. The Trainer awaits its metrics append after each step, so the worker's Stop uses this to
- * leave `train()` right after the step in progress (its state is complete at that point).
+ * Runs (and awaits) `gate` in every append after the yield, before writing: a throw there ends the
+ * caller's await. The Trainer awaits the metrics line of each of its events, so the worker stores
+ * a checkpoint it just wrote there, and Stop leaves `train()` there right after the step in
+ * progress (its state is complete at that point).
  */
-export function setAppendGate(gate: (() => void) | undefined): void {
+export function setAppendGate(gate: (() => void | Promise<void>) | undefined): void {
   appendGate = gate;
 }
 
 export async function appendFile(path: string, data: string | Uint8Array): Promise<void> {
   await nextTask();
-  appendGate?.();
+  await appendGate?.();
   const add = typeof data === 'string' ? new TextEncoder().encode(data) : data;
   const old = getFile(path) ?? new Uint8Array(0);
   const out = new Uint8Array(old.length + add.length);

@@ -74,7 +74,7 @@ export async function merge(args: ParsedArgs, out: (s: string) => void): Promise
   const dequantized = dequantizeForMerge(base); // a 4-bit base merges into a float folder (PEFT's advice)
   if (dequantized) out(`base: ${dequantized} 4-bit linears dequantized to float32 before merging`);
   const peft = await loadWithAdapter(base, f.adapter);
-  const merged = peft.mergeAndUnload({ safe: f.safe });
+  const merged = await peft.mergeAndUnloadAsync({ safe: f.safe });
   const { quantization_config: _quantization, ...config } = JSON.parse(readFileSync(join(f.model, 'config.json'), 'utf8')) as Record<
     string,
     unknown

@@ -205,6 +205,33 @@ export const CONFORMANCE_CHECKS: readonly ConformanceCheck[] = [
     },
   },
   {
+    id: 'safe-merge-async',
+    title: 'safeMergeAsync (reads with await data(), for WebGPU) merges like merge and refuses a NaN, leaving the weights unchanged',
+    group: 'merge',
+    async run(fx) {
+      fx.train();
+      const unmerged = fx.logits();
+      let tensors = tf.memory().numTensors;
+      await fx.peft.safeMergeAsync();
+      expect(tf.memory().numTensors).toBe(tensors);
+      expect(fx.peft.mergedAdapters).toEqual(['default']);
+      expect(maxAbsDiff(fx.logits(), unmerged)).toBeLessThanOrEqual(fx.tolerances.merge);
+      fx.peft.unmerge();
+      const before = snapshot(fx.baseVariables);
+      tensors = tf.memory().numTensors;
+      const [name, param] = firstLinearParameters(fx)[0]!;
+      const good = Float32Array.from(param.dataSync() as ArrayLike<number>);
+      const bad = Float32Array.from(good);
+      bad[0] = NaN;
+      assignValues(param, bad);
+      await expect(fx.peft.safeMergeAsync(), name).rejects.toThrow(/Safe merge of adapter "default" refused/);
+      assignValues(param, good);
+      expect(fx.peft.mergedAdapters).toEqual([]);
+      expect(maxDiffFromSnapshot(before, fx.baseVariables)).toBe(0);
+      expect(tf.memory().numTensors).toBe(tensors);
+    },
+  },
+  {
     id: 'disable-while-merged',
     title: 'disabling a merged adapter gives the base output and merges it back after',
     group: 'merge',
