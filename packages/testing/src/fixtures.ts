@@ -183,3 +183,6 @@ export function trainOn(peft: PeftModel<ModelBatch, ModelOutput>, batches: Model
   }
   return losses;
 }
+
+export { recomputationModel, recomputationBatch } from './recompute-models.js';
+export type { RecomputationArch } from './recompute-models.js';
