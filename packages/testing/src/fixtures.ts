@@ -184,5 +184,5 @@ export function trainOn(peft: PeftModel<ModelBatch, ModelOutput>, batches: Model
   return losses;
 }
 
-export { recomputationModel, recomputationBatch } from './recompute-models.js';
-export type { RecomputationArch } from './recompute-models.js';
+export { recomputationModel, recomputationBatch, describeRecomputation } from './recompute-models.js';
+export type { RecomputationArch, RecomputationArchCase } from './recompute-models.js';

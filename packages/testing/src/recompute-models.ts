@@ -1,5 +1,7 @@
 import * as tf from '@tensorflow/tfjs-core';
-import { Rng, setGlobalSeed, type ModelOutput, type PeftBaseModel } from '@peftjs/core';
+import { describe, it } from 'vitest';
+import { Rng, setGlobalSeed, type ModelOutput, type PeftBaseModel, type PeftConfigBase, type PeftMethod } from '@peftjs/core';
+import { expectRecomputationMatches } from './recompute.js';
 import { BertForSequenceClassification, GPT2LMHeadModel, LlamaForCausalLM, type ModelBatch } from '@peftjs/models';
 
 /** The architectures `recomputationModel` builds, tiny, with their layers' dropout where the architecture has one. */
@@ -62,4 +64,35 @@ export function recomputationBatch(arch: RecomputationArch, seqLen: number): Mod
           'int32',
         );
   return { inputIds, attentionMask, labels };
+}
+
+/** One adapter config checked on one architecture by `describeRecomputation`. */
+export interface RecomputationArchCase {
+  arch: RecomputationArch;
+  /** PEFT's fields (`peft_type` defaults to the method's). */
+  config: Record<string, unknown>;
+  /** Shown in the test name. */
+  name?: string;
+}
+
+/**
+ * Registers one vitest test a case: `expectRecomputationMatches` for `method` on the tiny model
+ * of the case's architecture (equal loss and gradients, numTensors flat, a lower peak).
+ */
+export function describeRecomputation(method: PeftMethod<PeftConfigBase>, cases: readonly RecomputationArchCase[]): void {
+  describe(`${method.meta.name} with activation recomputation (gradientCheckpointing)`, () => {
+    for (const c of cases) {
+      it(`${c.name ?? c.arch}: a step gives the loss and gradients of the plain step, numTensors stay flat, the peak is lower`, async () => {
+        const r = await expectRecomputationMatches({
+          method,
+          config: c.config,
+          model: () => recomputationModel(c.arch),
+          batch: (T) => recomputationBatch(c.arch, T),
+        });
+        console.log(
+          `${method.meta.name} ${c.name ?? c.arch}: gradient rel diff ${r.gradRelDiff.toExponential(2)}, peak bytes ${r.peakBytes.plain} → ${r.peakBytes.recompute}`,
+        );
+      });
+    }
+  });
 }
