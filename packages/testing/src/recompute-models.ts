@@ -45,13 +45,13 @@ export function recomputationModel(arch: RecomputationArch): PeftBaseModel<Model
 }
 
 /**
- * A labelled batch of 2 rows of `seqLen` tokens for `arch` (row 0's last token padded): causal-LM
+ * A labelled batch of 2 rows of `seqLen` tokens below `vocab` for `arch` (row 0's last token padded): causal-LM
  * labels (the ids, −100 at padding) or, for BERT, one class a row.
  */
-export function recomputationBatch(arch: RecomputationArch, seqLen: number): ModelBatch {
+export function recomputationBatch(arch: RecomputationArch, seqLen: number, vocab = 64): ModelBatch {
   const rng = new Rng(11);
   const B = 2;
-  const ids = Array.from({ length: B * seqLen }, () => rng.int(64));
+  const ids = Array.from({ length: B * seqLen }, () => rng.int(vocab));
   const mask = ids.map((_, i) => (i === seqLen - 1 ? 0 : 1));
   const inputIds = tf.tensor2d(ids, [B, seqLen], 'int32');
   const attentionMask = tf.tensor2d(mask, [B, seqLen], 'int32');

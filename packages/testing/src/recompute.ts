@@ -17,8 +17,8 @@ export interface RecomputationCase<I> {
   method: PeftMethod<PeftConfigBase>;
   /** PEFT's fields; `peft_type` defaults to the method's type. */
   config: Record<string, unknown>;
-  /** A base model with `gradientCheckpointing` (the same weights on every call). */
-  model: () => PeftBaseModel<I, ModelOutput>;
+  /** A base model with `gradientCheckpointing` (the same weights on every call); the check disposes it. */
+  model: () => PeftBaseModel<I, ModelOutput> | Promise<PeftBaseModel<I, ModelOutput>>;
   /** A labelled batch of `seqLen` tokens a row (the same one for equal arguments). */
   batch: (seqLen: number) => I;
   /** Tokens a row of the equality check. Default 8. */
@@ -47,7 +47,7 @@ const ADAPTER_SEED = 1234;
  * tensor memory at a longer sequence is lower.
  */
 export async function expectRecomputationMatches<I>(c: RecomputationCase<I>): Promise<RecomputationReport> {
-  const base = c.model();
+  const base = await c.model();
   if (!('gradientCheckpointing' in base)) throw new Error(`model ${base.dims.modelType} offers no gradientCheckpointing`);
   const peft = new PeftModel(base, { registry: new PeftRegistry().use(c.method), rng: new Rng(ADAPTER_SEED) });
   const batch = c.batch(c.seqLen ?? 8);
