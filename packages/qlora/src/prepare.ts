@@ -30,7 +30,9 @@ export function prepareModelForKbitTraining(model: PeftBaseModel<unknown, unknow
   const recompute = opts.gradientCheckpointing ?? true;
   const offered = 'gradientCheckpointing' in model;
   if (opts.gradientCheckpointing === true && !offered) {
-    throw new Error(`prepareModelForKbitTraining: model ${model.dims.modelType} offers no gradientCheckpointing (activation recomputation)`);
+    throw new Error(
+      `prepareModelForKbitTraining: model ${model.dims.modelType} offers no gradientCheckpointing (activation recomputation)`,
+    );
   }
   const params = model.namedParameters();
   model.requiresGrad(false);

@@ -43,6 +43,8 @@ describe.skipIf(QLORA_FOLDERS.length === 0)('prepareModelForKbitTraining', () =>
       },
       batch: (T) => recomputationBatch('llama', T, vocab),
     });
-    console.log(`qlora recompute: gradient rel diff ${r.gradRelDiff.toExponential(2)}, peak bytes ${r.peakBytes.plain} → ${r.peakBytes.recompute}`);
+    console.log(
+      `qlora recompute: gradient rel diff ${r.gradRelDiff.toExponential(2)}, peak bytes ${r.peakBytes.plain} → ${r.peakBytes.recompute}`,
+    );
   });
 });
