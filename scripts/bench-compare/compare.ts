@@ -1,7 +1,8 @@
 // `npm run bench:compare`: PyTorch and peftjs on the same LLaMA work, one after the other in one
 // invocation, and the ratio. Each configuration runs in its own process (wasm threads are fixed at
 // a process's first wasm start; peak RSS is per process).
-//   BENCH_SHAPES=ref,smol   BENCH_THREADS=1,2   BENCH_STEPS=6   BENCH_LONG=1 (adds smol at 1×512)
+//   BENCH_SHAPES=ref,smol   BENCH_THREADS=1,2   BENCH_STEPS=6   BENCH_LONG=1 (adds smol at 1×512, LoRA with
+//   activation recomputation: without it that step does not fit the 4 GB wasm heap)
 import { spawnSync } from 'node:child_process';
 import os from 'node:os';
 import { fileURLToPath } from 'node:url';
@@ -44,13 +45,15 @@ interface Config {
   shape: string;
   rows: string;
   seq?: number;
+  /** peftjs' LoRA step with activation recomputation (`--recompute`). */
+  recompute?: boolean;
 }
 
 const configs: Config[] = [];
 for (const shape of list('BENCH_SHAPES', 'ref,smol')) {
   configs.push({ shape, rows: shape === 'ref' ? 'lora,forward,full,decode' : 'lora,forward,decode' });
 }
-if (process.env['BENCH_LONG'] === '1') configs.push({ shape: 'smol', rows: 'lora', seq: 512 });
+if (process.env['BENCH_LONG'] === '1') configs.push({ shape: 'smol', rows: 'lora', seq: 512, recompute: true });
 
 const haveTorch = torchPresent();
 if (!haveTorch) {
@@ -72,7 +75,7 @@ const threads = list('BENCH_THREADS', '1,2');
 const lines: string[] = [];
 for (const c of configs) {
   const seqArgs = c.seq ? ['--seq', String(c.seq)] : [];
-  const name = `${c.shape}${c.seq ? ` 1×${c.seq}` : c.shape === 'smol' ? ' 1×128' : ' 8×64'}`;
+  const name = `${c.shape}${c.seq ? ` 1×${c.seq}` : c.shape === 'smol' ? ' 1×128' : ' 8×64'}${c.recompute ? ', peftjs with recomputation' : ''}`;
   console.error(`[bench:compare] ${name}: PyTorch…`);
   const torch = haveTorch
     ? run(PYTHON, [here('./torch_llama.py'), '--shape', c.shape, '--rows', c.rows, '--steps', steps, ...seqArgs], torchEnv())
@@ -95,6 +98,7 @@ for (const c of configs) {
         '--threads',
         t,
         ...seqArgs,
+        ...(c.recompute ? ['--recompute'] : []),
       ],
       process.env,
     );
