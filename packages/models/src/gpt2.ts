@@ -22,6 +22,7 @@ import { ModuleList, callChild, makeSiteTable, preNormBlock } from './site-table
 import { beginStep, causalLmOutput, endStep, joinKeyValues, maskOf, type AttentionStep, type ModelBatch } from './step.js';
 import type { InitOptions } from './llama.js';
 import { runLayers } from './recompute.js';
+import { withRequestContext } from './oom.js';
 
 /** `GPT2Attention`: fused q/k/v `c_attn` (Conv1D), `c_proj`, causal attention. */
 export class GPT2Attention extends Module {
@@ -213,9 +214,11 @@ export class GPT2LMHeadModel extends Module implements PeftBaseModel<ModelBatch,
 
   /** logits: [B, T', V]; loss: shifted cross-entropy when labels are given. */
   forward(batch: ModelBatch): ModelOutput {
-    return tf.tidy(() => {
-      const { hidden, labels } = (this.child('transformer') as GPT2Model).run(batch, this.sites);
-      return causalLmOutput(this, hidden, labels, batch.logitsToKeep, this.config.modelType, batch.lossChunkSize);
-    });
+    return withRequestContext(this.config.modelType, batch, this.gradientCheckpointing, () =>
+      tf.tidy(() => {
+        const { hidden, labels } = (this.child('transformer') as GPT2Model).run(batch, this.sites);
+        return causalLmOutput(this, hidden, labels, batch.logitsToKeep, this.config.modelType, batch.lossChunkSize);
+      }),
+    );
   }
 }

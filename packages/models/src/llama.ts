@@ -21,6 +21,7 @@ import { applyRotary, rotaryCosSin } from './rope.js';
 import { ModuleList, callChild, makeSiteTable, preNormBlock } from './site-table.js';
 import { beginStep, causalLmOutput, endStep, joinKeyValues, maskOf, type AttentionStep, type ModelBatch } from './step.js';
 import { runLayers } from './recompute.js';
+import { withRequestContext } from './oom.js';
 
 export interface InitOptions {
   /** Generator for the random initial weights (the global one by default). */
@@ -226,10 +227,12 @@ export class LlamaForCausalLM extends Module implements PeftBaseModel<ModelBatch
 
   /** logits: [B, T', V] (T' = T + virtual tokens); loss: shifted cross-entropy when labels are given. */
   forward(batch: ModelBatch): ModelOutput {
-    return tf.tidy(() => {
-      const { hidden, labels } = (this.child('model') as LlamaModel).run(batch, this.sites);
-      return causalLmOutput(this, hidden, labels, batch.logitsToKeep, this.config.modelType, batch.lossChunkSize);
-    });
+    return withRequestContext(this.config.modelType, batch, this.gradientCheckpointing, () =>
+      tf.tidy(() => {
+        const { hidden, labels } = (this.child('model') as LlamaModel).run(batch, this.sites);
+        return causalLmOutput(this, hidden, labels, batch.logitsToKeep, this.config.modelType, batch.lossChunkSize);
+      }),
+    );
   }
 }
 

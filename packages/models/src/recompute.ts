@@ -6,6 +6,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { LinearLike, attentionPrefix, recordSeeds, replaySeeds, type Module, type SiteSlot, type SiteTable } from '@peftjs/core';
 import type { AttentionStep } from './step.js';
+import { isOutOfMemory, requestError } from './oom.js';
 
 /** One layer as `recomputeLayer` runs it: everything it reads is an explicit tensor or a parameter it owns. */
 export interface RecomputedLayer {
@@ -81,9 +82,14 @@ function layerGradients(
     // every other trainable variable too, to refuse a layer that reads one we did not pass
     const passed = new Set<tf.Tensor>(vars);
     const others = Object.values(tf.engine().registeredVariables).filter((v) => v.trainable && !passed.has(v));
-    const { value, grads } = ownTape(() =>
-      tf.engine().gradients(() => replaySeeds(seeds, () => layer.run(x, constants, inputs)), [...wanted, ...others], dy, true),
-    );
+    const { value, grads } = ownTape(() => {
+      try {
+        return tf.engine().gradients(() => replaySeeds(seeds, () => layer.run(x, constants, inputs)), [...wanted, ...others], dy, true);
+      } catch (e) {
+        if (!isOutOfMemory(e)) throw e;
+        throw requestError(layer.what, `recomputing for the backward pass over [${x.shape}]`, true, e);
+      }
+    });
     value.dispose();
     const missed = others.filter((_, i) => grads[wanted.length + i] != null);
     if (missed.length > 0) {
@@ -99,15 +105,23 @@ function layerGradients(
  * Runs a gradient computation inside a backward pass. tfjs keeps one tape: a `gradients` call at
  * depth 0 replaces it and sets it to null when done, which would lose the outer backward pass's
  * tape (its saved tensors) and fail its cleanup; so the outer tape is put back afterwards. The
- * inner tape's saved tensors are freed by the inner call, one layer at a time.
+ * inner tape's saved tensors are freed by the inner call, one layer at a time. When the
+ * recomputation throws (out of memory), the outer backward pass stops without its cleanup: its
+ * tape's saved tensors (and those of the failed recomputation's) are freed here, as tfjs would have.
  */
 function ownTape<T>(fn: () => T): T {
   const state = tf.engine().state;
-  const outer = state.activeTape;
+  let outer: typeof state.activeTape | null = state.activeTape;
   try {
     return fn();
+  } catch (e) {
+    if (state.gradientDepth === 0) {
+      for (const tape of new Set([state.activeTape, outer])) for (const node of tape ?? []) for (const t of node.saved ?? []) t.dispose();
+      outer = null;
+    }
+    throw e;
   } finally {
-    state.activeTape = outer;
+    state.activeTape = outer!;
   }
 }
 
