@@ -82,21 +82,23 @@ function layerGradients(
     // every other trainable variable too, to refuse a layer that reads one we did not pass
     const passed = new Set<tf.Tensor>(vars);
     const others = Object.values(tf.engine().registeredVariables).filter((v) => v.trainable && !passed.has(v));
-    const { value, grads } = ownTape(() => {
+    const grads = ownTape(() => {
+      let r: { value: tf.Tensor; grads: tf.Tensor[] };
       try {
-        return tf.engine().gradients(() => replaySeeds(seeds, () => layer.run(x, constants, inputs)), [...wanted, ...others], dy, true);
+        r = tf.engine().gradients(() => replaySeeds(seeds, () => layer.run(x, constants, inputs)), [...wanted, ...others], dy, true);
       } catch (e) {
         if (!isOutOfMemory(e)) throw e;
         throw requestError(layer.what, `recomputing for the backward pass over [${x.shape}]`, true, e);
       }
+      r.value.dispose();
+      const missed = others.filter((_, i) => r.grads[wanted.length + i] != null);
+      if (missed.length > 0) {
+        throw new Error(
+          `gradient checkpointing: ${layer.what} reads trainable variable(s) ${missed.map((v) => v.name).join(', ')} that are neither its parameters nor those of an adapter hook at its sites, so recomputation cannot return their gradients`,
+        );
+      }
+      return r.grads;
     });
-    value.dispose();
-    const missed = others.filter((_, i) => grads[wanted.length + i] != null);
-    if (missed.length > 0) {
-      throw new Error(
-        `gradient checkpointing: ${layer.what} reads trainable variable(s) ${missed.map((v) => v.name).join(', ')} that are neither its parameters nor those of an adapter hook at its sites, so recomputation cannot return their gradients`,
-      );
-    }
     return wanted.map((t, i) => grads[i] ?? tf.zerosLike(t));
   });
 }
@@ -108,6 +110,7 @@ function layerGradients(
  * inner tape's saved tensors are freed by the inner call, one layer at a time. When the
  * recomputation throws (out of memory), the outer backward pass stops without its cleanup: its
  * tape's saved tensors (and those of the failed recomputation's) are freed here, as tfjs would have.
+ * (Reads and writes `tf.engine().state.activeTape`, a public field of tfjs-core 4's Engine.)
  */
 function ownTape<T>(fn: () => T): T {
   const state = tf.engine().state;

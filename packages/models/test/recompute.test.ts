@@ -65,7 +65,9 @@ describe('activation recomputation in @peftjs/models', () => {
     const b = batch();
     const norm = ((model.child('model') as LlamaModel).layers.at(0).child('input_layernorm') as Module).parameter('weight')!;
     norm.trainable = true;
+    const before = tf.memory().numTensors;
     expect(() => step(b, [norm, hidden])).toThrow(/llama layer 0 reads trainable variable\(s\) hidden_scale_var/);
+    expect(tf.memory().numTensors).toBe(before);
     tf.dispose([b.inputIds, hidden]);
   });
 
