@@ -3,7 +3,8 @@
 // a process's first wasm start; peak RSS is per process). PyTorch runs once per thread
 // configuration (torch intra-op threads × OpenBLAS threads) and each row takes its best: on this
 // 2-core VM 1×1 or 2×1 is fastest for training and 1×2 for the forward, so no single pin is its best.
-//   BENCH_SHAPES=ref,smol   BENCH_THREADS=1,2   BENCH_STEPS=6   BENCH_LONG=1 (adds smol at 1×512)
+//   BENCH_SHAPES=ref,smol   BENCH_THREADS=1,2   BENCH_STEPS=6   BENCH_LONG=1 (adds smol at 1×512, LoRA
+//   with activation recomputation: without it that step does not fit the 4 GB wasm heap)
 //   BENCH_TORCH=1x1,1x2,2x1 (torch threads x OpenBLAS threads)
 import { spawnSync } from 'node:child_process';
 import os from 'node:os';
@@ -47,13 +48,15 @@ interface Config {
   shape: string;
   rows: string;
   seq?: number;
+  /** peftjs' LoRA step with activation recomputation (`--recompute`). */
+  recompute?: boolean;
 }
 
 const configs: Config[] = [];
 for (const shape of list('BENCH_SHAPES', 'ref,smol')) {
   configs.push({ shape, rows: shape === 'ref' ? 'lora,forward,full,decode' : 'lora,forward,decode' });
 }
-if (process.env['BENCH_LONG'] === '1') configs.push({ shape: 'smol', rows: 'lora', seq: 512 });
+if (process.env['BENCH_LONG'] === '1') configs.push({ shape: 'smol', rows: 'lora', seq: 512, recompute: true });
 
 const haveTorch = torchPresent();
 if (!haveTorch) {
@@ -102,7 +105,7 @@ function bestTorch(args: string[]): { values: Record<string, number>; config: Re
 const lines: string[] = [];
 for (const c of configs) {
   const seqArgs = c.seq ? ['--seq', String(c.seq)] : [];
-  const name = `${c.shape}${c.seq ? ` 1×${c.seq}` : c.shape === 'smol' ? ' 1×128' : ' 8×64'}`;
+  const name = `${c.shape}${c.seq ? ` 1×${c.seq}` : c.shape === 'smol' ? ' 1×128' : ' 8×64'}${c.recompute ? ', peftjs with recomputation' : ''}`;
   console.error(`[bench:compare] ${name}: PyTorch…`);
   const torch = haveTorch ? bestTorch(['--shape', c.shape, '--rows', c.rows, '--steps', steps, ...seqArgs]) : 'not installed';
   const ours = threads.map((t) => {
@@ -123,6 +126,7 @@ for (const c of configs) {
         '--threads',
         t,
         ...seqArgs,
+        ...(c.recompute ? ['--recompute'] : []),
       ],
       process.env,
     );

@@ -1,7 +1,8 @@
 // peftjs side of `npm run bench:compare`: the work of torch_llama.py on the whole peftjs stack
 // (LlamaForCausalLM from @peftjs/models, LoRA r 8 α 16 on q,v through PeftModel, @peftjs/train's
 // AdamW, setupBackend). One configuration per process (wasm threads are set once); prints one JSON line.
-//   tsx --conditions=@peftjs/source scripts/bench-compare/peftjs.ts --shape ref --threads 1
+//   tsx --conditions=@peftjs/source scripts/bench-compare/peftjs.ts --shape ref --threads 1 [--recompute] [--seq N]
+// --recompute: the LoRA row with activation recomputation (`gradientCheckpointing`, layers in training mode).
 import * as tf from '@tensorflow/tfjs-core';
 import { setupBackend, setWasmFastPaths, type WasmFastPaths } from '@peftjs/backend-node';
 import { PeftModel, PeftRegistry, Rng } from '@peftjs/core';
@@ -58,6 +59,7 @@ async function main(): Promise<void> {
   if (seq) s.seq = seq;
   const rows = arg('rows', 'lora,forward,full,decode').split(',');
   const steps = Number(arg('steps', '6'));
+  const recompute = process.argv.includes('--recompute');
   const info = await setupBackend({ prefer: arg('backend', 'wasm') as 'wasm', threads: Number(arg('threads', '1')) });
   // `--off fusedKernels,gemm`: wasm fast paths turned off (A/B runs of one change)
   const off = arg('off', '');
@@ -90,6 +92,10 @@ async function main(): Promise<void> {
   const peft = new PeftModel(base as never, { registry: new PeftRegistry().use(lora) });
   peft.addAdapter('default', { peft_type: 'LORA', r: 8, lora_alpha: 16, target_modules: ['q_proj', 'v_proj'] });
   if (rows.includes('lora')) {
+    if (recompute) {
+      base.gradientCheckpointing = true;
+      peft.train(); // recomputation runs in training mode, as transformers (no dropout in this shape)
+    }
     const params = peft.trainableParameters();
     const opt = new AdamW(params);
     const vars = params.map(([, v]) => v);
@@ -97,6 +103,9 @@ async function main(): Promise<void> {
     const t = timed(() => trainStep(peft as unknown as Forwardable, opt, vars, ids), steps);
     out['lora'] = t.median;
     out['loraTensorsGained'] = tf.memory().numTensors - n0;
+    out['recompute'] = recompute;
+    peft.eval();
+    base.gradientCheckpointing = false;
     firstCalls['lora'] = t.first;
     cpuMs['lora'] = t.cpu;
     opt.dispose();

@@ -11,12 +11,13 @@ const QLORA = resolve(process.env.PEFTJS_FIXTURES ?? join(__dirname, '../../../.
 const folder = existsSync(QLORA) ? readdirSync(QLORA).find((d) => existsSync(join(QLORA, d, 'model.safetensors'))) : undefined;
 
 describe('4-bit bases in the CLI', () => {
-  it('train --quantize nf4 trains LoRA on a base quantized while loading; bad values are usage errors', async () => {
+  it('train --quantize nf4 (with --gradient-checkpointing) trains LoRA on a base quantized while loading; bad values are usage errors', async () => {
     const out = tmp();
     const r = await peft(
       ...bundledTrain(out),
       '--quantize',
       'nf4',
+      '--gradient-checkpointing',
       '--steps',
       '2',
       '--batch-size',

@@ -1,7 +1,7 @@
 export { Module, joinPath, numel, sameShape } from './nn/module.js';
 export { LinearLike, Linear, Conv1D, Embedding, LayerNorm, RMSNorm, Dropout, linear, embeddingLookup, dropout } from './nn/layers.js';
 export type { LinearLayout, LinearOptions } from './nn/layers.js';
-export { Rng, getGlobalRng, setGlobalSeed, kaimingUniform } from './random.js';
+export { Rng, getGlobalRng, setGlobalSeed, kaimingUniform, recordSeeds, replaySeeds } from './random.js';
 export {
   SiteSlot,
   attentionPrefix,

@@ -59,6 +59,7 @@ export function injectionContext(model: PeftBaseModel<never, unknown>, record: A
         throw new Error(`Site ${slot.info.path} already has a hook for adapter "${record.name}"`);
       }
       (slot.hooks as Map<string, unknown>).set(record.name, hook);
+      slot.hookParams.set(record.name, params);
       const keyPrefix = opts.keyPrefix ?? `${method.statePrefix}${slot.info.path}.`;
       record.hooks.push({ kind: slot.kind, slot: slot as SiteSlot, hook, params, keyPrefix } as AttachedHook);
     },

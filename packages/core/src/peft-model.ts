@@ -397,6 +397,7 @@ export class PeftModel<I = TokenBatch, O = ModelOutput> {
   private detach(record: AdapterRecord, opts: { keepSavedModules?: boolean } = {}): void {
     for (const h of record.hooks) {
       (h.slot.hooks as Map<string, unknown>).delete(record.name);
+      h.slot.hookParams.delete(record.name);
       h.params.dispose();
     }
     record.hooks.length = 0;

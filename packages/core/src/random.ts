@@ -60,9 +60,20 @@ export class Rng {
     return Math.floor(this.next() * n);
   }
 
-  /** A 31-bit seed for tfjs ops that take one (dropout). */
+  /**
+   * A 31-bit seed for tfjs ops that take one (dropout). Inside `replaySeeds` it is the next seed
+   * recorded by `recordSeeds` instead (the generator does not advance), so that a recomputed
+   * forward pass draws the same dropout masks.
+   */
   seed(): number {
-    return this.nextUint32() >>> 1;
+    if (seedTape?.replay) {
+      const s = seedTape.seeds[seedTape.next++];
+      if (s === undefined) throw new Error(`replaySeeds: the recomputation drew more than the ${seedTape.seeds.length} recorded seed(s)`);
+      return s;
+    }
+    const s = this.nextUint32() >>> 1;
+    seedTape?.seeds.push(s);
+    return s;
   }
 
   shuffle<T>(items: T[]): T[] {
@@ -103,6 +114,38 @@ export class Rng {
 
 function rotl(x: number, k: number): number {
   return ((x << k) | (x >>> (32 - k))) >>> 0;
+}
+
+/** Seeds drawn (record) or handed out again (replay) by every `Rng.seed()` while a tape is set. */
+let seedTape: { seeds: number[]; next: number; replay: boolean } | null = null;
+
+/**
+ * Runs `fn` and returns the seeds every generator's `seed()` drew meanwhile, in order: what a
+ * recomputation needs to draw the same dropout masks (`replaySeeds`).
+ */
+export function recordSeeds<T>(fn: () => T): { result: T; seeds: number[] } {
+  const outer = seedTape;
+  const tape = { seeds: [] as number[], next: 0, replay: false };
+  seedTape = tape;
+  try {
+    const result = fn();
+    return { result, seeds: tape.seeds };
+  } finally {
+    seedTape = outer;
+    // an enclosing recording sees the inner draws too
+    if (outer && !outer.replay) outer.seeds.push(...tape.seeds);
+  }
+}
+
+/** Runs `fn` with `seed()` returning `seeds` in order (no generator advances); see `recordSeeds`. */
+export function replaySeeds<T>(seeds: readonly number[], fn: () => T): T {
+  const outer = seedTape;
+  seedTape = { seeds: [...seeds], next: 0, replay: true };
+  try {
+    return fn();
+  } finally {
+    seedTape = outer;
+  }
 }
 
 /** The process-wide generator used when a caller passes none. Reseed it with `setGlobalSeed`. */

@@ -108,6 +108,8 @@ const INERT: AdapterControl = { active: [], disabled: true, training: false };
  */
 export class SiteSlot<K extends SiteKind = SiteKind> {
   readonly hooks = new Map<string, SiteHooks[K]>();
+  /** The module owning each hook's parameters, by adapter name (set with the hook by `attach`). */
+  readonly hookParams = new Map<string, Module>();
   control: AdapterControl = INERT;
 
   constructor(
@@ -131,6 +133,21 @@ export class SiteSlot<K extends SiteKind = SiteKind> {
 
   get context(): HookContext {
     return { training: this.control.training };
+  }
+
+  /**
+   * The trainable variables of the active hooks' parameter modules: what a forward pass through
+   * this site may need gradients for (activation recomputation passes them explicitly).
+   */
+  activeTrainableVariables(): tf.Variable[] {
+    const c = this.control;
+    if (c.disabled) return [];
+    const out: tf.Variable[] = [];
+    for (const name of c.active) {
+      if (!this.hooks.has(name)) continue;
+      for (const [, v] of this.hookParams.get(name)?.namedParameters() ?? []) if (v.trainable) out.push(v);
+    }
+    return out;
   }
 }
 
@@ -183,6 +200,12 @@ export interface PeftBaseModel<I = TokenBatch, O = ModelOutput> extends Module {
    * config without `base_model_name_or_path` gets it, as PEFT writes it.
    */
   readonly nameOrPath?: string;
+  /**
+   * Activation recomputation (transformers' `gradient_checkpointing_enable()`), on models that offer
+   * it: while training, each layer keeps only its input for the backward pass and runs its forward
+   * again there. Absent on a model that cannot recompute its layers.
+   */
+  gradientCheckpointing?: boolean;
 }
 
 // ---- helpers a hook calls -------------------------------------------------------------

@@ -41,6 +41,15 @@ abstract class BertHead extends Module implements PeftBaseModel<ModelBatch, Mode
     return this.bert.dims;
   }
 
+  /** The body's activation recomputation (`BertModel.gradientCheckpointing`). */
+  get gradientCheckpointing(): boolean {
+    return this.bert.gradientCheckpointing;
+  }
+
+  set gradientCheckpointing(on: boolean) {
+    this.bert.gradientCheckpointing = on;
+  }
+
   get sites(): Required<SiteTable> {
     return this.bert.sites;
   }

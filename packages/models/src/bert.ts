@@ -20,6 +20,7 @@ import { activation, mergeHeads, scaledDotProductAttention, splitHeads, tidyOut 
 import { ModuleList, callChild, makeSiteTable } from './site-table.js';
 import { beginStep, joinKeyValues, maskOf, type AttentionStep, type ModelBatch } from './step.js';
 import type { InitOptions } from './llama.js';
+import { runLayers } from './recompute.js';
 
 /** `BertEmbeddings`: word (+ token type) (+ position), LayerNorm, dropout. */
 export class BertEmbeddings extends Module {
@@ -150,6 +151,8 @@ export class BertModel extends Module implements PeftBaseModel<ModelBatch, BertM
   nameOrPath?: string;
   readonly task = 'feature-extraction' as const;
   readonly tiedWeights: Array<[string, string]> = [];
+  /** transformers' `gradient_checkpointing_enable()`: recompute each encoder layer in the backward pass while training. */
+  gradientCheckpointing = false;
 
   constructor(config: BertConfig | HfConfig, opts: InitOptions & { addPoolingLayer?: boolean; pathPrefix?: string } = {}) {
     super();
@@ -218,9 +221,19 @@ export class BertModel extends Module implements PeftBaseModel<ModelBatch, BertM
         maxPositions: this.config.maxPositionEmbeddings,
         what,
       });
-      let h = embeddings.combine(embeds, tokenTypeIds, step.positionIds);
       const layers = this.child('encoder')!.child('layer') as ModuleList<BertLayer>;
-      for (let l = 0; l < layers.length; l++) h = layers.at(l).forward(h, step, this.sites);
+      const h = runLayers(
+        {
+          numLayers: layers.length,
+          what,
+          step,
+          sites: this.sites,
+          recompute: this.gradientCheckpointing,
+          layer: (l) => layers.at(l),
+          forward: (l, x, s) => layers.at(l).forward(x, s, this.sites),
+        },
+        embeddings.combine(embeds, tokenTypeIds, step.positionIds),
+      );
       const pooler = this.child('pooler');
       let poolerOutput: tf.Tensor | undefined;
       if (pooler) {

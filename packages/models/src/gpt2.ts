@@ -21,6 +21,8 @@ import { activation, mergeHeads, scaledDotProductAttention, splitHeads } from '.
 import { ModuleList, callChild, makeSiteTable, preNormBlock } from './site-table.js';
 import { beginStep, causalLmOutput, endStep, joinKeyValues, maskOf, type AttentionStep, type ModelBatch } from './step.js';
 import type { InitOptions } from './llama.js';
+import { runLayers } from './recompute.js';
+import { withRequestContext } from './oom.js';
 
 /** `GPT2Attention`: fused q/k/v `c_attn` (Conv1D), `c_proj`, causal attention. */
 export class GPT2Attention extends Module {
@@ -103,6 +105,8 @@ export class GPT2Block extends Module {
 /** `GPT2Model`: token + learned position embeddings, blocks, final LayerNorm. */
 export class GPT2Model extends Module {
   readonly h: ModuleList<GPT2Block>;
+  /** Recompute each block's activations in the backward pass (see `recomputeLayer`). */
+  gradientCheckpointing = false;
 
   constructor(
     readonly config: GPT2Config,
@@ -140,8 +144,18 @@ export class GPT2Model extends Module {
     });
     // positions: [R, T, D], R = 1 or B
     const positions = callChild(this, 'wpe', step.positionIds);
-    let h = callChild(this, 'drop', tf.add(embeds, positions));
-    for (let l = 0; l < this.h.length; l++) h = this.h.at(l).forward(h, step, sites);
+    const h = runLayers(
+      {
+        numLayers: this.h.length,
+        what,
+        step,
+        sites,
+        recompute: this.gradientCheckpointing,
+        layer: (l) => this.h.at(l),
+        forward: (l, x, s) => this.h.at(l).forward(x, s, sites),
+      },
+      callChild(this, 'drop', tf.add(embeds, positions)),
+    );
     endStep(step);
     return { hidden: callChild(this, 'ln_f', h), labels };
   }
@@ -185,15 +199,26 @@ export class GPT2LMHeadModel extends Module implements PeftBaseModel<ModelBatch,
     });
   }
 
+  /** transformers' `gradient_checkpointing_enable()`: recompute each block in the backward pass while training. */
+  get gradientCheckpointing(): boolean {
+    return (this.child('transformer') as GPT2Model).gradientCheckpointing;
+  }
+
+  set gradientCheckpointing(on: boolean) {
+    (this.child('transformer') as GPT2Model).gradientCheckpointing = on;
+  }
+
   newCache(): KVCache {
     return new KVCache(this.config.nLayer);
   }
 
   /** logits: [B, T', V]; loss: shifted cross-entropy when labels are given. */
   forward(batch: ModelBatch): ModelOutput {
-    return tf.tidy(() => {
-      const { hidden, labels } = (this.child('transformer') as GPT2Model).run(batch, this.sites);
-      return causalLmOutput(this, hidden, labels, batch.logitsToKeep, this.config.modelType, batch.lossChunkSize);
-    });
+    return withRequestContext(this.config.modelType, batch, this.gradientCheckpointing, () =>
+      tf.tidy(() => {
+        const { hidden, labels } = (this.child('transformer') as GPT2Model).run(batch, this.sites);
+        return causalLmOutput(this, hidden, labels, batch.logitsToKeep, this.config.modelType, batch.lossChunkSize);
+      }),
+    );
   }
 }

@@ -12,6 +12,8 @@ export {
   causalLmLoss,
 } from './ops.js';
 export { chunkedCausalLmLoss } from './chunked-loss.js';
+export { recomputeLayer, runLayers, layerTrainableVariables } from './recompute.js';
+export type { RecomputedLayer, LayerLoop } from './recompute.js';
 export { inverseFrequencies, rotaryCosSin, rotateHalf, applyRotary } from './rope.js';
 export { KVCache } from './cache.js';
 export type { ModelBatch, AttentionStep } from './step.js';

@@ -21,6 +21,8 @@ import { mergeHeads, scaledDotProductAttention, splitHeads } from './ops.js';
 import { applyRotary, rotaryCosSin } from './rope.js';
 import { ModuleList, callChild, makeSiteTable, preNormBlock } from './site-table.js';
 import { beginStep, causalLmOutput, endStep, joinKeyValues, maskOf, type AttentionStep, type ModelBatch } from './step.js';
+import { runLayers } from './recompute.js';
+import { withRequestContext } from './oom.js';
 
 export interface InitOptions {
   /** Generator for the random initial weights (the global one by default). */
@@ -112,6 +114,8 @@ export class LlamaDecoderLayer extends Module {
 /** `LlamaModel`: embeddings, decoder layers, final norm. */
 export class LlamaModel extends Module {
   readonly layers: ModuleList<LlamaDecoderLayer>;
+  /** Recompute each decoder layer's activations in the backward pass (see `recomputeLayer`). */
+  gradientCheckpointing = false;
 
   constructor(
     readonly config: LlamaConfig,
@@ -148,8 +152,19 @@ export class LlamaModel extends Module {
       what,
     });
     const { cos, sin } = rotaryCosSin(step.positionRows, this.config.headDim, this.config.ropeTheta, this.config.ropeScaling);
-    let h = embeds;
-    for (let l = 0; l < this.layers.length; l++) h = this.layers.at(l).forward(h, step, sites, cos, sin);
+    const h = runLayers(
+      {
+        numLayers: this.layers.length,
+        what,
+        step,
+        sites,
+        recompute: this.gradientCheckpointing,
+        layer: (l) => this.layers.at(l),
+        forward: (l, x, s, [c, si]) => this.layers.at(l).forward(x, s, sites, c!, si!),
+        shared: [cos, sin],
+      },
+      embeds,
+    );
     endStep(step);
     return { hidden: callChild(this, 'norm', h), labels };
   }
@@ -192,6 +207,15 @@ export class LlamaForCausalLM extends Module implements PeftBaseModel<ModelBatch
     });
   }
 
+  /** transformers' `gradient_checkpointing_enable()`: recompute each decoder layer in the backward pass while training. */
+  get gradientCheckpointing(): boolean {
+    return (this.child('model') as LlamaModel).gradientCheckpointing;
+  }
+
+  set gradientCheckpointing(on: boolean) {
+    (this.child('model') as LlamaModel).gradientCheckpointing = on;
+  }
+
   /** True when `lm_head.weight` is `model.embed_tokens.weight` (tie_word_embeddings). */
   get tiedWeights(): Array<[string, string]> {
     return this.config.tieWordEmbeddings ? [['lm_head.weight', 'model.embed_tokens.weight']] : [];
@@ -204,10 +228,12 @@ export class LlamaForCausalLM extends Module implements PeftBaseModel<ModelBatch
 
   /** logits: [B, T', V] (T' = T + virtual tokens); loss: shifted cross-entropy when labels are given. */
   forward(batch: ModelBatch): ModelOutput {
-    return tf.tidy(() => {
-      const { hidden, labels } = (this.child('model') as LlamaModel).run(batch, this.sites);
-      return causalLmOutput(this, hidden, labels, batch.logitsToKeep, this.config.modelType, batch.lossChunkSize);
-    });
+    return withRequestContext(this.config.modelType, batch, this.gradientCheckpointing, () =>
+      tf.tidy(() => {
+        const { hidden, labels } = (this.child('model') as LlamaModel).run(batch, this.sites);
+        return causalLmOutput(this, hidden, labels, batch.logitsToKeep, this.config.modelType, batch.lossChunkSize);
+      }),
+    );
   }
 }
 

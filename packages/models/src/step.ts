@@ -74,6 +74,11 @@ export interface AttentionStep {
   cache?: KVCache;
   /** [B, 1, T, n_l + P + T] additive attention bias of a layer. */
   bias(layer: number): tf.Tensor;
+  /**
+   * A layer's prefix keys and values when the caller computed them already (a recomputed layer
+   * reads them as explicit inputs); absent: the layer's `attentionKV` site gives them.
+   */
+  prefix?(layer: number): { key: tf.Tensor; value: tf.Tensor } | null;
 }
 
 export interface StepArgs {
@@ -175,7 +180,7 @@ export function joinKeyValues(
     k = tf.concat([cache.keys[layer]!, key], 2);
     v = tf.concat([cache.values[layer]!, value], 2);
   } else {
-    const prefix = attentionPrefix(slot, step.batchSize);
+    const prefix = step.prefix ? step.prefix(layer) : attentionPrefix(slot, step.batchSize);
     if (prefix) {
       const want = [step.batchSize, key.shape[1], step.prefixLengths[layer], key.shape[3]];
       for (const [name, t] of [

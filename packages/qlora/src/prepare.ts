@@ -2,14 +2,17 @@
 // - freezes every base parameter;
 // - keeps norms, embeddings and biases in float32 (peftjs holds every float parameter in float32 already,
 //   so nothing is cast: the memory blow-up PEFT users meet from the fp32 upcast cannot happen twice);
-// - optional activation recomputation per decoder layer: NOT provided yet (see README: the decoder layers
-//   read per-step tensors — attention bias, RoPE tables — that live only until the forward pass ends, so a
-//   layer cannot be re-run in the backward pass without a hook in @peftjs/models).
+// - activation recomputation per decoder layer (`use_gradient_checkpointing`, on by default as in PEFT):
+//   the model's `gradientCheckpointing` (`@peftjs/models`), so that long sequences fit.
 import type { PeftBaseModel } from '@peftjs/core';
 import { linear4bitModules } from './save.js';
 
 export interface KbitTrainingOptions {
-  /** PEFT's `use_gradient_checkpointing`. Only `false` is supported today; `true` is an error, not a silent no-op. */
+  /**
+   * PEFT's `use_gradient_checkpointing`, default true as in PEFT: each decoder layer keeps only its input
+   * for the backward pass and runs again there (about one more forward pass of compute, far less memory).
+   * `true` on a model that cannot recompute its layers is an error; left at the default it is skipped there.
+   */
   gradientCheckpointing?: boolean;
 }
 
@@ -18,16 +21,21 @@ export interface KbitTrainingReport {
   frozen: number;
   /** 4-bit linears of the base. */
   quantizedLinears: number;
+  /** Whether activation recomputation is now on. */
+  gradientCheckpointing: boolean;
 }
 
 /** Freezes the base of a model with 4-bit linears before adapters are added (as PEFT, call it first). */
 export function prepareModelForKbitTraining(model: PeftBaseModel<unknown, unknown>, opts: KbitTrainingOptions = {}): KbitTrainingReport {
-  if (opts.gradientCheckpointing) {
+  const recompute = opts.gradientCheckpointing ?? true;
+  const offered = 'gradientCheckpointing' in model;
+  if (opts.gradientCheckpointing === true && !offered) {
     throw new Error(
-      'prepareModelForKbitTraining: gradientCheckpointing (activation recomputation) is not implemented in peftjs yet; pass false',
+      `prepareModelForKbitTraining: model ${model.dims.modelType} offers no gradientCheckpointing (activation recomputation)`,
     );
   }
   const params = model.namedParameters();
   model.requiresGrad(false);
-  return { frozen: params.length, quantizedLinears: linear4bitModules(model).length };
+  if (offered) model.gradientCheckpointing = recompute;
+  return { frozen: params.length, quantizedLinears: linear4bitModules(model).length, gradientCheckpointing: offered && recompute };
 }

@@ -183,3 +183,6 @@ export function trainOn(peft: PeftModel<ModelBatch, ModelOutput>, batches: Model
   }
   return losses;
 }
+
+export { recomputationModel, recomputationBatch, describeRecomputation } from './recompute-models.js';
+export type { RecomputationArch, RecomputationArchCase } from './recompute-models.js';

@@ -24,3 +24,5 @@ export {
   withTmpDir,
 } from './helpers.js';
 export type { Forwardable, TrainOptions } from './helpers.js';
+export { expectRecomputationMatches } from './recompute.js';
+export type { RecomputationCase, RecomputationReport } from './recompute.js';

@@ -59,6 +59,13 @@ export interface TrainerOptions<T = EncodedExample, I = TokenBatch> {
   onEvent?: (event: TrainEvent) => void;
   /** Classification accuracy at evaluation: default when labels are [B] and logits [B, C]. */
   accuracy?: boolean;
+  /**
+   * Activation recomputation (transformers' `gradient_checkpointing`): sets the base model's
+   * `gradientCheckpointing`, so each layer keeps only its input for the backward pass and runs again
+   * there (about one more forward pass of compute, far less memory on long sequences). Absent: the
+   * model's own setting is kept. `true` on a model that offers no recomputation is an error.
+   */
+  gradientCheckpointing?: boolean;
 }
 
 export type StopReason = 'completed' | 'early-stopping' | 'non-finite';
@@ -109,4 +116,13 @@ function checkNumbers<T, I>(o: TrainerOptions<T, I>, d: { learningRate: number; 
     throw bad('maxGradNorm', clip, 'a number > 0 or null (no clipping)');
   const wd = o.adamw?.weightDecay;
   if (wd !== undefined && !(Number.isFinite(wd) && wd >= 0)) throw bad('adamw.weightDecay', wd, 'a number ≥ 0');
+}
+
+/** Turns the base model's activation recomputation on or off; refuses `true` on a model without it. */
+export function setGradientCheckpointing(base: { gradientCheckpointing?: boolean; dims: { modelType: string } }, on: boolean): void {
+  if (!('gradientCheckpointing' in base)) {
+    if (on) throw new Error(`Trainer gradientCheckpointing: model ${base.dims.modelType} offers no activation recomputation`);
+    return;
+  }
+  base.gradientCheckpointing = on;
 }

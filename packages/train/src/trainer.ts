@@ -6,7 +6,7 @@ import { AdamW8bit } from './adamw8bit.js';
 import { AdamW, SGD, type NamedVariable, type Optimizer } from './optimizers.js';
 import { scheduleFactor, type LearningRateSchedule } from './schedules.js';
 import { diagnoseRun, type LossPoint, type RunDiagnosis } from './diagnostics.js';
-import { checkTrainerOptions, type StopReason, type TrainResult, type TrainerOptions } from './options.js';
+import { checkTrainerOptions, setGradientCheckpointing, type StopReason, type TrainResult, type TrainerOptions } from './options.js';
 import { loadCheckpoint, saveCheckpoint, type TrainerState } from './checkpoint.js';
 import { MetricsLog, type TrainEvent } from './metrics.js';
 import { lockFolder } from '@peftjs/core/io';
@@ -78,6 +78,7 @@ export class Trainer<T = EncodedExample, I = TokenBatch> {
     checkTrainerOptions(o, this.o);
     if (o.trainData.length === 0) throw new Error('Trainer: trainData is empty');
     if (o.saveEvery && !o.outputDir) throw new Error('Trainer: saveEvery needs an outputDir');
+    if (o.gradientCheckpointing !== undefined) setGradientCheckpointing(o.model.base, o.gradientCheckpointing);
     const microPerEpoch = Math.ceil(o.trainData.length / this.o.batchSize);
     this.totalSteps = o.maxSteps ?? (o.epochs ?? 1) * Math.max(1, Math.ceil(microPerEpoch / this.o.gradientAccumulationSteps));
     this.lrFactor = scheduleFactor({ kind: o.schedule ?? 'linear', warmupSteps: o.warmupSteps ?? 0, totalSteps: this.totalSteps });

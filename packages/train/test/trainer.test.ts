@@ -58,6 +58,16 @@ describe('Trainer: training', () => {
     t.dispose();
   });
 
+  it("gradientCheckpointing sets the base model's activation recomputation, and refuses a model without it", () => {
+    const offering = Object.assign(new TinyLM(), { gradientCheckpointing: false });
+    const t = new Trainer({ model: withLora(offering), trainData: textExamples(4), gradientCheckpointing: true });
+    expect(offering.gradientCheckpointing).toBe(true);
+    t.dispose();
+    expect(() => lmTrainer({ gradientCheckpointing: true })).toThrow(
+      /gradientCheckpointing: model tiny-lm offers no activation recomputation/,
+    );
+  });
+
   it('gives identical losses for two runs with the same seed (dropout included)', async () => {
     const run = async () => {
       const t = lmTrainer({ seed: 5, maxSteps: 8 }, { dropout: 0.2 });

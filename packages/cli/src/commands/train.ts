@@ -86,6 +86,11 @@ export const TRAIN_FLAGS = [
   { name: 'overwrite', type: 'boolean', description: 'replace the run in a non-empty --out (its adapter only once the new run succeeds)' },
   { name: 'backend', type: 'string', description: 'tfjs backend', default: 'auto', choices: ['auto', 'tensorflow', 'wasm', 'cpu'] },
   { name: 'json', type: 'boolean', description: 'one JSON event per line on stdout' },
+  {
+    name: 'gradient-checkpointing',
+    type: 'boolean',
+    description: 'recompute each layer in the backward pass: far less memory on long sequences, about one more forward pass of time',
+  },
   ...QUANTIZE_FLAGS,
 ] as const satisfies readonly FlagSpec[];
 
@@ -248,6 +253,7 @@ function trainerOptions(f: TrainFlags, run: RunSetup): TrainerOptions<EncodedExa
     outputDir: f.out,
     earlyStopping: f.patience > 0 ? { patience: f.patience } : undefined,
     seed: f.seed,
+    gradientCheckpointing: f.gradientCheckpointing,
   };
 }
 
