@@ -1,6 +1,9 @@
 import type * as tf from '@tensorflow/tfjs-core';
 import { crossEntropy, crossEntropyGrad, IGNORE_INDEX, registerPeftKernel } from '@peftjs/core';
 import { ptrOf, type WasmHeapBackend } from './gemm-kernels.js';
+import { elementwiseFor } from './elementwise/module.js';
+import { heapMemory } from './rows.js';
+import { fastPaths } from './state.js';
 
 type Info = tf.TensorInfo;
 
@@ -42,6 +45,7 @@ function views(backend: WasmHeapBackend, logits: Info, labels: Info) {
 /** Forward: the mean over kept rows of lse − x[label], read in place on the heap. */
 function forward(backend: WasmHeapBackend, logits: Info, labels: Info): Info {
   const { N, C, x, lab } = views(backend, logits, labels);
+  if (fastPaths.fusedKernels && C % 4 === 0) return simdForward(backend, logits, labels, N, C);
   const lse = rowLse(x, lab, N, C);
   let sum = 0;
   let count = 0;
@@ -64,10 +68,14 @@ function gradient(backend: WasmHeapBackend, logits: Info, labels: Info, dy: Info
   const { x, lab } = views(backend, logits, labels); // makeOutput may have grown the heap
   const g = new Float32Array(heapOf(backend), ptrOf(backend, out), N * C);
   const d = new Float32Array(heapOf(backend), ptrOf(backend, dy), 1)[0]!;
-  const lse = rowLse(x, lab, N, C);
   let count = 0;
   for (let n = 0; n < N; n++) if (lab[n] !== IGNORE_INDEX) count++;
   const scale = d / Math.max(count, 1);
+  if (fastPaths.fusedKernels && C % 4 === 0) {
+    simdGradient(backend, logits, out, lab, N, C, scale);
+    return out;
+  }
+  const lse = rowLse(x, lab, N, C);
   for (let n = 0; n < N; n++) {
     const o = n * C;
     if (lab[n] === IGNORE_INDEX) {
@@ -80,6 +88,61 @@ function gradient(backend: WasmHeapBackend, logits: Info, labels: Info, dy: Info
     if (l >= 0 && l < C) g[o + l] = g[o + l]! - scale;
   }
   return out;
+}
+
+/** A float32 probability below this is recomputed exactly (its −log would lose digits or be ∞). */
+const TINY = 1e-30;
+
+/**
+ * The loss through the elementwise SIMD module's softmax (rows of whole f32x4 lanes): per kept row,
+ * −log p[label] from a softmax into one scratch row of C floats (zeroed: it is also the bias), or
+ * lse − x[label] in float64 when p[label] is tiny.
+ */
+function simdForward(backend: WasmHeapBackend, logits: Info, labels: Info, N: number, C: number): Info {
+  const out = backend.makeOutput([], 'float32');
+  const scratch = backend.wasm._malloc(4 * C);
+  try {
+    const row = elementwiseFor(heapMemory(backend, 'PeftCrossEntropy')).softmax_row;
+    const { x, lab } = views(backend, logits, labels);
+    const p = new Float32Array(heapOf(backend), scratch, C);
+    let sum = 0;
+    let count = 0;
+    for (let n = 0; n < N; n++) {
+      const l = lab[n]!;
+      if (l === IGNORE_INDEX) continue;
+      count++;
+      if (l < 0 || l >= C) continue; // adds 0 but counts, as the fallback's all-zero one-hot row
+      p.fill(0);
+      row(ptrOf(backend, logits) + 4 * n * C, scratch, scratch, 4 * C);
+      const pl = p[l]!;
+      sum += pl > TINY ? -Math.log(pl) : rowLse(x.subarray(n * C, (n + 1) * C), Int32Array.of(l), 1, C)[0]! - x[n * C + l]!;
+    }
+    new Float32Array(heapOf(backend), ptrOf(backend, out), 1)[0] = sum / count;
+  } finally {
+    backend.wasm._free(scratch);
+  }
+  return out;
+}
+
+/**
+ * The gradient's rows through the elementwise SIMD module's softmax (rows of whole f32x4 lanes):
+ * each kept row is zeroed and passed as both the bias and the output of `softmax_row` (it reads
+ * a bias lane before writing that lane), then scaled, and the label's entry lowered by `scale`.
+ */
+function simdGradient(backend: WasmHeapBackend, logits: Info, out: Info, lab: Int32Array, N: number, C: number, scale: number): void {
+  const row = elementwiseFor(heapMemory(backend, 'PeftCrossEntropyGrad')).softmax_row;
+  const [px, pg] = [ptrOf(backend, logits), ptrOf(backend, out)];
+  const g = new Float32Array(heapOf(backend), pg, N * C);
+  g.fill(0);
+  for (let n = 0; n < N; n++) {
+    if (lab[n] === IGNORE_INDEX) continue;
+    const o = n * C;
+    row(px + 4 * o, pg + 4 * o, pg + 4 * o, 4 * C);
+    const y = new Float32Array(heapOf(backend), pg + 4 * o, C);
+    for (let c = 0; c < C; c++) y[c] = scale * y[c]!;
+    const l = lab[n]!;
+    if (l >= 0 && l < C) y[l] = y[l]! - scale;
+  }
 }
 
 let registered = false;
