@@ -7,11 +7,7 @@ import { fastPaths } from './state.js';
 
 type Info = tf.TensorInfo;
 
-function heapOf(backend: WasmHeapBackend): ArrayBuffer | SharedArrayBuffer {
-  const m = backend.wasm.wasmMemory ?? backend.wasm.asm?.memory;
-  if (!m) throw new Error('PeftCrossEntropy on wasm: the backend does not expose its heap (tfjs-backend-wasm 4.22 expected)');
-  return m.buffer;
-}
+const heapOf = (backend: WasmHeapBackend) => heapMemory(backend, 'PeftCrossEntropy').buffer;
 
 /** Per row: log Σ exp(x) (float64), or NaN for an ignored row. */
 function rowLse(x: Float32Array, labels: Int32Array, N: number, C: number): Float64Array {
@@ -44,8 +40,9 @@ function views(backend: WasmHeapBackend, logits: Info, labels: Info) {
 
 /** Forward: the mean over kept rows of lse − x[label], read in place on the heap. */
 function forward(backend: WasmHeapBackend, logits: Info, labels: Info): Info {
-  const { N, C, x, lab } = views(backend, logits, labels);
+  const [N, C] = logits.shape as [number, number];
   if (fastPaths.fusedKernels && C % 4 === 0) return simdForward(backend, logits, labels, N, C);
+  const { x, lab } = views(backend, logits, labels);
   const lse = rowLse(x, lab, N, C);
   let sum = 0;
   let count = 0;

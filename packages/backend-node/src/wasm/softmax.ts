@@ -24,8 +24,7 @@ function forward(backend: WasmHeapBackend, scores: Info, bias: Info): Info {
     for (let r = 0; r < rows; r++) row(px + 4 * r * S, pb + 4 * bRows[r]! * S, py + 4 * r * S, 4 * S);
     return out;
   }
-  const m = backend.wasm.wasmMemory ?? backend.wasm.asm?.memory;
-  if (!m) throw new Error('PeftMaskedSoftmax on wasm: the backend does not expose its heap');
+  const m = heapMemory(backend, 'PeftMaskedSoftmax');
   const x = new Float32Array(m.buffer, ptrOf(backend, scores), rows * S);
   const b = new Float32Array(
     m.buffer,
