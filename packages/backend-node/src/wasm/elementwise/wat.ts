@@ -15,35 +15,64 @@ export interface ElementwiseVariant {
 /** An f32x4 constant with four equal lanes. */
 const splat = (v: number) => `(v128.const f32x4 ${v} ${v} ${v} ${v})`;
 
+/** exp's constants, each an f32x4 local set once before a function's loops (`expConstants`): V8
+ * rebuilds a `v128.const` at every use (three instructions), a local stays in a register or one load. */
+const EXP_CONSTS: Record<string, number> = {
+  lo: -87.3,
+  hi: 88.3,
+  log2e: 1.4426950408889634,
+  magic: 12582912, // 1.5·2²³: x + magic rounds x to an integer held in the low mantissa bits
+  ln2hi: 0.693359375,
+  ln2lo: -2.1219444e-4,
+  p0: 1.98756915e-4,
+  p1: 1.3981999507e-3,
+  p2: 8.3334519073e-3,
+  p3: 4.1665795894e-2,
+  p4: 1.6666665459e-1,
+  p5: 5.0000001201e-1,
+  one: 1,
+};
+const cst = (name: string) => `(local.get $x_${name})`;
+const expConstants = () =>
+  Object.entries(EXP_CONSTS)
+    .map(([n, v]) => `\n    (local.set $x_${n} ${splat(v)})`)
+    .join('');
+
 /**
  * Statements that set `$e` to exp(`$t`) lane by lane (`$t` is clobbered; `$k`, `$m` are scratch);
  * below −87.3 (float32's smallest normal) the result is exactly 0, as a masked attention score needs.
+ * k = round(t·log₂e) by adding 1.5·2²³ (ties to even, as `nearest`), whose low bits then give 2ᵏ's
+ * exponent field without a float-to-int conversion; clamps with `pmin`/`pmax` (one instruction each,
+ * where `min`/`max` carry NaN rules that cost six; a NaN lane is masked to 0 by `$m` either way).
  */
 function expInto(): string {
-  const poly = [1.98756915e-4, 1.3981999507e-3, 8.3334519073e-3, 4.1665795894e-2, 1.6666665459e-1, 5.0000001201e-1];
-  let p = splat(poly[0]!);
-  for (const c of poly.slice(1)) p = `(f32x4.add (f32x4.mul ${p} (local.get $t)) ${splat(c)})`;
+  let p = cst('p0');
+  for (const c of ['p1', 'p2', 'p3', 'p4', 'p5']) p = `(f32x4.add (f32x4.mul ${p} (local.get $t)) ${cst(c)})`;
   return `
-      (local.set $m (f32x4.ge (local.get $t) ${splat(-87.3)}))
-      (local.set $t (f32x4.min (f32x4.max (local.get $t) ${splat(-87.3)}) ${splat(88.3)}))
-      (local.set $k (f32x4.nearest (f32x4.mul (local.get $t) ${splat(1.4426950408889634)})))
-      (local.set $t (f32x4.sub (f32x4.sub (local.get $t) (f32x4.mul (local.get $k) ${splat(0.693359375)}))
-        (f32x4.mul (local.get $k) ${splat(-2.1219444e-4)})))
+      (local.set $m (f32x4.ge (local.get $t) ${cst('lo')}))
+      (local.set $t (f32x4.pmin ${cst('hi')} (f32x4.pmax ${cst('lo')} (local.get $t))))
+      (local.set $k (f32x4.add (f32x4.mul (local.get $t) ${cst('log2e')}) ${cst('magic')}))
+      (local.set $e (f32x4.sub (local.get $k) ${cst('magic')}))
+      (local.set $t (f32x4.sub (f32x4.sub (local.get $t) (f32x4.mul (local.get $e) ${cst('ln2hi')}))
+        (f32x4.mul (local.get $e) ${cst('ln2lo')})))
+      (local.set $k (i32x4.shl (i32x4.add (local.get $k) (v128.const i32x4 127 127 127 127)) (i32.const 23)))
       (local.set $e (f32x4.add (f32x4.add
-        (f32x4.mul ${p} (f32x4.mul (local.get $t) (local.get $t))) (local.get $t)) ${splat(1)}))
-      (local.set $e (f32x4.mul (local.get $e)
-        (i32x4.shl (i32x4.add (i32x4.trunc_sat_f32x4_s (local.get $k)) (v128.const i32x4 127 127 127 127)) (i32.const 23))))
-      (local.set $e (v128.and (local.get $e) (local.get $m)))`;
+        (f32x4.mul ${p} (f32x4.mul (local.get $t) (local.get $t))) (local.get $t)) ${cst('one')}))
+      (local.set $e (v128.and (f32x4.mul (local.get $e) (local.get $k)) (local.get $m)))`;
 }
 
 /** Statements that set `$s` to σ(`$g`) = 1/(1 + e^(−g)). */
 function sigmoidInto(): string {
   return `
       (local.set $t (f32x4.neg (local.get $g)))${expInto()}
-      (local.set $s (f32x4.div ${splat(1)} (f32x4.add ${splat(1)} (local.get $e))))`;
+      (local.set $s (f32x4.div ${cst('one')} (f32x4.add ${cst('one')} (local.get $e))))`;
 }
 
-const LOCALS = '(local $g v128) (local $s v128) (local $t v128) (local $k v128) (local $e v128) (local $m v128)';
+const LOCALS =
+  '(local $g v128) (local $s v128) (local $t v128) (local $k v128) (local $e v128) (local $m v128) ' +
+  Object.keys(EXP_CONSTS)
+    .map((n) => `(local $x_${n} v128)`)
+    .join(' ');
 
 /** `(loop)` over `$bytes` bytes, 16 at a time, from `$i` = 0. */
 const loop = (body: string) => `
@@ -65,7 +94,7 @@ const across = (op: string, v: string) =>
 function softmaxRow(): string {
   return `
   (func (export "softmax_row") (param $x i32) (param $b i32) (param $y i32) (param $bytes i32)
-    (local $i i32) ${LOCALS} (local $acc v128)
+    (local $i i32) ${LOCALS} (local $acc v128)${expConstants()}
     (local.set $acc (v128.const f32x4 -inf -inf -inf -inf))${loop(`
         (local.set $g (f32x4.add ${at('x')} ${at('b')}))${store('y', '(local.get $g)')}
         (local.set $acc (f32x4.max (local.get $acc) (local.get $g)))`)}
@@ -127,7 +156,7 @@ function elementwise(name: string, ptrs: string[], body: string): string {
   const params = ptrs.map((p) => `(param $${p} i32)`).join(' ');
   return `
   (func (export "${name}") ${params} (param $bytes i32)
-    (local $i i32) ${LOCALS}
+    (local $i i32) ${LOCALS}${expConstants()}
     (block $done
       (loop $next
         (br_if $done (i32.ge_u (local.get $i) (local.get $bytes)))${body}
@@ -157,7 +186,7 @@ export function elementwiseWat(v: ElementwiseVariant): string {
       store(
         'out',
         `(f32x4.mul (f32x4.mul (f32x4.mul ${at('dy')} ${at('up')}) (local.get $s))
-        (f32x4.add ${splat(1)} (f32x4.mul (local.get $g) (f32x4.sub ${splat(1)} (local.get $s)))))`,
+        (f32x4.add ${cst('one')} (f32x4.mul (local.get $g) (f32x4.sub ${cst('one')} (local.get $s)))))`,
       ),
   );
   // d/du = dy·g·σ(g)
