@@ -83,18 +83,20 @@ export function attentionBias(
 
 /**
  * The causal bias of the `min` rule in float arithmetic (no bool broadcasts, which tfjs-wasm runs
- * through Tile and a slow LogicalAnd): min(padded [B,1,1,S], future [1,1,T,S]), where each is 0 or
- * float32 min, so a key that is both gets min (not min + min).
+ * through Tile and a slow LogicalAnd, and no broadcast Minimum, 10× slower there than Add): flags
+ * −1 for a padded key [B,1,1,S] plus −1 for a future one [1,1,T,S], clipped to [−1, 0] (a key that
+ * is both gets −1, not −2) and scaled by −min: exactly float32 min or +0.
  */
 function causalMinBias(tokenMask: tf.Tensor, prefixLen: number, queryLen: number): tf.Tensor {
   const [B, S] = tokenMask.shape as [number, number];
   const past = S - queryLen;
   const future = new Float32Array(queryLen * S);
-  for (let i = 0; i < queryLen; i++) for (let j = past + i + 1; j < S; j++) future[i * S + j] = FLOAT32_MIN;
-  // padded: (keyOk − 1)·(−min), [B, 1, 1, S]: +0 where the key is kept (not 0·min = −0), min where padded
+  for (let i = 0; i < queryLen; i++) for (let j = past + i + 1; j < S; j++) future[i * S + j] = -1;
+  // padded: keyOk − 1, [B, 1, 1, S]: 0 where the key is kept, −1 where padded
   const keyOk = tf.cast(tf.greater(tf.cast(tokenMask, 'float32'), 0), 'float32');
-  const padded = tf.reshape(tf.mul(tf.sub(keyOk, 1), -FLOAT32_MIN), [B, 1, 1, S]);
-  const bias = tf.minimum(padded, tf.tensor4d(future, [1, 1, queryLen, S]));
+  const padded = tf.reshape(tf.sub(keyOk, 1), [B, 1, 1, S]);
+  const flags = tf.clipByValue(tf.add(padded, tf.tensor4d(future, [1, 1, queryLen, S])), -1, 0);
+  const bias = tf.mul(flags, -FLOAT32_MIN);
   return prefixLen > 0 ? tf.concat([tf.zeros([B, 1, queryLen, prefixLen]), bias], 3) : bias;
 }
 
