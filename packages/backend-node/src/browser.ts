@@ -18,6 +18,7 @@ export { registerWasmGradients } from './wasm/grads.js';
 export { registerWasmMatMulKernel } from './wasm/matmul.js';
 export { registerWasmPeftKernels } from './wasm/lora.js';
 export { registerWasmIdentityKernel } from './wasm/identity.js';
+export { registerWasmGatherKernel } from './wasm/gather.js';
 export { registerWasmCrossEntropy } from './wasm/cross-entropy.js';
 export { registerWasmMaskedSoftmax } from './wasm/softmax.js';
 export { WasmHeapError } from './wasm/heap.js';

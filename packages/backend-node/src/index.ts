@@ -10,6 +10,7 @@ export { registerWasmNf4Kernel } from './wasm/nf4.js';
 export { WasmGemm, relaxedSimdSupported } from './wasm/gemm/gemm.js';
 export type { MatView } from './wasm/gemm/gemm.js';
 export { registerWasmIdentityKernel } from './wasm/identity.js';
+export { registerWasmGatherKernel } from './wasm/gather.js';
 export { WasmHeapError } from './wasm/heap.js';
 export { registerWasmCrossEntropy } from './wasm/cross-entropy.js';
 export { registerWasmMaskedSoftmax } from './wasm/softmax.js';

@@ -13,6 +13,7 @@ import { nodeHelperFactory } from './wasm/gemm/node-helpers.js';
 import { enableRelaxedSimd } from './wasm/gemm/node-fma.js';
 import { guardWasmHeap } from './wasm/heap.js';
 import { registerWasmIdentityKernel } from './wasm/identity.js';
+import { registerWasmGatherKernel } from './wasm/gather.js';
 import { registerWasmPeftKernels } from './wasm/lora.js';
 import { registerWasmMatMulKernel } from './wasm/matmul.js';
 import { registerWasmNf4Kernel } from './wasm/nf4.js';
@@ -101,6 +102,7 @@ export async function setupBackend(opts: SetupOptions = {}): Promise<BackendInfo
     registerWasmPeftKernels();
     registerWasmNf4Kernel();
     registerWasmIdentityKernel();
+    registerWasmGatherKernel();
     registerWasmCrossEntropy();
     registerWasmMaskedSoftmax();
     // before the GEMM module is first compiled (gemmThreadsOf below); helpers share the flag

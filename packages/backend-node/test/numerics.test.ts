@@ -124,6 +124,49 @@ describe('wasm fast paths give the values of the stock ops on cpu', () => {
     g.dispose();
   });
 
+  it.each([
+    [
+      'float32 rows, 2-D indices',
+      [7, 3, 4],
+      'float32',
+      [
+        [6, 0],
+        [3, 3],
+        [1, 6],
+      ],
+      0,
+    ],
+    ['int32 rows', [5, 3], 'int32', [4, 0, 4], 0],
+    ['a vector (rows of one value)', [9], 'float32', [8, 2, 2, 0], 0],
+    ['axis 1 (the stock kernel)', [3, 5], 'float32', [4, 1], 1],
+    ['negative axis −2 (axis 0 of a matrix)', [6, 2], 'float32', [5, 1], -2],
+  ] as const)('GatherV2 on wasm, %s: the values of cpu', async (_, shape, dtype, ids, axis) => {
+    expect(tf.getKernel('GatherV2', 'wasm')!.kernelFunc.name).toBe('rowGather');
+    const run = () =>
+      tf.tidy(() => {
+        const x = dtype === 'int32' ? tf.cast(tf.mul(values([...shape], 4), 100), 'int32') : values([...shape], 4);
+        const out = tf.gather(x, tf.tensor(ids as unknown as number[], undefined, 'int32'), axis);
+        return { shape: out.shape, dtype: out.dtype, data: Array.from(out.dataSync()) };
+      });
+    await tf.setBackend('cpu');
+    const expected = run();
+    await tf.setBackend('wasm');
+    const before = tf.memory().numTensors;
+    expect(run()).toEqual(expected);
+    expect(tf.memory().numTensors).toBe(before);
+  });
+
+  it('GatherV2 on wasm: an index out of range throws the stock message and allocates nothing', async () => {
+    await tf.setBackend('wasm');
+    const x = tf.ones([4, 3]);
+    const before = tf.memory();
+    for (const bad of [4, -1]) {
+      expect(() => tf.gather(x, tf.tensor1d([0, bad], 'int32'))).toThrow(`GatherV2: the index value ${bad} is not in [0, 3]`);
+    }
+    expect(tf.memory().numBytes).toBe(before.numBytes + 2 * 8); // only the two index tensors
+    x.dispose();
+  });
+
   it('the stock Gather gradient fails on wasm (why the replacement exists)', async () => {
     await tf.setBackend('wasm');
     setWasmFastPaths({ gatherGradient: false });

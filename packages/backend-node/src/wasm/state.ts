@@ -17,6 +17,8 @@ export interface WasmFastPaths {
   matMulGradient: boolean;
   /** GatherV2 gradient: JS scatter-add (wasm has no UnsortedSegmentSum kernel). */
   gatherGradient: boolean;
+  /** GatherV2 kernel on axis 0 (embedding lookups): whole rows copied (the stock kernel copies element by element). */
+  gatherKernel: boolean;
   /** Kernels of the fused ops PeftRotary, PeftRmsNorm, PeftSwiGlu, PeftSoftmaxGrad (off: their tfjs fallbacks), and SIMD rows in PeftMaskedSoftmax (off: JS rows). */
   fusedKernels: boolean;
 }
@@ -29,6 +31,7 @@ export const fastPaths: WasmFastPaths = {
   batchedTransposeB: true,
   matMulGradient: true,
   gatherGradient: true,
+  gatherKernel: true,
   fusedKernels: true,
 };
 
@@ -57,6 +60,7 @@ export function allWasmFastPaths(on: boolean): WasmFastPaths {
     batchedTransposeB: on,
     matMulGradient: on,
     gatherGradient: on,
+    gatherKernel: on,
     fusedKernels: on,
   };
 }
