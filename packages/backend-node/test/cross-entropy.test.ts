@@ -46,6 +46,35 @@ describe('PeftCrossEntropy on wasm equals its fallback (tfjs ops) on cpu', () =>
     expect(tf.memory().numTensors).toBe(before);
     actual.forEach((x, i) => expectClose(x, expected[i]!));
   });
+
+  // element by element against float64, relative to each value (expectClose's floor of 1 would let a
+  // 1e-4 relative error through on probabilities of 1e-3)
+  it.each([
+    [1024, 4],
+    [40, 60],
+  ])('loss and every gradient entry within 1e-5 relative of float64 (%i classes, logits ±%i)', async (C, amp) => {
+    await tf.setBackend('wasm');
+    const [loss, grad] = lossAndGrad(C, amp);
+    const N = 13;
+    const x = (n: number, c: number) => Math.fround(amp * Math.sin((n * C + c) * 1.37));
+    const label = (n: number) => (n % 4 === 3 ? -100 : (n * 7) % C);
+    const kept = Array.from({ length: N }, (_, n) => n).filter((n) => label(n) !== -100);
+    let sum = 0;
+    const want = new Float64Array(N * C);
+    for (const n of kept) {
+      let m = -Infinity;
+      for (let c = 0; c < C; c++) m = Math.max(m, x(n, c));
+      let s = 0;
+      for (let c = 0; c < C; c++) s += Math.exp(x(n, c) - m);
+      sum += m + Math.log(s) - x(n, label(n));
+      for (let c = 0; c < C; c++) want[n * C + c] = (0.7 / kept.length) * (Math.exp(x(n, c) - m) / s - (c === label(n) ? 1 : 0));
+    }
+    expect(Math.abs(loss![0]! - (0.7 * sum) / kept.length) / ((0.7 * sum) / kept.length)).toBeLessThanOrEqual(1e-5);
+    let worst = 0;
+    for (let i = 0; i < N * C; i++)
+      if (want[i] !== 0 || grad![i] !== 0) worst = Math.max(worst, Math.abs(grad![i]! - want[i]!) / Math.max(Math.abs(want[i]!), 1e-30));
+    expect(worst).toBeLessThanOrEqual(1e-5);
+  });
 });
 
 describe('PeftMaskedSoftmax on wasm equals its fallback on cpu', () => {

@@ -1,7 +1,7 @@
 import type * as tf from '@tensorflow/tfjs-core';
 import { crossEntropy, crossEntropyGrad, IGNORE_INDEX, registerPeftKernel } from '@peftjs/core';
 import { ptrOf, type WasmHeapBackend } from './gemm-kernels.js';
-import { elementwiseFor } from './elementwise/module.js';
+import { elementwiseFor, type ElementwiseModule } from './elementwise/module.js';
 import { heapMemory } from './rows.js';
 import { fastPaths } from './state.js';
 
@@ -87,58 +87,54 @@ function gradient(backend: WasmHeapBackend, logits: Info, labels: Info, dy: Info
   return out;
 }
 
-/** A float32 probability below this is recomputed exactly (its −log would lose digits or be ∞). */
-const TINY = 1e-30;
+/** A row's max m and Σ exp(x − m) from the elementwise SIMD module (rows of whole f32x4 lanes). */
+function rowMaxSum(ew: ElementwiseModule, ptr: number, C: number): [number, number] {
+  const m = ew.max_row(ptr, 4 * C);
+  return [m, ew.exp_sum_row(ptr, 4 * C, m)];
+}
 
 /**
- * The loss through the elementwise SIMD module's softmax (rows of whole f32x4 lanes): per kept row,
- * −log p[label] from a softmax into one scratch row of C floats (zeroed: it is also the bias), or
- * lse − x[label] in float64 when p[label] is tiny.
+ * The loss through the elementwise SIMD module: per kept row, lse − x[label] with lse = m + log Σ
+ * exp(x − m) (the sum is ≥ 1, so no probability has to be representable: a confidently wrong row,
+ * p[label] below float32's range, costs no more than any other), combined in float64.
  */
 function simdForward(backend: WasmHeapBackend, logits: Info, labels: Info, N: number, C: number): Info {
   const out = backend.makeOutput([], 'float32');
-  const scratch = backend.wasm._malloc(4 * C);
-  try {
-    const row = elementwiseFor(heapMemory(backend, 'PeftCrossEntropy')).softmax_row;
-    const { x, lab } = views(backend, logits, labels);
-    const p = new Float32Array(heapOf(backend), scratch, C);
-    let sum = 0;
-    let count = 0;
-    for (let n = 0; n < N; n++) {
-      const l = lab[n]!;
-      if (l === IGNORE_INDEX) continue;
-      count++;
-      if (l < 0 || l >= C) continue; // adds 0 but counts, as the fallback's all-zero one-hot row
-      p.fill(0);
-      row(ptrOf(backend, logits) + 4 * n * C, scratch, scratch, 4 * C);
-      const pl = p[l]!;
-      sum += pl > TINY ? -Math.log(pl) : rowLse(x.subarray(n * C, (n + 1) * C), Int32Array.of(l), 1, C)[0]! - x[n * C + l]!;
-    }
-    new Float32Array(heapOf(backend), ptrOf(backend, out), 1)[0] = sum / count;
-  } finally {
-    backend.wasm._free(scratch);
+  const ew = elementwiseFor(heapMemory(backend, 'PeftCrossEntropy'));
+  const { x, lab } = views(backend, logits, labels);
+  const px = ptrOf(backend, logits);
+  let sum = 0;
+  let count = 0;
+  for (let n = 0; n < N; n++) {
+    const l = lab[n]!;
+    if (l === IGNORE_INDEX) continue;
+    count++;
+    if (l < 0 || l >= C) continue; // adds 0 but counts, as the fallback's all-zero one-hot row
+    const [m, s] = rowMaxSum(ew, px + 4 * n * C, C);
+    sum += m + Math.log(s) - x[n * C + l]!;
   }
+  new Float32Array(heapOf(backend), ptrOf(backend, out), 1)[0] = sum / count;
   return out;
 }
 
 /**
- * The gradient's rows through the elementwise SIMD module's softmax (rows of whole f32x4 lanes):
- * each kept row is zeroed and passed as both the bias and the output of `softmax_row` (it reads
- * a bias lane before writing that lane), then scaled, and the label's entry lowered by `scale`.
+ * The gradient's rows through the elementwise SIMD module: for each kept row, y = (scale/Σ)·exp(x − m)
+ * in one pass, then the label's entry lowered by `scale`; ignored rows are zeroed.
  */
 function simdGradient(backend: WasmHeapBackend, logits: Info, out: Info, lab: Int32Array, N: number, C: number, scale: number): void {
-  const row = elementwiseFor(heapMemory(backend, 'PeftCrossEntropyGrad')).softmax_row;
+  const ew = elementwiseFor(heapMemory(backend, 'PeftCrossEntropyGrad'));
   const [px, pg] = [ptrOf(backend, logits), ptrOf(backend, out)];
   const g = new Float32Array(heapOf(backend), pg, N * C);
-  g.fill(0);
   for (let n = 0; n < N; n++) {
-    if (lab[n] === IGNORE_INDEX) continue;
     const o = n * C;
-    row(px + 4 * o, pg + 4 * o, pg + 4 * o, 4 * C);
-    const y = new Float32Array(heapOf(backend), pg + 4 * o, C);
-    for (let c = 0; c < C; c++) y[c] = scale * y[c]!;
+    if (lab[n] === IGNORE_INDEX) {
+      g.fill(0, o, o + C);
+      continue;
+    }
+    const [m, s] = rowMaxSum(ew, px + 4 * o, C);
+    ew.exp_row(px + 4 * o, pg + 4 * o, 4 * C, m, scale / s);
     const l = lab[n]!;
-    if (l >= 0 && l < C) y[l] = y[l]! - scale;
+    if (l >= 0 && l < C) g[o + l] = g[o + l]! - scale;
   }
 }
 

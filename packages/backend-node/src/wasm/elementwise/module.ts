@@ -10,6 +10,12 @@ export interface ElementwiseModule {
   swiglu_dup: Fn3;
   /** softmax(x + b) of one row into y (y may be x). */
   softmax_row: Fn3;
+  /** The largest value of a row (NaN if any is). */
+  max_row: (x: number, bytes: number) => number;
+  /** Σ exp(x − shift) over a row, in f32 lanes. */
+  exp_sum_row: (x: number, bytes: number, shift: number) => number;
+  /** y = scale·exp(x − shift) over a row. */
+  exp_row: (x: number, y: number, bytes: number, shift: number, scale: number) => void;
   /** RMSNorm of one row of `bytes`/4 values: y = x·r·w. */
   rms_norm_row: (x: number, w: number, y: number, bytes: number, eps: number) => void;
   /** Its x-gradient for one row. */

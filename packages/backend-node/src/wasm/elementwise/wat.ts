@@ -107,6 +107,32 @@ function softmaxRow(): string {
     )})`;
 }
 
+/**
+ * A row's log-sum-exp in parts, for cross-entropy: `max_row` (m), `exp_sum_row` (Σ exp(x − m), f32
+ * lanes; ≥ 1 when m is the row's max, so its log never overflows), and `exp_row`, y = scale·exp(x − m)
+ * (the gradient's softmax with its scale folded in: scale/Σ).
+ */
+function lseRows(): string {
+  return `
+  (func (export "max_row") (param $x i32) (param $bytes i32) (result f32)
+    (local $i i32) (local $acc v128)
+    (local.set $acc (v128.const f32x4 -inf -inf -inf -inf))${loop(`
+        (local.set $acc (f32x4.max (local.get $acc) ${at('x')}))`)}
+    ${across('f32.max', '(local.get $acc)')})
+  (func (export "exp_sum_row") (param $x i32) (param $bytes i32) (param $shift f32) (result f32)
+    (local $i i32) ${LOCALS} (local $acc v128)${expConstants()}
+    (local.set $s (f32x4.splat (local.get $shift)))
+    (local.set $acc (v128.const f32x4 0 0 0 0))${loop(`
+        (local.set $t (f32x4.sub ${at('x')} (local.get $s)))${expInto()}
+        (local.set $acc (f32x4.add (local.get $acc) (local.get $e)))`)}
+    ${across('f32.add', '(local.get $acc)')})
+  (func (export "exp_row") (param $x i32) (param $y i32) (param $bytes i32) (param $shift f32) (param $scale f32)
+    (local $i i32) ${LOCALS}${expConstants()}
+    (local.set $s (f32x4.splat (local.get $shift)))
+    (local.set $g (f32x4.splat (local.get $scale)))${loop(`
+        (local.set $t (f32x4.sub ${at('x')} (local.get $s)))${expInto()}${store('y', '(f32x4.mul (local.get $e) (local.get $g))')}`)})`;
+}
+
 /** Sets `$r` to 1/√(Σ x²/D + eps) over the row at `$x` (`$bytes` = 4·D). */
 const rowScale = () => `
     (local.set $acc (v128.const f32x4 0 0 0 0))${loop(`
@@ -196,6 +222,6 @@ export function elementwiseWat(v: ElementwiseVariant): string {
     gate + store('out', `(f32x4.mul ${at('dy')} (f32x4.mul (local.get $g) (local.get $s)))`),
   );
   return `(module
-  (import "env" "memory" ${memory})${swiglu}${dGate}${dUp}${softmaxRow()}${rmsNormRow()}${rotaryRow()})
+  (import "env" "memory" ${memory})${swiglu}${dGate}${dUp}${softmaxRow()}${lseRows()}${rmsNormRow()}${rotaryRow()})
 `;
 }
