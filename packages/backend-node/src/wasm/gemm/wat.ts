@@ -165,17 +165,40 @@ function packB(): string {
       (br_if $panels (i32.lt_s (local.tee $p (i32.add (local.get $p) (i32.const 8))) (local.get $nc)))))`;
 }
 
-/** Packs A[mc, kc] (strides in bytes) into MR-row panels [kc][MR], zero-padded. */
+/** Stores of the 4×4 transpose of `$r0..$r3` (four k steps of four rows) at `d`, `d`+`stride`, … */
+function transpose4(stride: number): string {
+  const t = (x: string, y: string, l: number[]) => `(i8x16.shuffle ${lanes(l)} ${x} ${y})`;
+  const [r0, r1, r2, r3] = [0, 1, 2, 3].map((i) => `(local.get $r${i})`);
+  return `
+          (local.set $t0 ${t(r0!, r1!, [0, 4, 1, 5])}) (local.set $t1 ${t(r2!, r3!, [0, 4, 1, 5])})
+          (local.set $t2 ${t(r0!, r1!, [2, 6, 3, 7])}) (local.set $t3 ${t(r2!, r3!, [2, 6, 3, 7])})
+          (v128.store (local.get $d) ${t('(local.get $t0)', '(local.get $t1)', [0, 1, 4, 5])})
+          (v128.store offset=${stride} (local.get $d) ${t('(local.get $t0)', '(local.get $t1)', [2, 3, 6, 7])})
+          (v128.store offset=${2 * stride} (local.get $d) ${t('(local.get $t2)', '(local.get $t3)', [0, 1, 4, 5])})
+          (v128.store offset=${3 * stride} (local.get $d) ${t('(local.get $t2)', '(local.get $t3)', [2, 3, 6, 7])})`;
+}
+
+/**
+ * Packs A[mc, kc] (strides in bytes) into MR-row panels [kc][MR], zero-padded. Full panels take
+ * SIMD paths: rows contiguous in m (Aᵀ read in place, as in a weight gradient) copy one f32x4 a k
+ * step; rows contiguous in k (x·W) transpose 4×4 blocks; other strides and the last k steps go
+ * element by element.
+ */
 function packA(): string {
+  if (MR !== 4) throw new Error('packA: the SIMD paths assume MR = 4');
   const full = range(MR)
     .map((r) => `(f32.store offset=${4 * r} (local.get $d) (f32.load (i32.add (local.get $s) (local.get $o${r}))))`)
     .join('\n            ');
+  const loads = range(MR)
+    .map((r) => `(local.set $r${r} (v128.load (i32.add (local.get $s) (local.get $o${r}))))`)
+    .join('\n          ');
   return `
   (func $packA (param $src i32) (param $sam i32) (param $sak i32) (param $kc i32) (param $mc i32) (param $d i32)
     (local $p i32) (local $mv i32) (local $s i32) (local $k i32) (local $r i32)
     ${range(MR)
       .map((r) => `(local $o${r} i32)`)
-      .join(' ')}
+      .join(' ')} (local $r0 v128) (local $r1 v128) (local $r2 v128) (local $r3 v128)
+    (local $t0 v128) (local $t1 v128) (local $t2 v128) (local $t3 v128)
     ${range(MR)
       .map((r) => `(local.set $o${r} (i32.mul (local.get $sam) (i32.const ${r})))`)
       .join(' ')}
@@ -185,11 +208,29 @@ function packA(): string {
       (local.set $k (i32.const 0))
       (if (i32.eq (local.get $mv) (i32.const ${MR}))
         (then
-          (loop $full
+          (if (i32.eq (local.get $sam) (i32.const 4))
+            (then
+              (loop $rowsM
+                (v128.store (local.get $d) (v128.load (local.get $s)))
+                (local.set $s (i32.add (local.get $s) (local.get $sak)))
+                (local.set $d (i32.add (local.get $d) (i32.const ${4 * MR})))
+                (br_if $rowsM (i32.lt_u (local.tee $k (i32.add (local.get $k) (i32.const 1))) (local.get $kc))))))
+          (if (i32.eq (local.get $sak) (i32.const 4))
+            (then
+              (block $done4 (loop $quads
+                (br_if $done4 (i32.gt_u (i32.add (local.get $k) (i32.const 4)) (local.get $kc)))
+          ${loads}${transpose4(4 * MR)}
+                (local.set $s (i32.add (local.get $s) (i32.const 16)))
+                (local.set $d (i32.add (local.get $d) (i32.const ${16 * MR})))
+                (local.set $k (i32.add (local.get $k) (i32.const 4)))
+                (br $quads)))))
+          (block $fullDone (loop $full
+            (br_if $fullDone (i32.ge_u (local.get $k) (local.get $kc)))
             ${full}
             (local.set $s (i32.add (local.get $s) (local.get $sak)))
             (local.set $d (i32.add (local.get $d) (i32.const ${4 * MR})))
-            (br_if $full (i32.lt_u (local.tee $k (i32.add (local.get $k) (i32.const 1))) (local.get $kc)))))
+            (local.set $k (i32.add (local.get $k) (i32.const 1)))
+            (br $full))))
         (else
           (loop $part
             (local.set $r (i32.const 0))
