@@ -194,6 +194,46 @@ describe('GemmPool: one product split over a helper thread on a shared memory', 
   });
 });
 
+describe('GemmPool: a helper that fails', () => {
+  it('makes the product throw (no hang, no partial result returned) and leaves the pool; later products run alone and exact', async () => {
+    const memory = new WebAssembly.Memory({ initial: 200, maximum: 65536, shared: true });
+    const S = WasmGemm.scratchBytes;
+    const main = new WasmGemm(memory, 0, { fma: false });
+    const control = new SharedArrayBuffer(GemmPool.controlBytes);
+    const code =
+      `${HELPER_SOURCE}\nconst { workerData } = require('node:worker_threads');\nconsole.error = () => {};\n` +
+      "helperMain(workerData, () => () => { throw new Error('injected'); });";
+    const worker = new Worker(code, { eval: true, workerData: { memory, module: main.module, control, work: S + 64 } });
+    const pool = new GemmPool(main, 1, control);
+    for (let t = 0; t < 200 && pool.ready === 0; t++) await new Promise((r) => setTimeout(r, 25));
+    expect(pool.ready).toBe(1);
+    const H = new Float32Array(memory.buffer);
+    const [M, N, K] = [64, 1024, 256];
+    const pa = 2 * S + 256;
+    const pb = pa + 4 * M * K;
+    const [pc, pd] = [pb + 4 * N * K, pb + 4 * N * K + 4 * M * N];
+    for (let i = 0; i < M * K + N * K; i++) H[pa / 4 + i] = Math.cos(i * 0.3);
+    const av = { ptr: pa, rowStride: K, colStride: 1 };
+    const bv = { ptr: pb, rowStride: N, colStride: 1 };
+    main.run(av, bv, pd, N, M, N, K);
+    let error: Error | null = null;
+    for (let call = 0; call < 50 && !error; call++) {
+      try {
+        pool.run(av, bv, pc, N, M, N, K);
+      } catch (e) {
+        error = e as Error;
+      }
+    }
+    expect(error?.message).toMatch(/a helper thread failed during a product/);
+    expect(pool.ready).toBe(0);
+    H.fill(NaN, pc / 4, pc / 4 + M * N);
+    pool.run(av, bv, pc, N, M, N, K);
+    expect(H.subarray(pc / 4, pc / 4 + M * N)).toEqual(H.subarray(pd / 4, pd / 4 + M * N));
+    pool.stop();
+    await worker.terminate();
+  });
+});
+
 describe('GemmPool back-off', () => {
   it('a helper that stalls mid-chunk (descheduled) makes the pool run products alone for a while; results stay exact', async () => {
     const memory = new WebAssembly.Memory({ initial: 200, maximum: 65536, shared: true });
@@ -230,7 +270,7 @@ describe('GemmPool back-off', () => {
     expect(pool.stats.backoffs).toBe(1);
     expect(pool.stats.parallelCalls).toBe(STALL_WINDOW);
     expect(pool.stats.soloCalls).toBe(STALL_WINDOW);
-    expect(pool.stats.stallMs / pool.stats.parallelMs).toBeGreaterThan(pool.helperChunks / (STALL_WINDOW * 8));
+    expect(pool.stats.stallMs / pool.stats.parallelMs).toBeGreaterThan(pool.stats.helperWork / pool.stats.work);
   });
 });
 

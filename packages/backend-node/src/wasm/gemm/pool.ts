@@ -16,8 +16,10 @@ import { MR, NR } from './wat.js';
  * Web Worker.
  *
  * Control block (Int32Array on a SharedArrayBuffer): the job's sequence number, next chunk,
- * chunks completed, stop flag, helpers started, chunks the helpers took (a statistic), then the
- * job's arguments.
+ * chunks completed, stop flag, helpers started, chunks and columns/rows the helpers took
+ * (statistics; the columns/rows also drive the back-off), a helper's failure flag, then the job's
+ * arguments. A helper whose chunk throws sets the flag, counts the chunk as done (so nothing waits
+ * forever) and leaves the pool; the caller then throws rather than return a partial product.
  */
 const SEQ = 0;
 const NEXT = 1;
@@ -25,6 +27,8 @@ const COMPLETED = 2;
 const STOP = 3;
 const READY = 4;
 const HELPED = 5;
+const HELPED_WORK = 6;
+const FAILED = 7;
 const ARGS = 8;
 const CONTROL_INTS = ARGS + 16;
 /** `NEXT` between jobs: a late helper's grab is past every chunk. */
@@ -33,13 +37,13 @@ const CLOSED = 1 << 30;
 /** Below this many multiply-adds a product runs on the calling thread alone (waking a helper costs tens of µs). */
 export const PARALLEL_MIN_MACS = 1 << 21;
 /** Chunks per thread (more: better balance under load; fewer: less A re-packing). */
-const CHUNKS_PER_THREAD = 4;
+const CHUNKS_PER_THREAD = 6;
 
 /**
  * Back-off while helpers cost more than they give. Over a window of `STALL_WINDOW` parallel
  * products the caller computed for `t_c` and waited for `s` on chunks a helper had started (a helper
  * the OS descheduled mid-chunk, e.g. next to another CPU-bound process); the helpers computed a
- * share `h` of the (equal) chunks. Alone the caller would have taken about `t_c / (1 − h)`, so the
+ * share `h` of the columns/rows. Alone the caller would have taken about `t_c / (1 − h)`, so the
  * split lost time iff `s / (t_c + s) > h`. Then the next `backoff` products run on the calling
  * thread alone, and the helpers are tried again; `backoff` doubles (up to `MAX_BACKOFF`) while
  * windows keep losing and resets when one gains. (A fixed stall limit — 25% — measured slower than
@@ -60,6 +64,9 @@ export interface PoolStats {
   parallelMs: number;
   /** Windows that failed (each starts a back-off). */
   backoffs: number;
+  /** Columns/rows of parallel products, and those the helpers computed. */
+  work: number;
+  helperWork: number;
 }
 
 export interface HelperInit {
@@ -73,12 +80,18 @@ export interface HelperInit {
 export type HelperFactory = (init: HelperInit) => void;
 
 /**
- * Chunk `i` of `n` over `total` columns/rows in multiples of `step`: [lo, hi). The same formula
- * runs in the helpers (HELPER_SOURCE), so both sides cut identical chunks.
+ * Chunk `i` of `n` over `total` columns/rows in multiples of `step`: [lo, hi). Guided: sizes fall
+ * geometrically (each 0.8 of the one before), so the chunks taken last — the ones a thread that ran
+ * out of work waits on — are small (measured on a reference LoRA step, 2 threads: equal chunks left
+ * the caller waiting 12% of the parallel time). The same formula runs in the helpers
+ * (HELPER_SOURCE), so both sides cut identical chunks.
  */
 function chunk(i: number, n: number, total: number, step: number): [number, number] {
-  const lo = Math.min(total, Math.ceil(Math.floor((i * total) / n) / step) * step);
-  const hi = i === n - 1 ? total : Math.min(total, Math.ceil(Math.floor(((i + 1) * total) / n) / step) * step);
+  // no inner functions: this text runs in the helpers, where a bundler's helpers (e.g. esbuild's
+  // __name) do not exist
+  const whole = 1 - Math.pow(0.8, n);
+  const lo = Math.min(total, Math.ceil(Math.floor((total * (1 - Math.pow(0.8, i))) / whole) / step) * step);
+  const hi = i >= n - 1 ? total : Math.min(total, Math.ceil(Math.floor((total * (1 - Math.pow(0.8, i + 1))) / whole) / step) * step);
   return [lo, hi];
 }
 
@@ -86,11 +99,11 @@ export class GemmPool {
   private readonly ctrl: Int32Array;
   /** This thread may block in `Atomics.wait` (false on a browser page's main thread: no helpers used). */
   readonly parallel: boolean;
-  readonly stats: PoolStats = { parallelCalls: 0, soloCalls: 0, stallMs: 0, parallelMs: 0, backoffs: 0 };
+  readonly stats: PoolStats = { parallelCalls: 0, soloCalls: 0, stallMs: 0, parallelMs: 0, backoffs: 0, work: 0, helperWork: 0 };
   /** Products left to run alone, the next back-off's length, and the current window. */
   private solo = 0;
   private backoff = MIN_BACKOFF;
-  private readonly window = { calls: 0, stallMs: 0, ms: 0, chunks: 0, helped: 0 };
+  private readonly window = { calls: 0, stallMs: 0, ms: 0, work: 0, helped: 0 };
   /** Back-off on (default) or off (benchmarks: the plain split). */
   adaptive = true;
 
@@ -140,7 +153,7 @@ export class GemmPool {
       return;
     }
     const t0 = performance.now();
-    const helpedBefore = Atomics.load(this.ctrl, HELPED);
+    const helpedBefore = Atomics.load(this.ctrl, HELPED_WORK);
     const total = byCols ? N : M;
     const step = byCols ? NR : MR;
     const n = Math.min(threads * CHUNKS_PER_THREAD, Math.ceil(total / step));
@@ -167,12 +180,17 @@ export class GemmPool {
       Atomics.wait(this.ctrl, COMPLETED, done, 20);
     }
     Atomics.store(this.ctrl, NEXT, CLOSED);
+    if (Atomics.exchange(this.ctrl, FAILED, 0)) {
+      throw new Error(
+        'peftjs wasm GEMM: a helper thread failed during a product (its error is in the helper; later products run without it)',
+      );
+    }
     const t2 = performance.now();
-    this.observe(t2 - t1, t2 - t0, n, Atomics.load(this.ctrl, HELPED) - helpedBefore);
+    this.observe(t2 - t1, t2 - t0, total, Atomics.load(this.ctrl, HELPED_WORK) - helpedBefore);
   }
 
-  /** Counts one parallel product; backs off when a window's stall share exceeded the helpers' share of chunks. */
-  private observe(stallMs: number, ms: number, chunks: number, helped: number): void {
+  /** Counts one parallel product; backs off when a window's stall share exceeded the helpers' share of the work. */
+  private observe(stallMs: number, ms: number, work: number, helped: number): void {
     this.stats.parallelCalls++;
     this.stats.stallMs += stallMs;
     this.stats.parallelMs += ms;
@@ -180,17 +198,19 @@ export class GemmPool {
     w.calls++;
     w.stallMs += stallMs;
     w.ms += ms;
-    w.chunks += chunks;
+    w.work += work;
+    this.stats.work += work;
+    this.stats.helperWork += helped;
     w.helped += helped;
     if (w.calls < STALL_WINDOW) return;
-    if (this.adaptive && w.stallMs / w.ms > w.helped / w.chunks) {
+    if (this.adaptive && w.stallMs / w.ms > w.helped / w.work) {
       this.solo = this.backoff;
       this.backoff = Math.min(MAX_BACKOFF, 2 * this.backoff);
       this.stats.backoffs++;
     } else {
       this.backoff = MIN_BACKOFF;
     }
-    w.calls = w.stallMs = w.ms = w.chunks = w.helped = 0;
+    w.calls = w.stallMs = w.ms = w.work = w.helped = 0;
   }
 
   /** Ends the helpers' loops. */
@@ -241,10 +261,20 @@ function helperMain(init, instantiate) {
         const a = ctrl[o] + (byCols ? 0 : 4 * lo * ctrl[o + 1]);
         const b = ctrl[o + 3] + (byCols ? 4 * lo * ctrl[o + 5] : 0);
         const c = ctrl[o + 6] + (byCols ? 4 * lo : 4 * lo * ctrl[o + 7]);
-        gemm(a, 4 * ctrl[o + 1], 4 * ctrl[o + 2], b, 4 * ctrl[o + 4], 4 * ctrl[o + 5], c, 4 * ctrl[o + 7],
-             byCols ? M : hi - lo, byCols ? hi - lo : N, K, ctrl[o + 11], init.work);
+        try {
+          gemm(a, 4 * ctrl[o + 1], 4 * ctrl[o + 2], b, 4 * ctrl[o + 4], 4 * ctrl[o + 5], c, 4 * ctrl[o + 7],
+               byCols ? M : hi - lo, byCols ? hi - lo : N, K, ctrl[o + 11], init.work);
+        } catch (e) {
+          Atomics.sub(ctrl, ${READY}, 1);
+          Atomics.store(ctrl, ${FAILED}, 1);
+          Atomics.add(ctrl, ${COMPLETED}, 1);
+          Atomics.notify(ctrl, ${COMPLETED});
+          console.error('peftjs wasm GEMM helper:', e);
+          return;
+        }
       }
       Atomics.add(ctrl, ${HELPED}, 1);
+      Atomics.add(ctrl, ${HELPED_WORK}, hi - lo);
       Atomics.add(ctrl, ${COMPLETED}, 1);
       Atomics.notify(ctrl, ${COMPLETED});
     }
