@@ -141,7 +141,9 @@ export class GemmPool {
   run(a: MatView, b: MatView, c: number, ldc: number, M: number, N: number, K: number, accumulate = false): void {
     const threads = this.helpers + 1;
     const ready = this.parallel && Atomics.load(this.ctrl, READY) > 0;
-    const byCols = N >= 2 * NR * threads;
+    // each column band re-packs all of A (M×K), each row band all of B (K×N): cut the wider side
+    const colsOk = N >= 2 * NR * threads;
+    const byCols = colsOk && (M < 2 * MR * threads || N >= M);
     if (!ready || K === 0 || M * N * K < PARALLEL_MIN_MACS || (!byCols && M < 2 * MR * threads)) {
       this.main.run(a, b, c, ldc, M, N, K, accumulate);
       return;
