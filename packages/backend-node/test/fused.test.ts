@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { maskedSoftmax, rmsNorm, rotary, swiGlu } from '@peftjs/core';
+import { adamUpdate, ema, maskedSoftmax, rmsNorm, rotary, swiGlu } from '@peftjs/core';
 import { setupBackend } from '../src/index.js';
 import { expectClose } from './helpers.js';
 
@@ -97,6 +97,51 @@ describe('the fused LLaMA-block kernels on wasm equal the unfused tfjs ops on cp
         () => [wave([B, H, T, S], 8, 6)],
         (scores) => maskedSoftmax({ scores: scores!, bias: bias() }, {}),
         'PeftMaskedSoftmax',
+      );
+    });
+  }
+});
+
+describe("AdamW's kernels on wasm (PeftEma, PeftAdamUpdate) equal their tfjs fallback bit for bit", () => {
+  beforeAll(async () => {
+    await setupBackend({ prefer: 'wasm' });
+  });
+  afterAll(async () => {
+    await tf.setBackend('cpu');
+  });
+
+  // sizes: SIMD lanes only, a tail of 1–3 (JS), a tail alone; values over many magnitudes, zeros and −0
+  const vals = (n: number, seed: number, positive = false) =>
+    Float32Array.from({ length: n }, (_, i) => {
+      const x = Math.sin(i * 1.731 + seed) * 10 ** ((i % 13) - 8);
+      return i % 17 === 5 ? 0 : i % 19 === 7 ? -0 : positive ? Math.abs(x) : x;
+    });
+  for (const n of [64, 67, 3]) {
+    it(`n = ${n}: both moments and the update (with and without weight decay)`, async () => {
+      const run = () =>
+        tf.tidy(() => {
+          const [p, m, g] = [vals(n, 1), vals(n, 2), vals(n, 3)].map((a) => tf.tensor1d(a));
+          const v = tf.tensor1d(vals(n, 4, true));
+          const out = [
+            ema({ x: m!, g: g! }, { decay: 0.9, square: false }),
+            ema({ x: v, g: g! }, { decay: 0.999, square: true }),
+            adamUpdate(
+              { p: p!, m: m!, v },
+              { keep: 1 - 1e-3 * 0.01, bc2: Math.sqrt(1 - 0.999 ** 3), eps: 1e-8, stepSize: 1e-3 / (1 - 0.9 ** 3) },
+            ),
+            adamUpdate({ p: p!, m: m!, v }, { keep: 1, bc2: 0.7, eps: 1e-6, stepSize: 0.37 }),
+          ];
+          return out.map((t) => Array.from(t.dataSync()));
+        });
+      await tf.setBackend('cpu');
+      const expected = run();
+      await tf.setBackend('wasm');
+      expect(tf.getKernel('PeftAdamUpdate', 'wasm')).toBeDefined();
+      const before = tf.memory().numTensors;
+      const actual = run();
+      expect(tf.memory().numTensors).toBe(before);
+      actual.forEach((a, k) =>
+        a.forEach((x, i) => expect(Object.is(x, expected[k]![i]), `output ${k}, element ${i}: ${x} vs ${expected[k]![i]}`).toBe(true)),
       );
     });
   }

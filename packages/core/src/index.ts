@@ -93,4 +93,6 @@ export type { RotaryAttrs } from './ops/rotary.js';
 export { rmsNorm, rmsNormGrad } from './ops/rms-norm.js';
 export type { RmsNormAttrs } from './ops/rms-norm.js';
 export { swiGlu, swiGluGrad } from './ops/swiglu.js';
+export { adamUpdate, ema } from './ops/adamw.js';
+export type { AdamUpdateAttrs, EmaAttrs } from './ops/adamw.js';
 export { requireGradients } from './gradients.js';

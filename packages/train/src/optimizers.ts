@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs-core';
-import { sameShape } from '@peftjs/core';
+import { adamUpdate, ema, sameShape } from '@peftjs/core';
 
 /** A trainable parameter as the optimizer sees it: its PEFT-style name and its variable. */
 export type NamedVariable = readonly [name: string, variable: tf.Variable];
@@ -158,11 +158,10 @@ export class AdamW extends BaseOptimizer {
     tf.tidy(() => {
       this.params.forEach(([, p], i) => {
         const g = tf.cast(grads[i], 'float32');
-        const decayed = wd !== 0 ? tf.mul(p, 1 - lr * wd) : p;
-        const mNew = tf.add(tf.mul(m[i], b1), tf.mul(g, 1 - b1));
-        const vNew = tf.add(tf.mul(v[i], b2), tf.mul(tf.mul(g, g), 1 - b2));
-        const denom = tf.add(tf.div(tf.sqrt(vNew), bc2Sqrt), eps);
-        const pNew = tf.sub(decayed, tf.mul(tf.div(mNew, denom), stepSize));
+        // one pass each where a backend has the kernels (wasm: 16 kernel calls a parameter → 3)
+        const mNew = ema({ x: m[i]!, g }, { decay: b1, square: false });
+        const vNew = ema({ x: v[i]!, g }, { decay: b2, square: true });
+        const pNew = adamUpdate({ p, m: mNew, v: vNew }, { keep: wd !== 0 ? 1 - lr * wd : 1, bc2: bc2Sqrt, eps, stepSize });
         m[i].assign(mNew);
         v[i].assign(vNew);
         p.assign(pNew);

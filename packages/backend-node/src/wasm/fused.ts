@@ -1,4 +1,5 @@
-import { registerPeftKernel, rmsNorm, rmsNormGrad, rotary, softmaxGrad, swiGlu, swiGluGrad } from '@peftjs/core';
+import { adamUpdate, ema, registerPeftKernel, rmsNorm, rmsNormGrad, rotary, softmaxGrad, swiGlu, swiGluGrad } from '@peftjs/core';
+import { wasmAdamUpdate, wasmEma } from './adamw.js';
 import { wasmRmsNorm, wasmRmsNormGrad } from './rms-norm.js';
 import { wasmRotary } from './rotary.js';
 import { wasmSoftmaxGrad } from './softmax-grad.js';
@@ -10,7 +11,8 @@ let listening = false;
 
 /**
  * The fused LLaMA-block kernels on wasm (one file each, JS row loops on the heap): `PeftRotary`,
- * `PeftRmsNorm`(+`Grad`), `PeftSwiGlu`(+`Grad`) and `PeftSoftmaxGrad`. Registered while the
+ * `PeftRmsNorm`(+`Grad`), `PeftSwiGlu`(+`Grad`), `PeftSoftmaxGrad`, and AdamW's `PeftEma` and
+ * `PeftAdamUpdate`. Registered while the
  * `fusedKernels` fast path is on; off, the ops run their tfjs fallbacks (the unfused ops).
  */
 export function registerWasmFusedKernels(): void {
@@ -26,6 +28,8 @@ export function registerWasmFusedKernels(): void {
       registerPeftKernel(swiGlu, 'wasm', wasmSwiGlu),
       registerPeftKernel(swiGluGrad, 'wasm', wasmSwiGluGrad),
       registerPeftKernel(softmaxGrad, 'wasm', wasmSoftmaxGrad),
+      registerPeftKernel(ema, 'wasm', wasmEma),
+      registerPeftKernel(adamUpdate, 'wasm', wasmAdamUpdate),
     ];
   } else if (!fastPaths.fusedKernels && unregister) {
     for (const u of unregister) u();

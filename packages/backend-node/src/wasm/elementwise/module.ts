@@ -16,6 +16,11 @@ export interface ElementwiseModule {
   exp_sum_row: (x: number, bytes: number, shift: number) => number;
   /** y = scale·exp(x − shift) over a row. */
   exp_row: (x: number, y: number, bytes: number, shift: number, scale: number) => void;
+  /** x·a + g·b (AdamW's first moment), and x·a + g²·b (its second). */
+  ema: (x: number, g: number, out: number, bytes: number, a: number, b: number) => void;
+  ema_sq: (x: number, g: number, out: number, bytes: number, a: number, b: number) => void;
+  /** p·keep − (m / (√v / bc2 + eps))·step (AdamW's update). */
+  adam_update: (p: number, m: number, v: number, out: number, bytes: number, keep: number, bc2: number, eps: number, step: number) => void;
   /** RMSNorm of one row of `bytes`/4 values: y = x·r·w. */
   rms_norm_row: (x: number, w: number, y: number, bytes: number, eps: number) => void;
   /** Its x-gradient for one row. */

@@ -133,6 +133,33 @@ function lseRows(): string {
         (local.set $t (f32x4.sub ${at('x')} (local.get $s)))${expInto()}${store('y', '(f32x4.mul (local.get $e) (local.get $g))')}`)})`;
 }
 
+/**
+ * AdamW's passes (core's `PeftEma`, `PeftAdamUpdate`), each operation an IEEE f32 lane op in the
+ * order of the tfjs fallback, so the results equal it bit for bit: `ema` x·a + g·b, `ema_sq`
+ * x·a + (g·g)·b, `adam_update` p·keep − (m / (√v / bc2 + eps))·step.
+ */
+function adamRows(): string {
+  const f32s = (names: string[]) => names.map((n) => `(param $${n} f32)`).join(' ');
+  const sp = (n: string) => `(f32x4.splat (local.get $${n}))`;
+  const ema = (name: string, g: string) => `
+  (func (export "${name}") (param $x i32) (param $g i32) (param $out i32) (param $bytes i32) ${f32s(['a', 'b'])}
+    (local $i i32) (local $va v128) (local $vb v128)
+    (local.set $va ${sp('a')}) (local.set $vb ${sp('b')})${loop(
+      store('out', `(f32x4.add (f32x4.mul ${at('x')} (local.get $va)) (f32x4.mul ${g} (local.get $vb)))`),
+    )})`;
+  return `${ema('ema', at('g'))}${ema('ema_sq', `(f32x4.mul ${at('g')} ${at('g')})`)}
+  (func (export "adam_update") (param $p i32) (param $m i32) (param $v i32) (param $out i32) (param $bytes i32)
+                               ${f32s(['keep', 'bc2', 'eps', 'step'])}
+    (local $i i32) (local $vk v128) (local $vb v128) (local $ve v128) (local $vs v128)
+    (local.set $vk ${sp('keep')}) (local.set $vb ${sp('bc2')}) (local.set $ve ${sp('eps')}) (local.set $vs ${sp('step')})${loop(
+      store(
+        'out',
+        `(f32x4.sub (f32x4.mul ${at('p')} (local.get $vk))
+          (f32x4.mul (f32x4.div ${at('m')} (f32x4.add (f32x4.div (f32x4.sqrt ${at('v')}) (local.get $vb)) (local.get $ve))) (local.get $vs)))`,
+      ),
+    )})`;
+}
+
 /** Sets `$r` to 1/√(Σ x²/D + eps) over the row at `$x` (`$bytes` = 4·D). */
 const rowScale = () => `
     (local.set $acc (v128.const f32x4 0 0 0 0))${loop(`
@@ -222,6 +249,6 @@ export function elementwiseWat(v: ElementwiseVariant): string {
     gate + store('out', `(f32x4.mul ${at('dy')} (f32x4.mul (local.get $g) (local.get $s)))`),
   );
   return `(module
-  (import "env" "memory" ${memory})${swiglu}${dGate}${dUp}${softmaxRow()}${lseRows()}${rmsNormRow()}${rotaryRow()})
+  (import "env" "memory" ${memory})${swiglu}${dGate}${dUp}${softmaxRow()}${lseRows()}${adamRows()}${rmsNormRow()}${rotaryRow()})
 `;
 }
