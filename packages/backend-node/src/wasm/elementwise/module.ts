@@ -10,6 +10,8 @@ export interface ElementwiseModule {
   swiglu_dup: Fn3;
   /** softmax(x + b) of one row into y (y may be x). */
   softmax_row: Fn3;
+  /** The softmax gradient of one row: out = p·(dy − Σ dy·p). */
+  softmax_grad_row: (dy: number, p: number, out: number, bytes: number) => void;
   /** The largest value of a row (NaN if any is). */
   max_row: (x: number, bytes: number) => number;
   /** Σ exp(x − shift) over a row, in f32 lanes. */

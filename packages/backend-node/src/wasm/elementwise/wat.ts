@@ -107,6 +107,18 @@ function softmaxRow(): string {
     )})`;
 }
 
+/** The softmax gradient of one row: out = p·(dy − Σ dy·p), the sum in f32 lanes (as tfjs' own sum). */
+function softmaxGradRow(): string {
+  return `
+  (func (export "softmax_grad_row") (param $dy i32) (param $p i32) (param $out i32) (param $bytes i32)
+    (local $i i32) (local $acc v128) (local $s v128)
+    (local.set $acc (v128.const f32x4 0 0 0 0))${loop(`
+        (local.set $acc (f32x4.add (local.get $acc) (f32x4.mul ${at('dy')} ${at('p')})))`)}
+    (local.set $s (f32x4.splat ${across('f32.add', '(local.get $acc)')}))${loop(
+      store('out', `(f32x4.mul ${at('p')} (f32x4.sub ${at('dy')} (local.get $s)))`),
+    )})`;
+}
+
 /**
  * A row's log-sum-exp in parts, for cross-entropy: `max_row` (m), `exp_sum_row` (Σ exp(x − m), f32
  * lanes; ≥ 1 when m is the row's max, so its log never overflows), and `exp_row`, y = scale·exp(x − m)
@@ -249,6 +261,6 @@ export function elementwiseWat(v: ElementwiseVariant): string {
     gate + store('out', `(f32x4.mul ${at('dy')} (f32x4.mul (local.get $g) (local.get $s)))`),
   );
   return `(module
-  (import "env" "memory" ${memory})${swiglu}${dGate}${dUp}${softmaxRow()}${lseRows()}${adamRows()}${rmsNormRow()}${rotaryRow()})
+  (import "env" "memory" ${memory})${swiglu}${dGate}${dUp}${softmaxRow()}${softmaxGradRow()}${lseRows()}${adamRows()}${rmsNormRow()}${rotaryRow()})
 `;
 }
