@@ -190,6 +190,29 @@ describe('GemmPool: one product split over a helper thread on a shared memory', 
         expect(H.subarray(pc / 4, pc / 4 + M * N)).toEqual(H.subarray(pd / 4, pd / 4 + M * N));
       }
     }
+    // batched products too small to split (attention's per-head products): dealt out whole, a batch
+    // entry at a time; b repeated (stride 0) as a broadcast operand; A read transposed
+    const [B, M, N, K] = [48, 40, 48, 36]; // 3.3M multiply-adds in all, 69K a product
+    const pa = 2 * S + 256;
+    const pb = pa + 4 * B * M * K;
+    const pc = pb + 4 * N * K;
+    const pd = pc + 4 * B * M * N;
+    for (let i = 0; i < B * M * K + N * K; i++) H[pa / 4 + i] = Math.cos(i * 0.37);
+    const av = { ptr: pa, rowStride: 1, colStride: M };
+    const bv = { ptr: pb, rowStride: N, colStride: 1 };
+    const strides = { a: 4 * M * K, b: 0, c: 4 * M * N };
+    const helped = pool.stats.helperWork;
+    // a product this small may be done before the helper wakes: repeat until it took entries
+    for (let round = 0; round < 50 && pool.stats.helperWork === helped; round++) {
+      for (const acc of [false, true]) {
+        H.fill(0.25, pc / 4, pc / 4 + B * M * N);
+        H.fill(0.25, pd / 4, pd / 4 + B * M * N);
+        main.runBatch(av, bv, pd, N, M, N, K, B, strides, acc);
+        pool.runBatch(av, bv, pc, N, M, N, K, B, strides, acc);
+        expect(H.subarray(pc / 4, pc / 4 + B * M * N)).toEqual(H.subarray(pd / 4, pd / 4 + B * M * N));
+      }
+    }
+    expect(pool.stats.helperWork).toBeGreaterThan(helped); // the helper took batch entries
     pool.stop();
   });
 });

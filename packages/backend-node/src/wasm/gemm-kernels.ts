@@ -22,7 +22,7 @@ export interface WasmHeapBackend {
 }
 
 /** What the kernels call: one thread (`WasmGemm`) or split over helpers (`GemmPool`). */
-export type GemmRunner = Pick<WasmGemm, 'run' | 'memory' | 'fma'>;
+export type GemmRunner = Pick<WasmGemm, 'run' | 'runBatch' | 'memory' | 'fma'>;
 
 const gemms = new WeakMap<object, GemmRunner | null>();
 const threading: { threads: number; factory: HelperFactory | null } = { threads: 1, factory: null };
@@ -88,6 +88,8 @@ function view(ptr: number, R: number, C: number, transposed: boolean): MatView {
   return transposed ? { ptr, rowStride: 1, colStride: C } : { ptr, rowStride: C, colStride: 1 };
 }
 
+const sameShape = (x: readonly number[], y: readonly number[]) => x.length === y.length && x.every((d, i) => d === y[i]);
+
 /** For each output batch index, the input's batch index under numpy broadcasting. */
 function batchIndex(outer: number[], inner: readonly number[]): (i: number) => number {
   const lead = outer.length - inner.length;
@@ -135,6 +137,13 @@ export function gemmBatchMatMul(g: GemmRunner, backend: WasmHeapBackend, a: Info
   const pc = ptrOf(backend, out);
   if (size(outerB) === 1 && !transposeA && size(outerA) === batch) {
     g.run(view(pa, batch * M, K, false), view(pb, bR, bC, transposeB), pc, N, batch * M, N, K);
+    return out;
+  }
+  // each operand's batch either runs along the output's or is one matrix for all (a stride of 0)
+  const stride = (inner: number[], bytes: number) => (size(inner) === 1 ? 0 : sameShape(inner, outer) ? bytes : -1);
+  const [sa, sb] = [stride(outerA, 4 * aR * aC), stride(outerB, 4 * bR * bC)];
+  if (sa >= 0 && sb >= 0) {
+    g.runBatch(view(pa, aR, aC, transposeA), view(pb, bR, bC, transposeB), pc, N, M, N, K, batch, { a: sa, b: sb, c: 4 * M * N });
     return out;
   }
   const ia = batchIndex(outer, outerA);

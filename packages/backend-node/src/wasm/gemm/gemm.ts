@@ -64,6 +64,13 @@ export function relaxedSimdSupported(): boolean {
  * tfjs-wasm heap). `work` is SCRATCH_BYTES of scratch the caller allocates in that memory.
  * No Node API: the browser's wasm fallback runs the same code.
  */
+/** Byte distances between consecutive entries of a batched product's operands and output. */
+export interface BatchStrides {
+  a: number;
+  b: number;
+  c: number;
+}
+
 export class WasmGemm {
   readonly fma: boolean;
   /** The compiled module (helper threads instantiate it on the same memory). */
@@ -87,6 +94,27 @@ export class WasmGemm {
   }
 
   static readonly scratchBytes = SCRATCH_BYTES;
+
+  /**
+   * `batch` products of the same shape, entry e at a + e·strides.a, b + e·strides.b and
+   * c + e·strides.c (byte strides; 0 repeats an operand, as a broadcast batch).
+   */
+  runBatch(
+    a: MatView,
+    b: MatView,
+    c: number,
+    ldc: number,
+    M: number,
+    N: number,
+    K: number,
+    batch: number,
+    strides: BatchStrides,
+    accumulate = false,
+  ): void {
+    for (let e = 0; e < batch; e++) {
+      this.run({ ...a, ptr: a.ptr + e * strides.a }, { ...b, ptr: b.ptr + e * strides.b }, c + e * strides.c, ldc, M, N, K, accumulate);
+    }
+  }
 
   /**
    * C[M, N] = A·B, or C += A·B when `accumulate`. A(m, k), B(k, n) as views (any strides, so

@@ -1,4 +1,4 @@
-import type { MatView, WasmGemm } from './gemm.js';
+import { GEMV_MAX_ROWS, type BatchStrides, type MatView, type WasmGemm } from './gemm.js';
 import { MR, NR } from './wat.js';
 
 /**
@@ -30,7 +30,11 @@ const HELPED = 5;
 const HELPED_WORK = 6;
 const FAILED = 7;
 const ARGS = 8;
-const CONTROL_INTS = ARGS + 16;
+const CONTROL_INTS = ARGS + 20;
+/** Job kinds (argument 12): row bands, column bands, whole batch entries. */
+const MODE_ROWS = 0;
+const MODE_COLS = 1;
+const MODE_BATCH = 2;
 /** `NEXT` between jobs: a late helper's grab is past every chunk. */
 const CLOSED = 1 << 30;
 
@@ -140,27 +144,95 @@ export class GemmPool {
   /** Same contract as `WasmGemm.run`. */
   run(a: MatView, b: MatView, c: number, ldc: number, M: number, N: number, K: number, accumulate = false): void {
     const threads = this.helpers + 1;
-    const ready = this.parallel && Atomics.load(this.ctrl, READY) > 0;
     // each column band re-packs all of A (M×K), each row band all of B (K×N): cut the wider side
     const colsOk = N >= 2 * NR * threads;
     const byCols = colsOk && (M < 2 * MR * threads || N >= M);
-    if (!ready || K === 0 || M * N * K < PARALLEL_MIN_MACS || (!byCols && M < 2 * MR * threads)) {
+    if (!this.mayRun() || K === 0 || M * N * K < PARALLEL_MIN_MACS || (!byCols && M < 2 * MR * threads)) {
       this.main.run(a, b, c, ldc, M, N, K, accumulate);
       return;
     }
+    const args = [
+      a.ptr,
+      a.rowStride,
+      a.colStride,
+      b.ptr,
+      b.rowStride,
+      b.colStride,
+      c,
+      ldc,
+      M,
+      N,
+      K,
+      accumulate ? 1 : 0,
+      byCols ? MODE_COLS : MODE_ROWS,
+    ];
+    this.split(args, byCols ? N : M, byCols ? NR : MR, (lo, hi) => {
+      if (byCols) this.main.run(a, { ...b, ptr: b.ptr + 4 * lo * b.colStride }, c + 4 * lo, ldc, M, hi - lo, K, accumulate);
+      else this.main.run({ ...a, ptr: a.ptr + 4 * lo * a.rowStride }, b, c + 4 * lo * ldc, ldc, hi - lo, N, K, accumulate);
+    });
+  }
+
+  /**
+   * Same contract as `WasmGemm.runBatch`. Products too small to split (attention's per-head
+   * products) are dealt out whole, a batch entry at a time; larger ones are each split as `run`.
+   */
+  runBatch(
+    a: MatView,
+    b: MatView,
+    c: number,
+    ldc: number,
+    M: number,
+    N: number,
+    K: number,
+    batch: number,
+    strides: BatchStrides,
+    accumulate = false,
+  ): void {
+    const whole = M * N * K < PARALLEL_MIN_MACS && batch * M * N * K >= PARALLEL_MIN_MACS && batch >= 2 && M > GEMV_MAX_ROWS && K > 0;
+    if (!whole || !this.mayRun()) {
+      for (let e = 0; e < batch; e++) {
+        this.run({ ...a, ptr: a.ptr + e * strides.a }, { ...b, ptr: b.ptr + e * strides.b }, c + e * strides.c, ldc, M, N, K, accumulate);
+      }
+      return;
+    }
+    const args = [a.ptr, a.rowStride, a.colStride, b.ptr, b.rowStride, b.colStride, c, ldc, M, N, K, accumulate ? 1 : 0, MODE_BATCH];
+    const mine = (lo: number, hi: number) =>
+      this.main.runBatch(
+        { ...a, ptr: a.ptr + lo * strides.a },
+        { ...b, ptr: b.ptr + lo * strides.b },
+        c + lo * strides.c,
+        ldc,
+        M,
+        N,
+        K,
+        hi - lo,
+        strides,
+        accumulate,
+      );
+    this.split(args, batch, 1, mine, [batch, strides.a, strides.b, strides.c]);
+  }
+
+  /** Whether helpers are there to take chunks now (counts a product run alone while backing off). */
+  private mayRun(): boolean {
+    if (!this.parallel || Atomics.load(this.ctrl, READY) === 0) return false;
     if (this.solo > 0) {
       this.solo--;
       this.stats.soloCalls++;
-      this.main.run(a, b, c, ldc, M, N, K, accumulate);
-      return;
+      return false;
     }
+    return true;
+  }
+
+  /**
+   * Runs one job over `total` units (columns, rows or batch entries) cut in guided chunks of
+   * multiples of `step`: publishes `args` (+ `batchArgs`), wakes the helpers, takes chunks itself
+   * (`mine`), then waits for the chunks helpers started.
+   */
+  private split(args: number[], total: number, step: number, mine: (lo: number, hi: number) => void, batchArgs: number[] = []): void {
     const t0 = performance.now();
     const helpedBefore = Atomics.load(this.ctrl, HELPED_WORK);
-    const total = byCols ? N : M;
-    const step = byCols ? NR : MR;
-    const n = Math.min(threads * CHUNKS_PER_THREAD, Math.ceil(total / step));
-    const args = [a.ptr, a.rowStride, a.colStride, b.ptr, b.rowStride, b.colStride, c, ldc, M, N, K, accumulate ? 1 : 0, byCols ? 1 : 0, n];
-    args.forEach((v, i) => (this.ctrl[ARGS + i] = v));
+    const n = Math.min((this.helpers + 1) * CHUNKS_PER_THREAD, Math.ceil(total / step));
+    [...args, n, ...batchArgs].forEach((v, i) => (this.ctrl[ARGS + i] = v));
     Atomics.store(this.ctrl, COMPLETED, 0);
     Atomics.store(this.ctrl, NEXT, 0);
     Atomics.add(this.ctrl, SEQ, 1);
@@ -169,10 +241,7 @@ export class GemmPool {
       const i = Atomics.add(this.ctrl, NEXT, 1);
       if (i >= n) break;
       const [lo, hi] = chunk(i, n, total, step);
-      if (hi > lo) {
-        if (byCols) this.main.run(a, { ...b, ptr: b.ptr + 4 * lo * b.colStride }, c + 4 * lo, ldc, M, hi - lo, K, accumulate);
-        else this.main.run({ ...a, ptr: a.ptr + 4 * lo * a.rowStride }, b, c + 4 * lo * ldc, ldc, hi - lo, N, K, accumulate);
-      }
+      if (hi > lo) mine(lo, hi);
       Atomics.add(this.ctrl, COMPLETED, 1);
     }
     const t1 = performance.now();
@@ -256,24 +325,31 @@ function helperMain(init, instantiate) {
       const o = ${ARGS};
       const n = ctrl[o + 13];
       if (i >= n) break;
-      const byCols = ctrl[o + 12] === 1;
+      const mode = ctrl[o + 12];
       const M = ctrl[o + 8], N = ctrl[o + 9], K = ctrl[o + 10];
-      const [lo, hi] = chunk(i, n, byCols ? N : M, byCols ? ${NR} : ${MR});
-      if (hi > lo) {
-        const a = ctrl[o] + (byCols ? 0 : 4 * lo * ctrl[o + 1]);
-        const b = ctrl[o + 3] + (byCols ? 4 * lo * ctrl[o + 5] : 0);
-        const c = ctrl[o + 6] + (byCols ? 4 * lo : 4 * lo * ctrl[o + 7]);
-        try {
+      const total = mode === ${MODE_BATCH} ? ctrl[o + 14] : mode === ${MODE_COLS} ? N : M;
+      const [lo, hi] = chunk(i, n, total, mode === ${MODE_BATCH} ? 1 : mode === ${MODE_COLS} ? ${NR} : ${MR});
+      try {
+        if (mode === ${MODE_BATCH}) {
+          for (let e = lo; e < hi; e++) {
+            gemm(ctrl[o] + e * ctrl[o + 15], 4 * ctrl[o + 1], 4 * ctrl[o + 2], ctrl[o + 3] + e * ctrl[o + 16], 4 * ctrl[o + 4],
+                 4 * ctrl[o + 5], ctrl[o + 6] + e * ctrl[o + 17], 4 * ctrl[o + 7], M, N, K, ctrl[o + 11], init.work);
+          }
+        } else if (hi > lo) {
+          const byCols = mode === ${MODE_COLS};
+          const a = ctrl[o] + (byCols ? 0 : 4 * lo * ctrl[o + 1]);
+          const b = ctrl[o + 3] + (byCols ? 4 * lo * ctrl[o + 5] : 0);
+          const c = ctrl[o + 6] + (byCols ? 4 * lo : 4 * lo * ctrl[o + 7]);
           gemm(a, 4 * ctrl[o + 1], 4 * ctrl[o + 2], b, 4 * ctrl[o + 4], 4 * ctrl[o + 5], c, 4 * ctrl[o + 7],
                byCols ? M : hi - lo, byCols ? hi - lo : N, K, ctrl[o + 11], init.work);
-        } catch (e) {
-          Atomics.sub(ctrl, ${READY}, 1);
-          Atomics.store(ctrl, ${FAILED}, 1);
-          Atomics.add(ctrl, ${COMPLETED}, 1);
-          Atomics.notify(ctrl, ${COMPLETED});
-          console.error('peftjs wasm GEMM helper:', e);
-          return;
         }
+      } catch (e) {
+        Atomics.sub(ctrl, ${READY}, 1);
+        Atomics.store(ctrl, ${FAILED}, 1);
+        Atomics.add(ctrl, ${COMPLETED}, 1);
+        Atomics.notify(ctrl, ${COMPLETED});
+        console.error('peftjs wasm GEMM helper:', e);
+        return;
       }
       Atomics.add(ctrl, ${HELPED}, 1);
       Atomics.add(ctrl, ${HELPED_WORK}, hi - lo);
