@@ -55,7 +55,8 @@ export { PeftRegistry, registry } from './registry.js';
 export { matchesTarget, selectLinearTargets, linearModules, allLinearNames, closestNames, editDistance } from './targets.js';
 export type { TargetSelector, TargetRules } from './targets.js';
 export { PeftModel, getPeftModel, BASE_ADAPTER } from './peft-model.js';
-export type { PeftModelOptions, AddAdapterOptions, ParameterCount } from './peft-model.js';
+export type { PeftModelOptions, AddAdapterOptions } from './peft-model.js';
+export type { ParameterCount } from './peft-parameters.js';
 export {
   ADAPTER_CONFIG_NAME,
   ADAPTER_WEIGHTS_NAME,

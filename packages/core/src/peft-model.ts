@@ -9,6 +9,7 @@ import { mergeAdapter, mergeAdapterAsync, unmergeAdapter } from './merge.js';
 import { allSiteSlots, checkSites, injectionContext } from './injection.js';
 import { checkBaseFields, checkKnownFields } from './config-fields.js';
 import { closestNames } from './targets.js';
+import { countParameters, peftNamedParameters, trainableParametersLine, type ParameterCount } from './peft-parameters.js';
 
 export interface PeftModelOptions {
   registry?: PeftRegistry;
@@ -23,11 +24,6 @@ export interface AddAdapterOptions {
    * `adapter_config.json`, maybe from a newer PEFT: they are written back). Default false.
    */
   keepUnknownFields?: boolean;
-}
-
-export interface ParameterCount {
-  trainable: number;
-  all: number;
 }
 
 /** The name that runs the base model for a row in a mixed batch. */
@@ -223,33 +219,7 @@ export class PeftModel<I = TokenBatch, O = ModelOutput> {
    * parameters carry the adapter name: `…q_proj.lora_A.default.weight`).
    */
   namedParameters(): Array<[string, tf.Variable]> {
-    // modules_to_save: PEFT lists the frozen original and each adapter's copy
-    // (`classifier.original_module.weight`, `classifier.modules_to_save.default.weight`).
-    const managed = this.modulesToSave.managedPaths();
-    const under = (name: string) => managed.find((p) => name.startsWith(`${p}.`));
-    const out: Array<[string, tf.Variable]> = this.base.namedParameters().filter(([n]) => !under(n));
-    for (const [path, originals] of this.modulesToSave.originalTables()) {
-      for (const [p, v] of originals) out.push([`${path}.original_module.${p}`, v]);
-    }
-    const seen = new Set(out.map(([, v]) => v));
-    for (const r of this.records.values()) {
-      for (const h of r.hooks) {
-        for (const [p, v] of h.params.namedParameters()) {
-          if (seen.has(v)) continue;
-          seen.add(v);
-          const prefix = h.keyPrefix.startsWith(r.method.statePrefix) ? h.keyPrefix.slice(r.method.statePrefix.length) : h.keyPrefix;
-          out.push([prefix + withAdapterName(p, r.name), v]);
-        }
-      }
-      for (const [path, params] of r.savedModules) {
-        for (const [p, v] of params) {
-          if (seen.has(v)) continue;
-          seen.add(v);
-          out.push([`${path}.modules_to_save.${r.name}.${p}`, v]);
-        }
-      }
-    }
-    return out;
+    return peftNamedParameters(this.base, this.modulesToSave, this.records.values());
   }
 
   /** The variables an optimizer should update. */
@@ -259,20 +229,12 @@ export class PeftModel<I = TokenBatch, O = ModelOutput> {
 
   /** Trainable and total parameter counts, as PEFT counts them. */
   countParameters(): ParameterCount {
-    let trainable = 0;
-    let all = 0;
-    for (const [, v] of this.namedParameters()) {
-      all += v.size;
-      if (v.trainable) trainable += v.size;
-    }
-    return { trainable, all };
+    return countParameters(this.namedParameters());
   }
 
   /** PEFT's line: `trainable params: 8,192 || all params: 1,234,567 || trainable%: 0.6636`. Returns it too. */
   printTrainableParameters(log: (line: string) => void = console.log): string {
-    const { trainable, all } = this.countParameters();
-    const pct = all === 0 ? 0 : (100 * trainable) / all;
-    const line = `trainable params: ${trainable.toLocaleString('en-US')} || all params: ${all.toLocaleString('en-US')} || trainable%: ${pct.toFixed(4)}`;
+    const line = trainableParametersLine(this.countParameters());
     log(line);
     return line;
   }
@@ -417,10 +379,4 @@ export function getPeftModel<I, O>(
   const peft = new PeftModel(model, opts);
   peft.addAdapter(adapterName, config);
   return peft;
-}
-
-/** `lora_A.weight` → `lora_A.default.weight`; a single name `x` → `x.default`. */
-function withAdapterName(path: string, adapter: string): string {
-  const dot = path.lastIndexOf('.');
-  return dot < 0 ? `${path}.${adapter}` : `${path.slice(0, dot)}.${adapter}${path.slice(dot)}`;
 }

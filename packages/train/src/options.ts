@@ -55,8 +55,13 @@ export interface TrainerOptions<T = EncodedExample, I = TokenBatch> {
   /** Non-finite steps in a row before the run stops. Default 5. */
   maxNonFiniteSteps?: number;
   hooks?: TrainingHooks | readonly TrainingHooks[];
-  /** Every step, evaluation, checkpoint and stop. */
-  onEvent?: (event: TrainEvent) => void;
+  /**
+   * Every step, evaluation, checkpoint and stop. Awaited: the run waits for an async handler before
+   * it goes on, so events arrive in order and all before `train()` resolves. A handler that throws
+   * or rejects fails the run (the error says so, with the handler's error as `cause`). Two
+   * signatures rather than `=> void | Promise<void>`, so `(e) => events.push(e)` (a number) still fits.
+   */
+  onEvent?: ((event: TrainEvent) => void) | ((event: TrainEvent) => Promise<void>);
   /** Classification accuracy at evaluation: default when labels are [B] and logits [B, C]. */
   accuracy?: boolean;
   /**

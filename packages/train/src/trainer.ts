@@ -376,8 +376,14 @@ export class Trainer<T = EncodedExample, I = TokenBatch> {
     };
   }
 
+  /** Hands an event to `onEvent` (awaited: events arrive one at a time, in order) and to metrics.jsonl. */
   private async emit(e: TrainEvent): Promise<void> {
-    this.options.onEvent?.(e);
+    try {
+      await this.options.onEvent?.(e);
+    } catch (err) {
+      const why = err instanceof Error ? err.message : String(err);
+      throw new Error(`onEvent handler failed on the ${e.type} event of step ${e.step}: ${why}`, { cause: err });
+    }
     await this.metrics?.append(e);
   }
 }

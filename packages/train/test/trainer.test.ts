@@ -389,6 +389,45 @@ describe('Trainer: outputs', () => {
     t.dispose();
   });
 
+  it('awaits an async onEvent handler: its events are delivered one at a time, in order, all before train() resolves', async () => {
+    const log: string[] = [];
+    let resolved = false;
+    const t = lmTrainer({
+      maxSteps: 3,
+      evalData: textExamples(2, 9),
+      onEvent: async (e) => {
+        log.push(`start ${e.type} ${e.step}`);
+        await new Promise((r) => setTimeout(r, 5));
+        log.push(`${resolved ? 'late' : 'end'} ${e.type} ${e.step}`);
+      },
+    });
+    await t.train();
+    resolved = true;
+    await new Promise((r) => setTimeout(r, 20));
+    const events = ['step 1', 'step 2', 'step 3', 'eval 3'];
+    expect(log).toEqual(events.flatMap((e) => [`start ${e}`, `end ${e}`]));
+    t.dispose();
+  });
+
+  it('a rejecting onEvent handler fails the run with an error naming the handler, its error as cause', async () => {
+    const fault = new Error('IndexedDB quota exceeded');
+    const t = lmTrainer({
+      maxSteps: 5,
+      onEvent: async (e) => {
+        await new Promise((r) => setTimeout(r, 1));
+        if (e.step === 2) throw fault;
+      },
+    });
+    const err = await t.train().then(
+      () => undefined,
+      (e: unknown) => e as Error,
+    );
+    expect(err?.message).toBe('onEvent handler failed on the step event of step 2: IndexedDB quota exceeded');
+    expect(err?.cause).toBe(fault);
+    expect(t.currentStep).toBe(2);
+    t.dispose();
+  });
+
   it('writes checkpoints as PEFT adapter files + optimizer state + trainer_state.json, and `latest` last', async () => {
     const dir = await tmp();
     const t = lmTrainer({ maxSteps: 4, saveEvery: 2, outputDir: dir });
