@@ -41,7 +41,7 @@ const CLOSED = 1 << 30;
 /** Below this many multiply-adds a product runs on the calling thread alone (waking a helper costs tens of µs). */
 export const PARALLEL_MIN_MACS = 1 << 21;
 /** Chunks per thread (more: better balance under load; fewer: less A re-packing). */
-const CHUNKS_PER_THREAD = 6;
+const CHUNKS_PER_THREAD = 4;
 
 /**
  * Back-off while helpers cost more than they give. Over a window of `STALL_WINDOW` parallel
