@@ -58,6 +58,8 @@ describe.skipIf(!haveChromium)('the fine-tuning page in headless Chromium', () =
       const s0 = await state(page);
       expect(s0.backend?.name).toBe('wasm');
       expect(s0.backend?.reason).toMatch(/WebGPU unavailable/);
+      // the same wasm kernels as Node's (@peftjs/backend-node/browser); Chromium validates relaxed SIMD
+      expect(s0.backend?.reason).toMatch(/peftjs wasm kernels \(GEMM relaxed-SIMD FMA, 1 thread\)/);
       expect(await page.textContent('#backend')).toMatch(/wasm/);
       await setTraining(page, { steps: 8, batchSize: 8, evalEvery: 4, lr: 5e-3, warmup: 2 });
       await page.click('#train');

@@ -3,6 +3,7 @@ export type { BackendInfo, BackendName, SetupOptions } from './setup.js';
 export { ensureGradients } from './gradients.js';
 export { setWasmFastPaths, allWasmFastPaths } from './wasm/state.js';
 export type { WasmFastPaths } from './wasm/state.js';
+export { registerWasmKernels } from './wasm/register.js';
 export { registerWasmGradients } from './wasm/grads.js';
 export { registerWasmMatMulKernel } from './wasm/matmul.js';
 export { registerWasmPeftKernels } from './wasm/lora.js';

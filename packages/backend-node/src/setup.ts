@@ -5,18 +5,11 @@ import os from 'node:os';
 import { ensureGradients } from './gradients.js';
 import { loadTensorflow } from './tensorflow.js';
 import { registerWasmGradients } from './wasm/grads.js';
-import { registerWasmCrossEntropy } from './wasm/cross-entropy.js';
-import { registerWasmMaskedSoftmax } from './wasm/softmax.js';
-import { registerWasmFusedKernels } from './wasm/fused.js';
+import { registerWasmKernels } from './wasm/register.js';
 import { configureGemmThreads, gemmFmaOf, gemmThreadsOf } from './wasm/gemm-kernels.js';
 import { nodeHelperFactory } from './wasm/gemm/node-helpers.js';
 import { enableRelaxedSimd } from './wasm/gemm/node-fma.js';
 import { guardWasmHeap } from './wasm/heap.js';
-import { registerWasmIdentityKernel } from './wasm/identity.js';
-import { registerWasmGatherKernel } from './wasm/gather.js';
-import { registerWasmPeftKernels } from './wasm/lora.js';
-import { registerWasmMatMulKernel } from './wasm/matmul.js';
-import { registerWasmNf4Kernel } from './wasm/nf4.js';
 import { initWasmWithThreads } from './wasm/threads.js';
 
 export type BackendName = 'tensorflow' | 'wasm' | 'cpu';
@@ -98,16 +91,9 @@ export async function setupBackend(opts: SetupOptions = {}): Promise<BackendInfo
   }
 
   if (prefer === 'auto' || prefer === 'wasm') {
-    registerWasmMatMulKernel();
-    registerWasmPeftKernels();
-    registerWasmNf4Kernel();
-    registerWasmIdentityKernel();
-    registerWasmGatherKernel();
-    registerWasmCrossEntropy();
-    registerWasmMaskedSoftmax();
+    registerWasmKernels();
     // before the GEMM module is first compiled (gemmThreadsOf below); helpers share the flag
     if (opts.relaxedSimd ?? process.env['PEFTJS_WASM_RELAXED_SIMD'] !== '0') why.push(enableRelaxedSimd().note);
-    registerWasmFusedKernels();
     // threads go to peftjs' GEMM (helpers sleep between calls); XNNPACK keeps 1 (its pool spins)
     const gemmThreads = Math.max(1, Math.min(8, Math.floor(opts.threads ?? defaultThreads())));
     configureGemmThreads(gemmThreads, nodeHelperFactory);
