@@ -11,7 +11,7 @@ export type { MatView } from './wasm/gemm/gemm.js';
 export { GemmPool } from './wasm/gemm/pool.js';
 export type { HelperFactory, HelperInit } from './wasm/gemm/pool.js';
 export { browserHelperFactory } from './wasm/gemm/browser-helpers.js';
-export { configureGemmThreads, gemmFmaOf, gemmThreadsOf } from './wasm/gemm-kernels.js';
+export { configureGemmThreads, gemmFmaOf, gemmPoolStatsOf, gemmThreadsOf } from './wasm/gemm-kernels.js';
 export { setWasmFastPaths, allWasmFastPaths } from './wasm/state.js';
 export type { WasmFastPaths } from './wasm/state.js';
 export { registerWasmKernels } from './wasm/register.js';

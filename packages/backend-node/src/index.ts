@@ -10,6 +10,8 @@ export { registerWasmPeftKernels } from './wasm/lora.js';
 export { registerWasmNf4Kernel } from './wasm/nf4.js';
 export { WasmGemm, relaxedSimdSupported } from './wasm/gemm/gemm.js';
 export type { MatView } from './wasm/gemm/gemm.js';
+export { gemmPoolStatsOf } from './wasm/gemm-kernels.js';
+export type { PoolStats } from './wasm/gemm/pool.js';
 export { registerWasmIdentityKernel } from './wasm/identity.js';
 export { registerWasmGatherKernel } from './wasm/gather.js';
 export { WasmHeapError } from './wasm/heap.js';

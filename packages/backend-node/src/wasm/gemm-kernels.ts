@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { WasmGemm, type MatView } from './gemm/gemm.js';
-import { GemmPool, type HelperFactory } from './gemm/pool.js';
+import { GemmPool, type HelperFactory, type PoolStats } from './gemm/pool.js';
 
 type Info = tf.TensorInfo;
 
@@ -67,6 +67,12 @@ export function gemmFor(backend: unknown): GemmRunner | null {
 export function gemmThreadsOf(backend: unknown): number {
   const g = gemmFor(backend);
   return g instanceof GemmPool ? g.helpers + 1 : 1;
+}
+
+/** What this backend's GEMM pool has done so far (products split, ms waiting on helpers, …), or null without a pool. */
+export function gemmPoolStatsOf(backend: unknown): Readonly<PoolStats> | null {
+  const g = gemmFor(backend);
+  return g instanceof GemmPool ? g.stats : null;
 }
 
 /** Whether the GEMM of this backend runs its relaxed-SIMD FMA variant (false without our GEMM). */
