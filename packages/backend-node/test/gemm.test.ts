@@ -1,3 +1,4 @@
+import os from 'node:os';
 import * as tf from '@tensorflow/tfjs-core';
 import { spawn, spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
@@ -133,7 +134,7 @@ describe('WasmGemm on a memory of its own', () => {
 
   it('in a node without the flag, setupBackend turns relaxed SIMD on: the FMA GEMM runs (helper threads too) and equals plain SIMD; relaxedSimd: false opts out', async () => {
     const script = fileURLToPath(new URL('./fma-runtime.ts', import.meta.url));
-    const env = { ...process.env, PEFTJS_WASM_RELAXED_SIMD: undefined };
+    const env = { ...process.env, PEFTJS_WASM_RELAXED_SIMD: undefined, PEFTJS_WASM_THREADS: undefined };
     const [on, off] = await Promise.all(
       [[], ['opt-out']].map((args) => {
         const child = spawn(process.execPath, ['--conditions=@peftjs/source', '--import', 'tsx', script, ...args], { env });
@@ -155,6 +156,8 @@ describe('WasmGemm on a memory of its own', () => {
     // Node 20 validates relaxed SIMD only with the flag; an engine that ships it (Node 22+) uses FMA either way
     expect(off['fma']).toBe(off['before']);
     expect(off['after']).toBe(off['before']);
+    // without `threads` or PEFTJS_WASM_THREADS: 2 GEMM threads where there are 2 cores (README, "Threads")
+    expect(off['threads']).toBe(Math.min(2, os.cpus().length));
   }, 120_000);
 });
 
@@ -170,10 +173,12 @@ describe('GemmPool: one product split over a helper thread on a shared memory', 
     for (let t = 0; t < 200 && Atomics.load(ctrl, 4) === 0; t++) await new Promise((r) => setTimeout(r, 25));
     expect(Atomics.load(ctrl, 4)).toBe(1);
     const H = new Float32Array(memory.buffer);
-    // wide (column bands) and narrow (row bands) products above the parallel threshold
+    // wide (column bands) and narrow (row bands) products above the parallel threshold, and a
+    // decoding row (gemvT on the caller: not split, or the bands' sums would differ in the last bit)
     for (const [M, N, K] of [
       [37, 301, 290],
       [301, 19, 700],
+      [1, 4099, 600],
     ] as const) {
       const pa = 2 * S + 256;
       const pb = pa + 4 * M * K;

@@ -147,7 +147,10 @@ export class GemmPool {
     // each column band re-packs all of A (M×K), each row band all of B (K×N): cut the wider side
     const colsOk = N >= 2 * NR * threads;
     const byCols = colsOk && (M < 2 * MR * threads || N >= M);
-    if (!this.mayRun() || K === 0 || M * N * K < PARALLEL_MIN_MACS || (!byCols && M < 2 * MR * threads)) {
+    // a product of ≤ GEMV_MAX_ROWS rows is not split: the caller would take `gemvT` for its bands and
+    // a helper the packed GEMM, whose sums differ in the last bit — results must not depend on who ran what
+    const split = K > 0 && M > GEMV_MAX_ROWS && M * N * K >= PARALLEL_MIN_MACS && (byCols || M >= 2 * MR * threads);
+    if (!split || !this.mayRun()) {
       this.main.run(a, b, c, ldc, M, N, K, accumulate);
       return;
     }
