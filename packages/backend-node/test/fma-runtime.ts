@@ -1,7 +1,7 @@
 // Run by gemm.test.ts in a plain `node` (no --experimental-wasm-relaxed-simd): setupBackend turns
 // relaxed SIMD on at run time; the FMA GEMM is chosen, also in a worker_threads helper, and equals
 // the plain SIMD GEMM and float64 within 1e-5 of the terms. Prints one JSON line.
-// With `opt-out`: `relaxedSimd: false` leaves V8's flags alone.
+// With `opt-out`: `relaxedSimd: false` leaves V8's flags alone (and no `threads`: the default count).
 import * as tf from '@tensorflow/tfjs-core';
 import { relaxedSimdSupported, setupBackend, WasmGemm } from '../src/index.js';
 import { GemmPool } from '../src/wasm/gemm/pool.js';
@@ -10,7 +10,7 @@ import { nodeHelperFactory } from '../src/wasm/gemm/node-helpers.js';
 const before = relaxedSimdSupported();
 if (process.argv[2] === 'opt-out') {
   const info = await setupBackend({ prefer: 'wasm', relaxedSimd: false });
-  console.log(JSON.stringify({ before, fma: info.fma, after: relaxedSimdSupported(), reason: info.reason }));
+  console.log(JSON.stringify({ before, fma: info.fma, after: relaxedSimdSupported(), reason: info.reason, threads: info.threads }));
   process.exit(0);
 }
 const info = await setupBackend({ prefer: 'wasm', threads: 2 });

@@ -29,7 +29,7 @@ describe('setupBackend', () => {
 
   it.skipIf(hasTfjsNode)("'auto' picks wasm with SIMD and says why tfjs-node was not used", async () => {
     const messages: string[] = [];
-    // threads are fixed at the first wasm start of a process: ask for all cores here (the default is 1)
+    // threads are fixed at the first wasm start of a process: ask for all cores here (the default is 2)
     const cores = Math.min(8, (await import('node:os')).availableParallelism());
     const info = await setupBackend({ log: (m) => messages.push(m), threads: cores });
     expect(info.name).toBe('wasm');
