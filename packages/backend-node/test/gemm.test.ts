@@ -222,32 +222,43 @@ describe('GemmPool: one product split over a helper thread on a shared memory', 
   });
 });
 
+/**
+ * A plain-SIMD GEMM on a shared memory and a pool with one helper thread running `helperMain(…)`
+ * as `call` says (after HELPER_SOURCE), ready; A [M, K] and B [K, N] filled, the one-thread product
+ * at `pd`, `pc` free for the pool's.
+ */
+async function poolWithHelper(call: string, [M, N, K]: [number, number, number]) {
+  const memory = new WebAssembly.Memory({ initial: 200, maximum: 65536, shared: true });
+  const S = WasmGemm.scratchBytes;
+  const main = new WasmGemm(memory, 0, { fma: false });
+  const control = new SharedArrayBuffer(GemmPool.controlBytes);
+  const code = `${HELPER_SOURCE}\nconst { workerData } = require('node:worker_threads');\n${call}`;
+  const worker = new Worker(code, { eval: true, workerData: { memory, module: main.module, control, work: S + 64 } });
+  const pool = new GemmPool(main, 1, control);
+  for (let t = 0; t < 200 && pool.ready === 0; t++) await new Promise((r) => setTimeout(r, 25));
+  expect(pool.ready).toBe(1);
+  const H = new Float32Array(memory.buffer);
+  const pa = 2 * S + 256;
+  const pb = pa + 4 * M * K;
+  const [pc, pd] = [pb + 4 * N * K, pb + 4 * N * K + 4 * M * N];
+  for (let i = 0; i < M * K + N * K; i++) H[pa / 4 + i] = Math.cos(i * 0.3);
+  const av = { ptr: pa, rowStride: K, colStride: 1 };
+  const bv = { ptr: pb, rowStride: N, colStride: 1 };
+  main.run(av, bv, pd, N, M, N, K);
+  return { pool, worker, H, pc, pd, run: () => pool.run(av, bv, pc, N, M, N, K) };
+}
+
 describe('GemmPool: a helper that fails', () => {
   it('makes the product throw (no hang, no partial result returned) and leaves the pool; later products run alone and exact', async () => {
-    const memory = new WebAssembly.Memory({ initial: 200, maximum: 65536, shared: true });
-    const S = WasmGemm.scratchBytes;
-    const main = new WasmGemm(memory, 0, { fma: false });
-    const control = new SharedArrayBuffer(GemmPool.controlBytes);
-    const code =
-      `${HELPER_SOURCE}\nconst { workerData } = require('node:worker_threads');\nconsole.error = () => {};\n` +
-      "helperMain(workerData, () => () => { throw new Error('injected'); });";
-    const worker = new Worker(code, { eval: true, workerData: { memory, module: main.module, control, work: S + 64 } });
-    const pool = new GemmPool(main, 1, control);
-    for (let t = 0; t < 200 && pool.ready === 0; t++) await new Promise((r) => setTimeout(r, 25));
-    expect(pool.ready).toBe(1);
-    const H = new Float32Array(memory.buffer);
-    const [M, N, K] = [64, 1024, 256];
-    const pa = 2 * S + 256;
-    const pb = pa + 4 * M * K;
-    const [pc, pd] = [pb + 4 * N * K, pb + 4 * N * K + 4 * M * N];
-    for (let i = 0; i < M * K + N * K; i++) H[pa / 4 + i] = Math.cos(i * 0.3);
-    const av = { ptr: pa, rowStride: K, colStride: 1 };
-    const bv = { ptr: pb, rowStride: N, colStride: 1 };
-    main.run(av, bv, pd, N, M, N, K);
+    const [M, N] = [64, 1024];
+    const { pool, worker, H, pc, pd, run } = await poolWithHelper(
+      "console.error = () => {};\nhelperMain(workerData, () => () => { throw new Error('injected'); });",
+      [M, N, 256],
+    );
     let error: Error | null = null;
     for (let call = 0; call < 50 && !error; call++) {
       try {
-        pool.run(av, bv, pc, N, M, N, K);
+        run();
       } catch (e) {
         error = e as Error;
       }
@@ -255,7 +266,7 @@ describe('GemmPool: a helper that fails', () => {
     expect(error?.message).toMatch(/a helper thread failed during a product/);
     expect(pool.ready).toBe(0);
     H.fill(NaN, pc / 4, pc / 4 + M * N);
-    pool.run(av, bv, pc, N, M, N, K);
+    run();
     expect(H.subarray(pc / 4, pc / 4 + M * N)).toEqual(H.subarray(pd / 4, pd / 4 + M * N));
     pool.stop();
     await worker.terminate();
@@ -264,32 +275,17 @@ describe('GemmPool: a helper that fails', () => {
 
 describe('GemmPool back-off', () => {
   it('a helper that stalls mid-chunk (descheduled) makes the pool run products alone for a while; results stay exact', async () => {
-    const memory = new WebAssembly.Memory({ initial: 200, maximum: 65536, shared: true });
-    const S = WasmGemm.scratchBytes;
-    const main = new WasmGemm(memory, 0, { fma: false });
-    const control = new SharedArrayBuffer(GemmPool.controlBytes);
     // the helper sleeps 40 ms after each chunk it computes, as if the OS had taken its core
-    const code =
-      `${HELPER_SOURCE}\nconst { workerData } = require('node:worker_threads');\n` +
+    const [M, N] = [64, 512];
+    const { pool, worker, H, pc, pd, run } = await poolWithHelper(
       'helperMain(workerData, (module, memory) => { const g = new WebAssembly.Instance(module, { env: { memory } }).exports.gemm;' +
-      ' const z = new Int32Array(new SharedArrayBuffer(4)); return (...args) => { g(...args); Atomics.wait(z, 0, 0, 40); }; });';
-    const worker = new Worker(code, { eval: true, workerData: { memory, module: main.module, control, work: S + 64 } });
-    const pool = new GemmPool(main, 1, control);
-    for (let t = 0; t < 200 && pool.ready === 0; t++) await new Promise((r) => setTimeout(r, 25));
-    expect(pool.ready).toBe(1);
-    const H = new Float32Array(memory.buffer);
-    const [M, N, K] = [64, 512, 128];
-    const pa = 2 * S + 256;
-    const pb = pa + 4 * M * K;
-    const [pc, pd] = [pb + 4 * N * K, pb + 4 * N * K + 4 * M * N];
-    for (let i = 0; i < M * K + N * K; i++) H[pa / 4 + i] = Math.cos(i * 0.3);
-    const av = { ptr: pa, rowStride: K, colStride: 1 };
-    const bv = { ptr: pb, rowStride: N, colStride: 1 };
-    main.run(av, bv, pd, N, M, N, K);
+        ' const z = new Int32Array(new SharedArrayBuffer(4)); return (...args) => { g(...args); Atomics.wait(z, 0, 0, 40); }; });',
+      [M, N, 128],
+    );
     let differing = 0;
     for (let call = 0; call < 2 * STALL_WINDOW; call++) {
       H.fill(NaN, pc / 4, pc / 4 + M * N);
-      pool.run(av, bv, pc, N, M, N, K);
+      run();
       for (let i = 0; i < M * N; i++) if (H[pc / 4 + i] !== H[pd / 4 + i]) differing++;
     }
     expect(differing).toBe(0);
