@@ -2,6 +2,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { ptrOf, type WasmHeapBackend } from './gemm-kernels.js';
 import { heapMemory, sizeOf } from './rows.js';
 import { fastPaths } from './state.js';
+import { replaceWasmKernel } from './replace-kernel.js';
 
 type Info = tf.TensorInfo;
 
@@ -44,10 +45,5 @@ function rowGather(args: GatherArgs): Info {
 
 /** Replaces the wasm GatherV2 kernel (once); the stock one stays for the other cases and `gatherKernel: false`. */
 export function registerWasmGatherKernel(): void {
-  if (stockGather) return;
-  const stock = tf.getKernel('GatherV2', 'wasm');
-  if (!stock) return;
-  stockGather = stock;
-  tf.unregisterKernel('GatherV2', 'wasm');
-  tf.registerKernel({ ...stock, kernelFunc: rowGather as unknown as tf.KernelFunc });
+  if (!stockGather) stockGather = replaceWasmKernel('GatherV2', rowGather);
 }

@@ -1,5 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { fastPaths } from './state.js';
+import { replaceWasmKernel } from './replace-kernel.js';
 
 interface RefCounted {
   incRef(dataId: object): void;
@@ -25,10 +26,5 @@ function sharedIdentity(args: { inputs: { x: tf.TensorInfo }; backend: RefCounte
 
 /** Replaces the wasm Identity kernel (once); the stock one stays for `sharedIdentity: false`. */
 export function registerWasmIdentityKernel(): void {
-  if (stockIdentity) return;
-  const stock = tf.getKernel('Identity', 'wasm');
-  if (!stock) return;
-  stockIdentity = stock;
-  tf.unregisterKernel('Identity', 'wasm');
-  tf.registerKernel({ ...stock, kernelFunc: sharedIdentity as unknown as tf.KernelFunc });
+  if (!stockIdentity) stockIdentity = replaceWasmKernel('Identity', sharedIdentity);
 }

@@ -1,6 +1,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { gemmBatchMatMul, gemmFor, type WasmHeapBackend } from './gemm-kernels.js';
 import { fastPaths } from './state.js';
+import { replaceWasmKernel } from './replace-kernel.js';
 
 type Info = tf.TensorInfo;
 
@@ -130,11 +131,5 @@ function fastBatchMatMul(args: KernelArgs): Info {
 
 /** Replaces the wasm BatchMatMul kernel (once); the stock one stays reachable for the fallbacks. */
 export function registerWasmMatMulKernel(): void {
-  if (stockKernel) return;
-  const stock = tf.getKernel('BatchMatMul', 'wasm');
-  if (!stock) return;
-  stockKernel = stock;
-  tf.unregisterKernel('BatchMatMul', 'wasm');
-  // Our kernel is typed by its real arguments; tfjs's registry takes the loose KernelFunc.
-  tf.registerKernel({ ...stock, kernelFunc: fastBatchMatMul as unknown as tf.KernelFunc });
+  if (!stockKernel) stockKernel = replaceWasmKernel('BatchMatMul', fastBatchMatMul);
 }
