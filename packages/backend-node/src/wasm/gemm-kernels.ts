@@ -94,13 +94,17 @@ function view(ptr: number, R: number, C: number, transposed: boolean): MatView {
   return transposed ? { ptr, rowStride: 1, colStride: C } : { ptr, rowStride: C, colStride: 1 };
 }
 
-const sameShape = (x: readonly number[], y: readonly number[]) => x.length === y.length && x.every((d, i) => d === y[i]);
+/** An operand's batch against the output's: one matrix for all (0), entry by entry (1), or broadcast over some axes (null). */
+function batchStep(outer: readonly number[], inner: readonly number[]): 0 | 1 | null {
+  if (size(inner) === 1) return 0;
+  return tf.util.arraysEqual([...inner], [...outer]) ? 1 : null;
+}
 
 /** For each output batch index, the input's batch index under numpy broadcasting. */
 function batchIndex(outer: number[], inner: readonly number[]): (i: number) => number {
   const lead = outer.length - inner.length;
-  if (size(inner) === 1) return () => 0;
-  if (inner.length === outer.length && inner.every((d, i) => d === outer[i])) return (i) => i;
+  const step = batchStep(outer, inner);
+  if (step !== null) return (i) => i * step;
   return (i) => {
     let idx = 0;
     let rem = i;
@@ -146,10 +150,10 @@ export function gemmBatchMatMul(g: GemmRunner, backend: WasmHeapBackend, a: Info
     return out;
   }
   // each operand's batch either runs along the output's or is one matrix for all (a stride of 0)
-  const stride = (inner: number[], bytes: number) => (size(inner) === 1 ? 0 : sameShape(inner, outer) ? bytes : -1);
-  const [sa, sb] = [stride(outerA, 4 * aR * aC), stride(outerB, 4 * bR * bC)];
-  if (sa >= 0 && sb >= 0) {
-    g.runBatch(view(pa, aR, aC, transposeA), view(pb, bR, bC, transposeB), pc, N, M, N, K, batch, { a: sa, b: sb, c: 4 * M * N });
+  const [stepA, stepB] = [batchStep(outer, outerA), batchStep(outer, outerB)];
+  if (stepA !== null && stepB !== null) {
+    const strides = { a: stepA * 4 * aR * aC, b: stepB * 4 * bR * bC, c: 4 * M * N };
+    g.runBatch(view(pa, aR, aC, transposeA), view(pb, bR, bC, transposeB), pc, N, M, N, K, batch, strides);
     return out;
   }
   const ia = batchIndex(outer, outerA);

@@ -2,7 +2,7 @@ import type * as tf from '@tensorflow/tfjs-core';
 import type { PeftKernelArgs } from '@peftjs/core';
 import { ptrOf, type WasmHeapBackend } from './gemm-kernels.js';
 import { elementwiseFor } from './elementwise/module.js';
-import { heapF32, heapMemory, sameShape } from './rows.js';
+import { heapF32, heapMemory, sameShape, sizeOf } from './rows.js';
 
 /**
  * `PeftSoftmaxGrad` on wasm: per row, p·(dy − Σ dy·p) — SIMD rows (elementwise module, f32 lane
@@ -17,7 +17,7 @@ export function wasmSoftmaxGrad({ inputs, backend: b }: PeftKernelArgs<'dy' | 'p
   if (S % 4 === 0) {
     const row = elementwiseFor(heapMemory(backend, 'PeftSoftmaxGrad')).softmax_grad_row;
     const [pd, pp, po] = [dy, probs, out].map((t) => ptrOf(backend, t)) as [number, number, number];
-    const rows = probs.shape.reduce((p, d) => p * d, 1) / S;
+    const rows = sizeOf(probs.shape) / S;
     for (let r = 0; r < rows; r++) row(pd + 4 * r * S, pp + 4 * r * S, po + 4 * r * S, 4 * S);
     return out;
   }
