@@ -18,6 +18,9 @@ import {
 import { decodeTensors, serializeSafetensors } from '@peftjs/core/io';
 import { LlamaForCausalLM, loadModel, type ModelBatch } from '@peftjs/models';
 import { maxAbsDiff, trainSteps } from './helpers.js';
+import { TINY_LLAMA_CONFIG } from './tiny-llama.js';
+
+export { TINY_LLAMA_CONFIG };
 import type { TestModelSpec } from './models/index.js';
 
 /**
@@ -94,19 +97,6 @@ export async function copyFixtureWithStateFile(caseDir: string, out: string, fil
   await writeFile(join(out, file), serializeSafetensors(extra, { metadata: { format: 'pt' } }));
   tf.dispose([...state.values()]);
 }
-
-/** A small GQA LLaMA (2 layers, 4 heads, 2 KV heads). */
-export const TINY_LLAMA_CONFIG = {
-  model_type: 'llama',
-  vocab_size: 64,
-  hidden_size: 16,
-  intermediate_size: 32,
-  num_hidden_layers: 2,
-  num_attention_heads: 4,
-  num_key_value_heads: 2,
-  max_position_embeddings: 64,
-  initializer_range: 0.2,
-};
 
 /** The tiny LLaMA with seeded random weights, in eval mode. */
 export function tinyLlama(seed = 0, config: Record<string, unknown> = TINY_LLAMA_CONFIG): LlamaForCausalLM {

@@ -2,6 +2,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { describe, it } from 'vitest';
 import { Rng, setGlobalSeed, type ModelOutput, type PeftBaseModel, type PeftConfigBase, type PeftMethod } from '@peftjs/core';
 import { expectRecomputationMatches } from './recompute.js';
+import { TINY_LLAMA_CONFIG } from './tiny-llama.js';
 import { BertForSequenceClassification, GPT2LMHeadModel, LlamaForCausalLM, type ModelBatch } from '@peftjs/models';
 
 /** The architectures `recomputationModel` builds, tiny, with their layers' dropout where the architecture has one. */
@@ -18,19 +19,8 @@ const BERT_CONFIG = {
   max_position_embeddings: 128,
   num_labels: 3,
 };
-/** A GQA LLaMA (2 layers, 4 heads, 2 KV heads) with attention dropout, so that recomputation must draw the same masks. */
-const LLAMA_CONFIG = {
-  model_type: 'llama',
-  vocab_size: 64,
-  hidden_size: 16,
-  intermediate_size: 32,
-  num_hidden_layers: 2,
-  num_attention_heads: 4,
-  num_key_value_heads: 2,
-  max_position_embeddings: 128,
-  initializer_range: 0.2,
-  attention_dropout: 0.1,
-};
+/** The kit's tiny GQA LLaMA with attention dropout, so that recomputation must draw the same masks. */
+const LLAMA_CONFIG = { ...TINY_LLAMA_CONFIG, max_position_embeddings: 128, attention_dropout: 0.1 };
 
 /**
  * A tiny model of `arch` for `expectRecomputationMatches`: the same weights on every call; its
